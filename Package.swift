@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Wharf: a B2B file exchange gateway.
+///
+/// Targets by concern, dependencies pointing inward:
+/// - `WharfCore`: the domain (partners, identities, names, pins); imports no I/O library.
+/// - `WharfStore`: the registry in SQLite through GRDB, with named migrations.
+/// - `WharfPKI`: Wharf's own certificate authority and the bundles it writes (PEM, PKCS#12).
+/// - `WharfCommands`: one file per `wharf` subcommand; the single place that wires the rest.
+/// - `wharf`: the executable, a few lines that call `WharfCommands`.
+/// - `COpenSSL`, `CCurl`: system libraries with typed C shims.
+let package = Package(
+    name: "Wharf",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "wharf", targets: ["wharf"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "WharfCore"),
+        .target(
+            name: "WharfStore",
+            dependencies: [
+                "WharfCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "WharfPKI",
+            dependencies: [
+                "WharfCore",
+                "COpenSSL",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .target(
+            name: "WharfCommands",
+            dependencies: [
+                "WharfCore",
+                "WharfStore",
+                "WharfPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "wharf", dependencies: ["WharfCommands"]),
+        .target(name: "WharfTestSupport", path: "Tests/WharfTestSupport"),
+        .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore"]),
+        .testTarget(name: "WharfStoreTests", dependencies: ["WharfStore"]),
+        .testTarget(name: "WharfPKITests", dependencies: ["WharfPKI", "WharfTestSupport"]),
+        .testTarget(
+            name: "WharfCommandsTests",
+            dependencies: [
+                "WharfCommands", "WharfPKI", "WharfStore", "WharfTestSupport", "wharf",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

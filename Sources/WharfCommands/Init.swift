@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import WharfCore
+import WharfPKI
+import WharfStore
+
+extension KeyType: ExpressibleByArgument {}
+
+/// `wharf init`: a new home with its registry and its own CA.
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a Wharf home: the registry, Wharf's CA, a server and a client certificate.",
+        discussion: """
+            The server certificate covers localhost, 127.0.0.1, ::1, this host's name and every \
+            --server-name; give the names partners will connect to. On a home that is already \
+            initialised, init refuses and changes nothing.
+            """
+    )
+
+    @OptionGroup var home: HomeOptions
+
+    @Option(name: .customLong("server-name"), help: ArgumentHelp("A DNS name or IP address the server certificate must cover (repeatable).", valueName: "name"))
+    var serverNames: [String] = []
+
+    @Option(help: "The kind of keys to generate: p256 (default) or rsa2048.")
+    var keyType: KeyType = .p256
+
+    func run() throws {
+        let home = home.resolved
+        let pki = home.pki
+        for existing in [home.registryPath, pki.path] where FileManager.default.fileExists(atPath: existing) {
+            throw WharfError(
+                .alreadyInitialized, "\(home.path) is already a Wharf home (\(existing) exists); nothing was changed",
+                fix: "use another --home, or `wharf ca reissue-server` to renew the server certificate"
+            )
+        }
+        let names = HostNames.serverCertificateNames(extra: serverNames)
+        let host = HostNames.local ?? "localhost"
+
+        let authority = try CertificateAuthority.create(commonName: "Wharf CA \(host)", keyType: keyType)
+        let server = try authority.issueServerCertificate(hostNames: names, keyType: keyType)
+        let client = try authority.issueClientCertificate(commonName: "wharf \(names[0])", organization: "Wharf", keyType: keyType, days: 397)
+
+        do {
+            try FileManager.default.createDirectory(atPath: home.path, withIntermediateDirectories: true)
+        } catch {
+            throw WharfError(.storage, "cannot create \(home.path): \(error.localizedDescription)")
+        }
+        try pki.create(authority: authority, server: server, client: client)
+        do {
+            _ = try Registry.create(at: home.registryPath)
+            for directory in [home.partnersDirectory, home.spoolDirectory] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: pki.path)
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.registryPath + suffix) }
+            throw error
+        }
+
+        print("Initialised Wharf home \(home.path)")
+        print("  CA      \(authority.certificate.subject)  sha256 \(authority.certificate.fingerprint.colonSeparated)")
+        print("  server  covers \(names.joined(separator: ", "))")
+        print("Next: wharf partner add NAME, then wharf partner issue NAME.")
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import WharfCore
+
+/// `wharf partner add`.
+struct PartnerAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Register a partner.",
+        discussion: """
+            NAME is a slug: lower-case letters, digits and dashes. A partner is recognised by its \
+            identities (--subject, --fingerprint); `wharf partner issue NAME` issues it a \
+            certificate from Wharf's CA and adds that as an identity.
+            """
+    )
+
+    @OptionGroup var home: HomeOptions
+
+    @Argument(help: "The partner's name, for example acme.")
+    var name: String
+
+    @OptionGroup var settings: PartnerSettingsOptions
+
+    func run() throws {
+        let name = try PartnerName(name)
+        let settings = try settings.parse()
+        let registry = try home.resolved.openRegistry()
+        var partner = Partner(name: name)
+        try settings.apply(to: &partner)
+        try registry.add(partner)
+        print("Added partner \(name) (\(partner.status.rawValue), \(partner.identities.count) \(partner.identities.count == 1 ? "identity" : "identities")).")
+        if partner.identities.isEmpty {
+            print("Next: `wharf partner issue \(name)` gives it a certificate, or add one with --subject or --fingerprint.")
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import WharfCore
+
+/// `wharf partner list`.
+struct PartnerList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the registered partners.")
+
+    @OptionGroup var home: HomeOptions
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let reports = try home.resolved.openRegistry().partners().map(PartnerReport.init)
+        if json {
+            print(PartnerReport.json(reports))
+            return
+        }
+        guard !reports.isEmpty else {
+            print("No partners yet: `wharf partner add NAME` registers one.")
+            return
+        }
+        let width = max(4, reports.map(\.name.count).max() ?? 0)
+        func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+        print("\(pad("NAME", width))  STATUS    IDS  URL")
+        for report in reports {
+            print("\(pad(report.name, width))  \(pad(report.status, 8))  \(pad(String(report.identities.count), 3))  \(report.outbound.url ?? "-")")
+        }
+    }
+}
+
+/// `wharf partner show`.
+struct PartnerShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one partner's identities and delivery settings.")
+
+    @OptionGroup var home: HomeOptions
+
+    @Argument(help: "The partner's name.")
+    var name: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let name = try PartnerName(name)
+        guard let partner = try home.resolved.openRegistry().partner(named: name) else {
+            throw WharfError.unknownPartner(name.rawValue)
+        }
+        let report = PartnerReport(partner)
+        print(json ? PartnerReport.json(report) : report.text)
+    }
+}

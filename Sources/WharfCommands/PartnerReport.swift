@@ -1,0 +1,136 @@
+import Foundation
+import WharfCore
+import WharfPKI
+import X509
+
+/// What `partner list` and `partner show` print about a partner. Never a private key.
+struct PartnerReport: Encodable {
+    struct Identity: Encodable {
+        let kind: String
+        let value: String
+        let notBefore: Date?
+        let notAfter: Date?
+
+        enum CodingKeys: CodingKey { case kind, value, notBefore, notAfter }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(value, forKey: .value)
+            try container.encode(notBefore, forKey: .notBefore)
+            try container.encode(notAfter, forKey: .notAfter)
+        }
+    }
+
+    struct CertificateSummary: Encodable {
+        let subject: String
+        let sha256: String
+        let notAfter: Date
+
+        init(_ certificate: Certificate) {
+            subject = certificate.subject.description
+            sha256 = certificate.fingerprint.hex
+            notAfter = certificate.notValidAfter
+        }
+
+        static func all(inPEM pem: String?) -> [CertificateSummary]? {
+            guard let pem else { return nil }
+            return (try? Certificate.parseAll(pem: pem, source: "registry"))?.map(CertificateSummary.init)
+        }
+    }
+
+    struct Outbound: Encodable {
+        let url: String?
+        let serverCA: [CertificateSummary]?
+        let pins: [String]
+        /// `nil` means Wharf's own client certificate.
+        let clientCertificate: CertificateSummary?
+
+        enum CodingKeys: CodingKey { case url, serverCA, pins, clientCertificate }
+
+        // Absent values are written as `null`, so scripts see every key.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(url, forKey: .url)
+            try container.encode(serverCA, forKey: .serverCA)
+            try container.encode(pins, forKey: .pins)
+            try container.encode(clientCertificate, forKey: .clientCertificate)
+        }
+    }
+
+    let name: String
+    let displayName: String
+    let status: String
+    let identities: [Identity]
+    let trustCA: [CertificateSummary]?
+    let outbound: Outbound
+
+    enum CodingKeys: CodingKey { case name, displayName, status, identities, trustCA, outbound }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(displayName, forKey: .displayName)
+        try container.encode(status, forKey: .status)
+        try container.encode(identities, forKey: .identities)
+        try container.encode(trustCA, forKey: .trustCA)
+        try container.encode(outbound, forKey: .outbound)
+    }
+
+    init(_ partner: Partner) {
+        name = partner.name.rawValue
+        displayName = partner.displayName
+        status = partner.status.rawValue
+        identities = partner.identities.map {
+            Identity(kind: $0.kindName, value: $0.value, notBefore: $0.notBefore, notAfter: $0.notAfter)
+        }
+        trustCA = CertificateSummary.all(inPEM: partner.trustCAPEM)
+        outbound = Outbound(
+            url: partner.outbound.url?.rawValue,
+            serverCA: CertificateSummary.all(inPEM: partner.outbound.serverCAPEM),
+            pins: partner.outbound.pins.map(\.rawValue),
+            clientCertificate: CertificateSummary.all(inPEM: partner.outbound.clientCredential?.certificatePEM)?.first
+        )
+    }
+
+    /// The report as an operator reads it.
+    var text: String {
+        func time(_ date: Date?) -> String { date?.formatted(.iso8601) ?? "…" }
+        var lines = [
+            "\(name) (\(displayName))",
+            "  status        \(status)",
+        ]
+        if identities.isEmpty {
+            lines.append("  identities    none: no certificate is accepted")
+        }
+        for identity in identities {
+            let window = identity.notBefore == nil && identity.notAfter == nil
+                ? "" : "  [\(time(identity.notBefore)) – \(time(identity.notAfter))]"
+            lines.append("  identity      \(identity.kind) \(identity.value)\(window)")
+        }
+        for ca in trustCA ?? [] {
+            lines.append("  trust CA      \(ca.subject)  sha256 \(ca.sha256)")
+        }
+        lines.append("  url           \(outbound.url ?? "none")")
+        if let serverCA = outbound.serverCA {
+            for ca in serverCA { lines.append("  server CA     \(ca.subject)  expires \(time(ca.notAfter))") }
+        } else {
+            lines.append("  server CA     the system's CA store")
+        }
+        for pin in outbound.pins { lines.append("  pin           \(pin)") }
+        if let client = outbound.clientCertificate {
+            lines.append("  client cert   \(client.subject)  expires \(time(client.notAfter))")
+        } else {
+            lines.append("  client cert   Wharf's own")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(value), as: UTF8.self)
+    }
+}

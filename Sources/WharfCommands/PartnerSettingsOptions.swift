@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import WharfCore
+import WharfPKI
+
+/// The options `partner add` and `partner update` share.
+struct PartnerSettingsOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The name operators see (default: the partner name).", valueName: "text"))
+    var displayName: String?
+
+    @Option(name: .customLong("subject"), help: ArgumentHelp("Accept client certificates with this subject DN (repeatable). RFC 4514 or OpenSSL's form.", valueName: "dn"))
+    var subjects: [String] = []
+
+    @Option(name: .customLong("fingerprint"), help: ArgumentHelp("Accept the client certificate with this SHA-256 fingerprint (repeatable).", valueName: "hex"))
+    var fingerprints: [String] = []
+
+    @Option(help: ArgumentHelp("Identities given in this command are accepted from this time on (YYYY-MM-DD or RFC 3339).", valueName: "time"))
+    var notBefore: String?
+
+    @Option(help: ArgumentHelp("Identities given in this command are accepted until this time (YYYY-MM-DD or RFC 3339).", valueName: "time"))
+    var notAfter: String?
+
+    @Option(help: ArgumentHelp("A CA of the partner's own that issues its client certificates (PEM).", valueName: "file"))
+    var trustCA: String?
+
+    @Option(help: ArgumentHelp("The HTTPS URL files are delivered to.", valueName: "url"))
+    var url: String?
+
+    @Option(help: ArgumentHelp("The CA bundle that signs the partner's server certificate (PEM).", valueName: "file"))
+    var serverCA: String?
+
+    @Option(name: .customLong("pin"), help: ArgumentHelp("Accept the partner's server key with this pin, sha256//BASE64 (repeatable: current and next key).", valueName: "pin"))
+    var pins: [String] = []
+
+    @Option(help: ArgumentHelp("The certificate Wharf presents to this partner (PEM; default: Wharf's client certificate).", valueName: "file"))
+    var clientCert: String?
+
+    @Option(help: ArgumentHelp("The private key of --client-cert (PEM, unencrypted).", valueName: "file"))
+    var clientKey: String?
+
+    /// Reads and checks every value and file, before anything is written.
+    func parse() throws(WharfError) -> PartnerSettings {
+        if let displayName, displayName.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw .invalid("the display name is empty", fix: "give --display-name some text, or leave it out")
+        }
+        let notBefore = try notBefore.map { text throws(WharfError) in try Self.parseTime(text, option: "--not-before") }
+        let notAfter = try notAfter.map { text throws(WharfError) in try Self.parseTime(text, option: "--not-after") }
+        if (notBefore != nil || notAfter != nil) && subjects.isEmpty && fingerprints.isEmpty {
+            throw .invalid("--not-before and --not-after apply to identities, but none was given", fix: "add --subject or --fingerprint")
+        }
+        var identities: [InboundIdentity] = []
+        for subject in subjects {
+            identities.append(try InboundIdentity(.subject(try SubjectName(parsing: subject)), notBefore: notBefore, notAfter: notAfter))
+        }
+        for fingerprint in fingerprints {
+            identities.append(try InboundIdentity(.fingerprint(try CertificateFingerprint(parsing: fingerprint)), notBefore: notBefore, notAfter: notAfter))
+        }
+        var credential: ClientCredential?
+        switch (clientCert, clientKey) {
+        case (nil, nil):
+            break
+        case let (certificate?, key?):
+            let keyed = try KeyedCertificate(
+                certificatePEM: try PEMFile.read(certificate), privateKeyPEM: try PEMFile.read(key),
+                certificateSource: certificate, keySource: key
+            )
+            credential = ClientCredential(certificatePEM: keyed.certificate.pemText, privateKeyPEM: keyed.privateKeyPEM)
+        default:
+            throw .invalid("--client-cert and --client-key go together", fix: "give both, or neither to use Wharf's client certificate")
+        }
+        return PartnerSettings(
+            displayName: displayName?.trimmingCharacters(in: .whitespaces),
+            identities: identities,
+            trustCAPEM: try trustCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
+            url: try url.map { text throws(WharfError) in try OutboundURL(parsing: text) },
+            serverCAPEM: try serverCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
+            pins: try pins.map { text throws(WharfError) in try PublicKeyPin(parsing: text) },
+            clientCredential: credential
+        )
+    }
+
+    static func parseTime(_ text: String, option: String) throws(WharfError) -> Date {
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        if let day = try? Date(text, strategy: Date.ISO8601FormatStyle().year().month().day()) { return day }
+        throw .invalid("\(option) '\(text)' is not a time", fix: "write a date as 2027-01-31 or a time as 2027-01-31T12:00:00Z")
+    }
+}
+
+/// Checked partner settings, ready to apply.
+struct PartnerSettings {
+    var displayName: String?
+    var identities: [InboundIdentity]
+    var trustCAPEM: String?
+    var url: OutboundURL?
+    var serverCAPEM: String?
+    var pins: [PublicKeyPin]
+    var clientCredential: ClientCredential?
+
+    /// Adds what was given to `partner`, replacing single values and appending lists.
+    func apply(to partner: inout Partner) throws(WharfError) {
+        if let displayName { partner.displayName = displayName }
+        partner.identities += identities
+        if let trustCAPEM { partner.trustCAPEM = trustCAPEM }
+        if let url { partner.outbound.url = url }
+        if let serverCAPEM { partner.outbound.serverCAPEM = serverCAPEM }
+        for pin in pins {
+            guard !partner.outbound.pins.contains(pin) else {
+                throw .invalid("\(partner.name) already has the pin \(pin)", fix: "`wharf partner show \(partner.name)` lists its pins")
+            }
+            partner.outbound.pins.append(pin)
+        }
+        if let clientCredential { partner.outbound.clientCredential = clientCredential }
+    }
+}

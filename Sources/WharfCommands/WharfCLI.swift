@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import WharfCore
+
+/// The `wharf` command line: parses arguments, runs the command, and turns a
+/// `WharfError` into one line on stderr and exit status 1.
+public enum WharfCLI {
+    public static func main(_ arguments: [String]? = nil) async {
+        do {
+            var command = try Wharf.parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as WharfError {
+            Console.error("wharf: \(error)")
+            exit(1)
+        } catch {
+            Wharf.exit(withError: error)
+        }
+    }
+}
+
+/// The root command.
+struct Wharf: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wharf",
+        abstract: "A file exchange gateway: partners push files over mutual TLS, Wharf delivers files to them.",
+        discussion: """
+            Every command works on a Wharf home (--home, else WHARF_HOME, else the current \
+            directory) holding the registry (wharf.sqlite), Wharf's CA (pki/), partner \
+            bundles (partners/) and the spool (spool/). Changes take effect without a restart.
+            """,
+        version: "0.1.0",
+        subcommands: [Init.self, CA.self, PartnerCommand.self]
+    )
+}
+
+/// Writing to the terminal.
+enum Console {
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+
+/// A company Wharf exchanges files with.
+///
+/// Inbound, a partner is recognised by one of its `identities`; outbound, files are sent
+/// with its `outbound` settings. A disabled partner keeps its settings but is refused.
+public struct Partner: Sendable, Equatable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        case active
+        case disabled
+    }
+
+    public var name: PartnerName
+    public var displayName: String
+    public var status: Status
+    public var identities: [InboundIdentity]
+    /// PEM of a CA of the partner's own that issues its client certificates, trusted beside
+    /// Wharf's CA for this partner only.
+    public var trustCAPEM: String?
+    public var outbound: OutboundSettings
+
+    public init(
+        name: PartnerName,
+        displayName: String? = nil,
+        status: Status = .active,
+        identities: [InboundIdentity] = [],
+        trustCAPEM: String? = nil,
+        outbound: OutboundSettings = OutboundSettings()
+    ) {
+        self.name = name
+        self.displayName = displayName ?? name.rawValue
+        self.status = status
+        self.identities = identities
+        self.trustCAPEM = trustCAPEM
+        self.outbound = outbound
+    }
+}
+
+/// One way a partner's client certificate is recognised, optionally only within a window,
+/// so that a new certificate can be added before the old one is retired.
+public struct InboundIdentity: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// The certificate's subject distinguished name.
+        case subject(SubjectName)
+        /// The SHA-256 fingerprint of exactly one certificate.
+        case fingerprint(CertificateFingerprint)
+    }
+
+    public var kind: Kind
+    public var notBefore: Date?
+    public var notAfter: Date?
+
+    public init(_ kind: Kind, notBefore: Date? = nil, notAfter: Date? = nil) throws(WharfError) {
+        if let notBefore, let notAfter, notBefore >= notAfter {
+            throw .invalid("an identity's window must start before it ends", fix: "check --not-before and --not-after")
+        }
+        self.kind = kind
+        self.notBefore = notBefore
+        self.notAfter = notAfter
+    }
+
+    /// Whether the identity may be used at `date`.
+    public func isValid(at date: Date) -> Bool {
+        (notBefore.map { $0 <= date } ?? true) && (notAfter.map { date < $0 } ?? true)
+    }
+
+    /// `subject` or `fingerprint`.
+    public var kindName: String {
+        switch kind {
+        case .subject: "subject"
+        case .fingerprint: "fingerprint"
+        }
+    }
+
+    /// The identity as an operator writes it.
+    public var value: String {
+        switch kind {
+        case .subject(let name): name.description
+        case .fingerprint(let fingerprint): fingerprint.hex
+        }
+    }
+
+    /// What two identities are compared by: equal keys recognise the same certificates.
+    public var matchKey: String {
+        switch kind {
+        case .subject(let name): name.matchKey
+        case .fingerprint(let fingerprint): fingerprint.hex
+        }
+    }
+}
+
+/// How files are delivered to a partner.
+public struct OutboundSettings: Sendable, Equatable {
+    public var url: OutboundURL?
+    /// PEM bundle of the CAs that sign the partner's server certificate. Without it the
+    /// system's CA store is used.
+    public var serverCAPEM: String?
+    /// Accepted server keys; a delivery succeeds if any one matches.
+    public var pins: [PublicKeyPin]
+    /// The certificate Wharf presents to this partner; `nil` means Wharf's own client certificate.
+    public var clientCredential: ClientCredential?
+
+    public init(
+        url: OutboundURL? = nil,
+        serverCAPEM: String? = nil,
+        pins: [PublicKeyPin] = [],
+        clientCredential: ClientCredential? = nil
+    ) {
+        self.url = url
+        self.serverCAPEM = serverCAPEM
+        self.pins = pins
+        self.clientCredential = clientCredential
+    }
+}
+
+/// A client certificate and its private key, both PEM.
+///
+/// Its `description` names the certificate only, never the key.
+public struct ClientCredential: Sendable, Equatable, CustomStringConvertible {
+    public var certificatePEM: String
+    public var privateKeyPEM: String
+
+    public init(certificatePEM: String, privateKeyPEM: String) {
+        self.certificatePEM = certificatePEM
+        self.privateKeyPEM = privateKeyPEM
+    }
+
+    public var description: String { "ClientCredential(certificate only; key redacted)" }
+}

@@ -1,0 +1,51 @@
+/// An error an operator or a partner can act on.
+///
+/// `description` is one line: what is wrong, then how to fix it. It never contains key
+/// material or passwords, so it is safe to print and to log. `code` is short and bounded,
+/// usable as a metric label or a JSON error code.
+public struct WharfError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The kind of problem, stable across releases.
+    public enum Code: String, Sendable {
+        case invalidInput = "invalid_input"
+        case notFound = "not_found"
+        case conflict
+        case unreadableFile = "unreadable_file"
+        case notInitialized = "not_initialized"
+        case alreadyInitialized = "already_initialized"
+        case cryptography
+        case storage
+    }
+
+    public let code: Code
+    /// What is wrong.
+    public let problem: String
+    /// What to do about it, when there is something to say.
+    public let fix: String?
+
+    public init(_ code: Code, _ problem: String, fix: String? = nil) {
+        self.code = code
+        self.problem = problem
+        self.fix = fix
+    }
+
+    public var description: String {
+        guard let fix else { return problem }
+        return "\(problem); \(fix)"
+    }
+}
+
+extension WharfError {
+    public static func invalid(_ problem: String, fix: String? = nil) -> WharfError {
+        WharfError(.invalidInput, problem, fix: fix)
+    }
+
+    public static func unknownPartner(_ name: String) -> WharfError {
+        WharfError(.notFound, "no partner named '\(name)'", fix: "`wharf partner list` shows the registered partners")
+    }
+}
+
+extension WharfError {
+    public static func cryptography(_ problem: String, fix: String? = nil) -> WharfError {
+        WharfError(.cryptography, problem, fix: fix)
+    }
+}

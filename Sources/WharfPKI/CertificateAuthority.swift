@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import WharfCore
+import X509
+
+/// A certificate and the private key that goes with it.
+public struct KeyedCertificate: Sendable {
+    public let certificate: Certificate
+    public let privateKey: Certificate.PrivateKey
+
+    public init(certificate: Certificate, privateKey: Certificate.PrivateKey) {
+        self.certificate = certificate
+        self.privateKey = privateKey
+    }
+
+    /// The private key as PKCS#8 PEM, ending in a newline.
+    public var privateKeyPEM: String {
+        try! privateKey.serializeAsPEM().pemString + "\n"
+    }
+}
+
+/// Wharf's own certificate authority: it signs the server certificate partners connect
+/// to, the client certificate Wharf presents, and the client certificates it issues to
+/// partners.
+///
+/// Certificates follow RFC 5280 as OpenSSL, Java and curl check it: the CA is critical
+/// `BasicConstraints` CA with path length 0 and `keyCertSign`/`cRLSign`; leaves carry a
+/// critical non-CA `BasicConstraints`, `digitalSignature`, one extended key usage, and
+/// subject and authority key identifiers.
+public struct CertificateAuthority: Sendable {
+    public let keyed: KeyedCertificate
+    public var certificate: Certificate { keyed.certificate }
+
+    public init(_ keyed: KeyedCertificate) {
+        self.keyed = keyed
+    }
+
+    /// A new self-signed CA valid for `days`, starting an hour ago to absorb clock skew.
+    public static func create(
+        commonName: String, keyType: KeyType, days: Int = 3650, now: Date = Date()
+    ) throws(WharfError) -> CertificateAuthority {
+        let key = try keyType.generate()
+        let wrapped: () throws -> Certificate = {
+            let name = try DistinguishedName {
+                OrganizationName("Wharf")
+                CommonName(commonName)
+            }
+            return try Certificate(
+                version: .v3,
+                serialNumber: Certificate.SerialNumber(),
+                publicKey: key.publicKey,
+                notValidBefore: now.addingTimeInterval(-3600),
+                notValidAfter: now.addingTimeInterval(Double(days) * 86_400),
+                issuer: name,
+                subject: name,
+                signatureAlgorithm: key.preferredSignatureAlgorithm,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                    SubjectKeyIdentifier(hash: key.publicKey)
+                },
+                issuerPrivateKey: key
+            )
+        }
+        do {
+            return CertificateAuthority(KeyedCertificate(certificate: try wrapped(), privateKey: key))
+        } catch {
+            throw .cryptography("cannot create the CA certificate: \(error)")
+        }
+    }
+
+    /// A server certificate for `hostNames` (DNS names or IP addresses).
+    public func issueServerCertificate(
+        hostNames: [String], keyType: KeyType, days: Int = 397, now: Date = Date()
+    ) throws(WharfError) -> KeyedCertificate {
+        let alternativeNames = try hostNames.map { name throws(WharfError) in try GeneralName(hostName: name) }
+        let commonName = hostNames.first ?? "localhost"
+        return try issue(
+            subject: { try DistinguishedName { OrganizationName("Wharf"); CommonName(commonName) } },
+            usage: .serverAuth, alternativeNames: alternativeNames, keyType: keyType, days: days, now: now
+        )
+    }
+
+    /// A client certificate whose subject is `CN=commonName,O=organization`.
+    public func issueClientCertificate(
+        commonName: String, organization: String, keyType: KeyType, days: Int = 365, now: Date = Date()
+    ) throws(WharfError) -> KeyedCertificate {
+        try issue(
+            subject: { try DistinguishedName { OrganizationName(organization); CommonName(commonName) } },
+            usage: .clientAuth, alternativeNames: [], keyType: keyType, days: days, now: now
+        )
+    }
+
+    private func issue(
+        subject: () throws -> DistinguishedName,
+        usage: ExtendedKeyUsage.Usage,
+        alternativeNames: [GeneralName],
+        keyType: KeyType,
+        days: Int,
+        now: Date
+    ) throws(WharfError) -> KeyedCertificate {
+        guard days > 0 else { throw .invalid("a certificate must be valid for at least one day", fix: "give --days 1 or more") }
+        let notAfter = now.addingTimeInterval(Double(days) * 86_400)
+        guard notAfter <= certificate.notValidAfter else {
+            throw .invalid(
+                "a certificate valid for \(days) days would outlive the CA, which expires \(certificate.notValidAfter)",
+                fix: "give fewer --days"
+            )
+        }
+        let key = try keyType.generate()
+        let authority = keyed
+        do {
+            let certificate = try Certificate(
+                version: .v3,
+                serialNumber: Certificate.SerialNumber(),
+                publicKey: key.publicKey,
+                notValidBefore: now.addingTimeInterval(-3600),
+                notValidAfter: notAfter,
+                issuer: authority.certificate.subject,
+                subject: try subject(),
+                signatureAlgorithm: authority.privateKey.preferredSignatureAlgorithm,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.notCertificateAuthority)
+                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: keyType == .rsa2048))
+                    try ExtendedKeyUsage([usage])
+                    SubjectKeyIdentifier(hash: key.publicKey)
+                    AuthorityKeyIdentifier(
+                        keyIdentifier: try authority.certificate.extensions.subjectKeyIdentifier?.keyIdentifier
+                    )
+                    if !alternativeNames.isEmpty {
+                        SubjectAlternativeNames(alternativeNames)
+                    }
+                },
+                issuerPrivateKey: authority.privateKey
+            )
+            return KeyedCertificate(certificate: certificate, privateKey: key)
+        } catch {
+            throw .cryptography("cannot issue the certificate: \(error)")
+        }
+    }
+}
+
+extension GeneralName {
+    /// An `iPAddress` name for an IPv4 or IPv6 literal, else a `dNSName`.
+    init(hostName: String) throws(WharfError) {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, hostName, &v4) == 1 {
+            self = .ipAddress(ASN1OctetString(contentBytes: withUnsafeBytes(of: &v4) { ArraySlice($0) }))
+        } else if inet_pton(AF_INET6, hostName, &v6) == 1 {
+            self = .ipAddress(ASN1OctetString(contentBytes: withUnsafeBytes(of: &v6) { ArraySlice($0) }))
+        } else {
+            let labels = hostName.split(separator: ".", omittingEmptySubsequences: false)
+            let valid = !hostName.isEmpty && hostName.utf8.count <= 253 && labels.allSatisfy { label in
+                !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "*") }
+            }
+            guard valid else {
+                throw .invalid(
+                    "'\(hostName)' is not a host name or IP address",
+                    fix: "give --server-name a DNS name such as gateway.example.com, or an IP address"
+                )
+            }
+            self = .dnsName(hostName.lowercased())
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import WharfCore
+import X509
+
+/// What a partner needs to connect: its client certificate and key, Wharf's CA, the same
+/// as PKCS#12 keystore and truststore for Java, and a README with the exact commands.
+///
+/// A bundle is written to a staging directory first (`stage`) and moved into place by
+/// `install`, so a directory named after a partner never holds half a bundle.
+public struct PartnerBundle: Sendable {
+    public let partner: PartnerName
+    public let identity: KeyedCertificate
+    public let authority: Certificate
+    public let password: String
+    /// Whether `password` was generated, and so must be written beside the keystore.
+    public let passwordGenerated: Bool
+    /// The base URL partners push to, for the README's examples.
+    public let gatewayURL: String
+
+    public init(
+        partner: PartnerName, identity: KeyedCertificate, authority: Certificate,
+        password: String, passwordGenerated: Bool, gatewayURL: String
+    ) {
+        self.partner = partner
+        self.identity = identity
+        self.authority = authority
+        self.password = password
+        self.passwordGenerated = passwordGenerated
+        self.gatewayURL = gatewayURL
+    }
+
+    public var certificateFile: String { "\(partner).crt" }
+    public var keyFile: String { "\(partner).key" }
+    public var keystoreFile: String { "\(partner).p12" }
+    public var passwordFile: String { "\(partner).p12.password" }
+    public static let caFile = "ca.crt"
+    public static let truststoreFile = "truststore.p12"
+
+    /// A staged bundle, not yet visible under its final name.
+    public struct Staged: Sendable {
+        public let stagingPath: String
+        public let destination: String
+
+        /// Moves the bundle into place, replacing an earlier bundle at the destination.
+        public func install() throws(WharfError) {
+            let previous = "\(destination).previous-\(getpid())"
+            let hadPrevious = FileManager.default.fileExists(atPath: destination)
+            if hadPrevious, rename(destination, previous) != 0 {
+                throw WharfError(.storage, "cannot move the earlier bundle \(destination) aside: \(String(cString: strerror(errno)))")
+            }
+            guard rename(stagingPath, destination) == 0 else {
+                let reason = String(cString: strerror(errno))
+                if hadPrevious { rename(previous, destination) }
+                throw WharfError(.storage, "cannot move the bundle into \(destination): \(reason)")
+            }
+            if hadPrevious { try? FileManager.default.removeItem(atPath: previous) }
+            try AtomicFile.syncDirectory((destination as NSString).deletingLastPathComponent)
+        }
+
+        /// Removes the staged files.
+        public func discard() {
+            try? FileManager.default.removeItem(atPath: stagingPath)
+        }
+    }
+
+    /// Writes every file of the bundle into a staging directory beside `destination`.
+    public func stage(for destination: String) throws(WharfError) -> Staged {
+        let parent = (destination as NSString).deletingLastPathComponent
+        let staging = "\(parent)/.\((destination as NSString).lastPathComponent).staging-\(getpid())"
+        let staged = Staged(stagingPath: staging, destination: destination)
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw WharfError(.storage, "cannot create \(staging): \(error.localizedDescription)")
+        }
+        do throws(WharfError) {
+            let keystore = try PKCS12.keystore(identity, chain: [authority], alias: partner.rawValue, password: password)
+            let truststore = try PKCS12.truststore([authority], alias: "wharf-ca", password: password)
+            try AtomicFile.write(identity.certificate.pemText, to: "\(staging)/\(certificateFile)")
+            try AtomicFile.write(identity.privateKeyPEM, to: "\(staging)/\(keyFile)", mode: 0o600)
+            try AtomicFile.write(authority.pemText, to: "\(staging)/\(Self.caFile)")
+            try AtomicFile.write(keystore, to: "\(staging)/\(keystoreFile)", mode: 0o600)
+            try AtomicFile.write(truststore, to: "\(staging)/\(Self.truststoreFile)")
+            if passwordGenerated {
+                try AtomicFile.write(password + "\n", to: "\(staging)/\(passwordFile)", mode: 0o600)
+            }
+            try AtomicFile.write(readme, to: "\(staging)/README.md")
+            chmod(staging, 0o755)
+        } catch {
+            staged.discard()
+            throw error
+        }
+        return staged
+    }
+
+    /// A password of 24 letters and digits from the system's secure random source.
+    public static func generatePassword() -> String {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<24).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+
+    var readme: String {
+        let certificate = identity.certificate
+        let passwordLine = passwordGenerated
+            ? "The keystore and truststore password is in `\(passwordFile)`."
+            : "The keystore and truststore password is the one given to `wharf partner issue`."
+        return """
+            # Wharf bundle for \(partner)
+
+            Issued by Wharf's CA on \(certificate.notValidBefore.formatted(.iso8601)); \
+            valid until \(certificate.notValidAfter.formatted(.iso8601)).
+
+            | file | what |
+            |---|---|
+            | `\(certificateFile)` | your client certificate (subject `\(certificate.subject)`) |
+            | `\(keyFile)` | its private key: keep it secret |
+            | `\(Self.caFile)` | Wharf's CA: it signs Wharf's server certificate and this certificate |
+            | `\(keystoreFile)` | PKCS#12 keystore: the key, the certificate and the CA, alias `\(partner)` |
+            | `\(Self.truststoreFile)` | PKCS#12 truststore: Wharf's CA, alias `wharf-ca` |
+
+            \(passwordLine)
+
+            Certificate SHA-256 fingerprint: `\(certificate.fingerprint.colonSeparated)`
+
+            ## Push a file with curl
+
+            ```sh
+            curl --cert \(certificateFile) --key \(keyFile) --cacert \(Self.caFile) \\
+                 --upload-file invoice.xml \(gatewayURL)/inbox/invoice.xml
+            ```
+
+            Wharf answers `201` with a JSON receipt (id, size, SHA-256) once the file is on disk.
+
+            ## Java and Spring Boot
+
+            Sending to Wharf (your application is the client), as a Spring Boot SSL bundle:
+
+            ```properties
+            spring.ssl.bundle.jks.wharf.key.alias=\(partner)
+            spring.ssl.bundle.jks.wharf.keystore.location=file:\(keystoreFile)
+            spring.ssl.bundle.jks.wharf.keystore.password=${WHARF_P12_PASSWORD}
+            spring.ssl.bundle.jks.wharf.keystore.type=PKCS12
+            spring.ssl.bundle.jks.wharf.truststore.location=file:\(Self.truststoreFile)
+            spring.ssl.bundle.jks.wharf.truststore.password=${WHARF_P12_PASSWORD}
+            spring.ssl.bundle.jks.wharf.truststore.type=PKCS12
+            ```
+
+            or, for any JVM: `-Djavax.net.ssl.keyStore=\(keystoreFile) -Djavax.net.ssl.keyStoreType=PKCS12 \
+            -Djavax.net.ssl.keyStorePassword=… -Djavax.net.ssl.trustStore=\(Self.truststoreFile) \
+            -Djavax.net.ssl.trustStoreType=PKCS12 -Djavax.net.ssl.trustStorePassword=…`
+
+            Receiving from Wharf (your HTTPS server accepts Wharf's deliveries): Wharf's client
+            certificate is signed by the same CA, so require client certificates and trust it:
+
+            ```properties
+            server.ssl.client-auth=need
+            server.ssl.trust-store=file:\(Self.truststoreFile)
+            server.ssl.trust-store-type=PKCS12
+            server.ssl.trust-store-password=${WHARF_P12_PASSWORD}
+            ```
+
+            Check a keystore with `keytool -list -storetype PKCS12 -keystore \(keystoreFile)`.
+
+            """
+    }
+}

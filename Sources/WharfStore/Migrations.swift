@@ -1,0 +1,53 @@
+import GRDB
+
+/// The registry's schema, as named migrations. Append new ones; never edit a released one.
+///
+/// The schema owns the invariants: partner names are slugs, statuses are known, an
+/// identity belongs to exactly one partner, a client certificate never exists without
+/// its key.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-partner-registry") { db in
+            try db.execute(sql: """
+                CREATE TABLE partner (
+                    name TEXT PRIMARY KEY NOT NULL
+                        CHECK (length(name) BETWEEN 1 AND 63
+                               AND name GLOB '[a-z0-9]*'
+                               AND name NOT GLOB '*[^a-z0-9-]*'),
+                    display_name TEXT NOT NULL CHECK (length(display_name) > 0),
+                    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+                    trust_ca_pem TEXT,
+                    url TEXT CHECK (url IS NULL OR url GLOB 'https://*'),
+                    server_ca_pem TEXT,
+                    client_cert_pem TEXT,
+                    client_key_pem TEXT,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL,
+                    CHECK ((client_cert_pem IS NULL) = (client_key_pem IS NULL))
+                );
+
+                CREATE TABLE partner_identity (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    partner TEXT NOT NULL REFERENCES partner(name) ON DELETE CASCADE,
+                    kind TEXT NOT NULL CHECK (kind IN ('subject', 'fingerprint')),
+                    value TEXT NOT NULL,
+                    match_key TEXT NOT NULL,
+                    not_before DATETIME,
+                    not_after DATETIME,
+                    CHECK (not_before IS NULL OR not_after IS NULL OR not_before < not_after),
+                    UNIQUE (kind, match_key)
+                );
+                CREATE INDEX partner_identity_partner ON partner_identity(partner);
+
+                CREATE TABLE partner_pin (
+                    partner TEXT NOT NULL REFERENCES partner(name) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    pin TEXT NOT NULL CHECK (pin GLOB 'sha256//*'),
+                    PRIMARY KEY (partner, pin)
+                );
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,8 @@
+import WharfCommands
+
+@main
+enum Main {
+    static func main() async {
+        await WharfCLI.main()
+    }
+}

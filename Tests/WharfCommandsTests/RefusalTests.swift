@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import WharfTestSupport
+
+/// Every refusal: one line on stderr naming the problem and the fix, a non-zero exit, and
+/// the home (files and registry rows) exactly as before.
+@Suite struct RefusalTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let label: String
+        let arguments: [String]
+        let says: String
+        var testDescription: String { label }
+    }
+
+    static let cases: [Case] = [
+        Case(label: "init on an initialised home", arguments: ["init"], says: "already a Wharf home"),
+        Case(label: "duplicate name", arguments: ["partner", "add", "acme"], says: "already exists"),
+        Case(label: "bad slug", arguments: ["partner", "add", "Acme_Corp"], says: "not a valid partner name"),
+        Case(label: "malformed DN", arguments: ["partner", "add", "beta", "--subject", "CN"], says: "not a distinguished name"),
+        Case(label: "unknown DN attribute", arguments: ["partner", "add", "beta", "--subject", "XX=1"], says: "not a distinguished name"),
+        Case(label: "malformed fingerprint", arguments: ["partner", "add", "beta", "--fingerprint", "abc"], says: "not a SHA-256 certificate fingerprint"),
+        Case(label: "malformed pin", arguments: ["partner", "add", "beta", "--pin", "sha256//short"], says: "not a public-key pin"),
+        Case(label: "plain-HTTP URL", arguments: ["partner", "add", "beta", "--url", "http://files.beta.example"], says: "not a delivery URL"),
+        Case(label: "URL without scheme", arguments: ["partner", "add", "beta", "--url", "files.beta.example"], says: "not a delivery URL"),
+        Case(label: "bad time", arguments: ["partner", "add", "beta", "--subject", "CN=b", "--not-after", "soon"], says: "not a time"),
+        Case(label: "window that ends before it starts", arguments: ["partner", "add", "beta", "--subject", "CN=b", "--not-before", "2027-02-01", "--not-after", "2027-01-01"], says: "start before it ends"),
+        Case(label: "missing file", arguments: ["partner", "add", "beta", "--trust-ca", "{dir}/missing.pem"], says: "does not exist"),
+        Case(label: "unreadable file", arguments: ["partner", "add", "beta", "--server-ca", "{dir}"], says: "cannot read"),
+        Case(label: "file that is not a certificate", arguments: ["partner", "add", "beta", "--server-ca", "{dir}/notes.txt"], says: "is not a certificate"),
+        Case(label: "a key as certificate", arguments: ["partner", "add", "beta", "--trust-ca", "{dir}/one.key"], says: "is not a certificate"),
+        Case(label: "key that does not match", arguments: ["partner", "add", "beta", "--client-cert", "{dir}/one.crt", "--client-key", "{dir}/two.key"], says: "does not belong to the certificate"),
+        Case(label: "file that is not a key", arguments: ["partner", "add", "beta", "--client-cert", "{dir}/one.crt", "--client-key", "{dir}/notes.txt"], says: "not a private key"),
+        Case(label: "certificate without key", arguments: ["partner", "add", "beta", "--client-cert", "{dir}/one.crt"], says: "go together"),
+        Case(label: "identity of another partner", arguments: ["partner", "add", "beta", "--subject", "CN = gw, O = Acme"], says: "already identifies partner 'acme'"),
+        Case(label: "update of an unknown partner", arguments: ["partner", "update", "nobody", "--url", "https://x.example"], says: "no partner named 'nobody'"),
+        Case(label: "update removing an absent pin", arguments: ["partner", "update", "acme", "--display-name", "Changed", "--remove-pin", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], says: "has no pin"),
+        Case(label: "update removing an absent identity", arguments: ["partner", "update", "acme", "--url", "https://changed.example", "--remove-subject", "CN=nobody"], says: "has no identity"),
+        Case(label: "update adding a pin it has", arguments: ["partner", "update", "acme", "--display-name", "Changed", "--pin", "sha256//AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="], says: "already has the pin"),
+        Case(label: "show of an unknown partner", arguments: ["partner", "show", "nobody"], says: "no partner named 'nobody'"),
+        Case(label: "disable of an unknown partner", arguments: ["partner", "disable", "nobody"], says: "no partner named 'nobody'"),
+        Case(label: "enable of an unknown partner", arguments: ["partner", "enable", "nobody"], says: "no partner named 'nobody'"),
+        Case(label: "remove of an unknown partner", arguments: ["partner", "remove", "nobody"], says: "no partner named 'nobody'"),
+        Case(label: "issue for an unknown partner", arguments: ["partner", "issue", "nobody"], says: "no partner named 'nobody'"),
+        Case(label: "issue with a short password", arguments: ["partner", "issue", "acme", "--p12-password-file", "{dir}/short.txt"], says: "shorter than 6"),
+        Case(label: "issue with a missing password file", arguments: ["partner", "issue", "acme", "--p12-password-file", "{dir}/missing.txt"], says: "does not exist"),
+        Case(label: "issue into a non-empty directory", arguments: ["partner", "issue", "acme", "--out", "{dir}"], says: "not empty"),
+        Case(label: "issue for longer than the CA lives", arguments: ["partner", "issue", "acme", "--days", "40000"], says: "outlive the CA"),
+        Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
+    ]
+
+    @Test(arguments: cases)
+    func refusalChangesNothing(_ refusal: Case) throws {
+        let fixture = try WharfHomeFixture()
+        let files = try TemporaryDirectory("wharf-input")
+        try fixture.succeed("init")
+        try fixture.succeed(
+            "partner", "add", "acme", "--subject", "CN=gw,O=Acme", "--url", "https://files.acme.example",
+            "--pin", "sha256//AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+        )
+        try fixture.succeed("partner", "issue", "acme")
+        try files.write("notes.txt", "hello\n")
+        try files.write("short.txt", "abc\n")
+        try FileManager.default.copyItem(atPath: "\(fixture.home)/partners/acme/acme.crt", toPath: files.file("one.crt"))
+        try FileManager.default.copyItem(atPath: "\(fixture.home)/partners/acme/acme.key", toPath: files.file("one.key"))
+        try FileManager.default.copyItem(atPath: "\(fixture.home)/pki/client.key", toPath: files.file("two.key"))
+
+        let before = try fixture.snapshot()
+        let arguments = refusal.arguments.map { $0.replacingOccurrences(of: "{dir}", with: files.path) }
+        let result = try fixture.wharf(arguments)
+
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(refusal.says), "stderr: \(result.stderr)")
+        #expect(result.stderr.hasPrefix("wharf: ") && result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
+        #expect(result.stderr.contains("; "), "a fix is offered: \(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(try fixture.snapshot() == before)
+    }
+
+    @Test func initWithABadServerNameCreatesNothing() throws {
+        let fixture = try WharfHomeFixture()
+        let result = try fixture.wharf("init", "--server-name", "not a host")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("not a host name or IP address"))
+        #expect(!FileManager.default.fileExists(atPath: fixture.home))
+    }
+
+    @Test func commandsOnAHomeThatWasNeverInitialisedSaySo() throws {
+        let fixture = try WharfHomeFixture()
+        try FileManager.default.createDirectory(atPath: fixture.home, withIntermediateDirectories: true)
+        for arguments in [["partner", "list"], ["partner", "add", "acme"], ["ca", "show"]] {
+            let result = try fixture.wharf(arguments)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("wharf init"), "\(arguments): \(result.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.home).isEmpty)
+        }
+    }
+}
