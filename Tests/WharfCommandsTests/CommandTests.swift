@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+import WharfTestSupport
+
+/// The `wharf` commands against a temporary home, checked with the tools partners use.
+@Suite struct CommandTests {
+    let fixture: WharfHomeFixture
+
+    init() throws {
+        fixture = try WharfHomeFixture()
+        try fixture.succeed("init", "--server-name", "gw.example.com")
+    }
+
+    func openssl(_ arguments: String...) throws -> CommandResult {
+        try Command.run("openssl", arguments)
+    }
+
+    @Test func initWritesThePKIWithPrivateKeysReadableByTheOwnerOnly() throws {
+        for key in ["ca.key", "server.key", "client.key"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: "\(fixture.home)/pki/\(key)")[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(key)")
+        }
+        let ca = "\(fixture.home)/pki/ca.crt"
+        #expect(try openssl("verify", "-CAfile", ca, "-purpose", "sslserver", "-verify_hostname", "gw.example.com", "\(fixture.home)/pki/server.crt").succeeded)
+        #expect(try openssl("verify", "-CAfile", ca, "-purpose", "sslclient", "\(fixture.home)/pki/client.crt").succeeded)
+        let names = try openssl("x509", "-noout", "-ext", "subjectAltName", "-in", "\(fixture.home)/pki/server.crt").stdout
+        for name in ["DNS:gw.example.com", "DNS:localhost", "IP Address:127.0.0.1", "IP Address:0:0:0:0:0:0:0:1"] {
+            #expect(names.contains(name), "\(names)")
+        }
+        let hostname = try Command.run("hostname", []).stdout.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        #expect(names.contains("DNS:\(hostname)"))
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.home)/partners"))
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.home)/spool"))
+    }
+
+    @Test func caShowPrintsTheFingerprintsOpenSSLComputes() throws {
+        let shown = try fixture.succeed("ca", "show").stdout
+        for file in ["ca.crt", "server.crt", "client.crt"] {
+            let fingerprint = try openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", "\(fixture.home)/pki/\(file)").stdout
+            let colons = try #require(fingerprint.split(separator: "=").last).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(shown.contains(colons), "\(file)")
+        }
+        #expect(shown.contains("expires"))
+    }
+
+    @Test func reissueServerReplacesOnlyTheServerCertificate() throws {
+        let caBefore = try String(contentsOfFile: "\(fixture.home)/pki/ca.crt", encoding: .utf8)
+        let serverBefore = try String(contentsOfFile: "\(fixture.home)/pki/server.crt", encoding: .utf8)
+        try fixture.succeed("ca", "reissue-server", "--server-name", "files.example.net")
+        let serverAfter = try String(contentsOfFile: "\(fixture.home)/pki/server.crt", encoding: .utf8)
+        #expect(serverAfter != serverBefore)
+        #expect(try String(contentsOfFile: "\(fixture.home)/pki/ca.crt", encoding: .utf8) == caBefore)
+        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "-verify_hostname", "files.example.net", "\(fixture.home)/pki/server.crt").succeeded)
+        let key = try openssl("pkey", "-pubout", "-in", "\(fixture.home)/pki/server.key").stdout
+        let certificateKey = try openssl("x509", "-noout", "-pubkey", "-in", "\(fixture.home)/pki/server.crt").stdout
+        #expect(key == certificateKey)
+
+        // Without names, the current ones are kept.
+        try fixture.succeed("ca", "reissue-server")
+        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "-verify_hostname", "files.example.net", "\(fixture.home)/pki/server.crt").succeeded)
+    }
+
+    @Test func issueWritesABundleThatOpenSSLAndJavaAccept() throws {
+        try fixture.succeed("partner", "add", "acme", "--display-name", "Acme Corp")
+        let output = try fixture.succeed("partner", "issue", "acme").stdout
+        let bundle = "\(fixture.home)/partners/acme"
+        #expect(output.contains("curl --cert \(bundle)/acme.crt --key \(bundle)/acme.key --cacert \(bundle)/ca.crt"))
+
+        #expect(try openssl("verify", "-CAfile", "\(bundle)/ca.crt", "-purpose", "sslclient", "\(bundle)/acme.crt").succeeded)
+        let subject = try openssl("x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", "\(bundle)/acme.crt").stdout
+        #expect(subject.contains("CN=acme,O=Acme Corp"))
+        for file in ["acme.key", "acme.p12", "acme.p12.password"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: "\(bundle)/\(file)")[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file)")
+        }
+        let password = try String(contentsOfFile: "\(bundle)/acme.p12.password", encoding: .utf8).trimmingCharacters(in: .newlines)
+        #expect(password.count == 24)
+        #expect(try openssl("pkcs12", "-in", "\(bundle)/acme.p12", "-passin", "pass:\(password)", "-nodes").succeeded)
+        if Command.exists("keytool") {
+            let keystore = try Command.run("keytool", ["-list", "-storetype", "PKCS12", "-keystore", "\(bundle)/acme.p12", "-storepass", password])
+            #expect(keystore.stdout.contains("PrivateKeyEntry"), "\(keystore.stdout)\(keystore.stderr)")
+            let truststore = try Command.run("keytool", ["-list", "-storetype", "PKCS12", "-keystore", "\(bundle)/truststore.p12", "-storepass", password])
+            #expect(truststore.stdout.contains("trustedCertEntry"), "\(truststore.stdout)\(truststore.stderr)")
+        }
+        let readme = try String(contentsOfFile: "\(bundle)/README.md", encoding: .utf8)
+        #expect(readme.contains("curl --cert acme.crt --key acme.key --cacert ca.crt"))
+        #expect(readme.contains("https://gw.example.com:8443/inbox/"))
+        #expect(readme.contains("server.ssl.client-auth=need"))
+        #expect(!readme.contains(password))
+
+        // The certificate is bound to the partner by its fingerprint, for its validity.
+        let fingerprint = try openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", "\(bundle)/acme.crt").stdout
+        let hex = try #require(fingerprint.split(separator: "=").last).replacingOccurrences(of: ":", with: "").lowercased()
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let identities = try #require(try fixture.partnerJSON("acme")["identities"] as? [[String: Any]])
+        #expect(identities.count == 1)
+        #expect(identities.first?["kind"] as? String == "fingerprint")
+        #expect(identities.first?["value"] as? String == hex)
+        #expect(identities.first?["not_after"] is String)
+    }
+
+    @Test func reissuingKeepsTheOldCertificateBoundForRollover() throws {
+        try fixture.succeed("partner", "add", "acme")
+        let passwordFile = try fixture.directory.write("password.txt", "s3cret-password\n")
+        try fixture.succeed("partner", "issue", "acme", "--p12-password-file", passwordFile)
+        let first = try String(contentsOfFile: "\(fixture.home)/partners/acme/acme.crt", encoding: .utf8)
+        #expect(!FileManager.default.fileExists(atPath: "\(fixture.home)/partners/acme/acme.p12.password"))
+        #expect(try openssl("pkcs12", "-in", "\(fixture.home)/partners/acme/acme.p12", "-passin", "pass:s3cret-password", "-nodes").succeeded)
+
+        try fixture.succeed("partner", "issue", "acme", "--days", "30")
+        let second = try String(contentsOfFile: "\(fixture.home)/partners/acme/acme.crt", encoding: .utf8)
+        #expect(first != second)
+        #expect(try (fixture.partnerJSON("acme")["identities"] as? [Any])?.count == 2)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/partners")
+        #expect(leftovers == ["acme"])
+    }
+
+    @Test func issueWritesToOut() throws {
+        try fixture.succeed("partner", "add", "acme")
+        let out = fixture.directory.file("for-acme")
+        try fixture.succeed("partner", "issue", "acme", "--out", out)
+        #expect(try openssl("verify", "-CAfile", "\(out)/ca.crt", "\(out)/acme.crt").succeeded)
+        #expect(!FileManager.default.fileExists(atPath: "\(fixture.home)/partners/acme"))
+    }
+
+    @Test func addUpdateShowAndListAgree() throws {
+        let ca = "\(fixture.home)/pki/ca.crt"
+        try fixture.succeed(
+            "partner", "add", "acme", "--display-name", "Acme Corp",
+            "--subject", "C = US, O = Acme, CN = gw1", "--fingerprint", String(repeating: "AB:", count: 31) + "AB",
+            "--not-before", "2026-01-01", "--not-after", "2030-01-01T00:00:00Z",
+            "--trust-ca", ca, "--url", "https://files.acme.example/in/", "--server-ca", ca,
+            "--pin", "sha256//AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            "--client-cert", "\(fixture.home)/pki/client.crt", "--client-key", "\(fixture.home)/pki/client.key"
+        )
+        var json = try fixture.partnerJSON("acme")
+        #expect(json["display_name"] as? String == "Acme Corp")
+        #expect(json["status"] as? String == "active")
+        let identities = try #require(json["identities"] as? [[String: Any]])
+        #expect(identities.map { $0["value"] as? String } == ["CN=gw1,O=Acme,C=US", String(repeating: "ab", count: 32)])
+        #expect(identities.first?["not_before"] as? String == "2026-01-01T00:00:00Z")
+        let outbound = try #require(json["outbound"] as? [String: Any])
+        #expect(outbound["url"] as? String == "https://files.acme.example/in")
+        #expect((outbound["pins"] as? [String])?.count == 1)
+        #expect((outbound["client_certificate"] as? [String: Any])?["subject"] as? String != nil)
+        #expect((json["trust_ca"] as? [Any])?.count == 1)
+        #expect(!(try fixture.succeed("partner", "show", "acme", "--json").stdout.contains("PRIVATE KEY")))
+
+        try fixture.succeed(
+            "partner", "update", "acme", "--remove-subject", "CN=gw1,O=Acme,C=US", "--subject", "CN=gw2,O=Acme,C=US",
+            "--pin", "sha256//AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", "--remove-client-cert", "--remove-trust-ca"
+        )
+        json = try fixture.partnerJSON("acme")
+        let updated = try #require(json["identities"] as? [[String: Any]])
+        #expect(updated.map { $0["value"] as? String } == [String(repeating: "ab", count: 32), "CN=gw2,O=Acme,C=US"])
+        #expect(((json["outbound"] as? [String: Any])?["pins"] as? [String])?.count == 2)
+        #expect((json["outbound"] as? [String: Any])?["client_certificate"] is NSNull)
+        #expect(json["trust_ca"] is NSNull)
+
+        try fixture.succeed("partner", "add", "beta")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(fixture.succeed("partner", "list", "--json").stdout.utf8)) as? [[String: Any]])
+        #expect(list.map { $0["name"] as? String } == ["acme", "beta"])
+        let table = try fixture.succeed("partner", "list").stdout
+        #expect(table.contains("acme") && table.contains("https://files.acme.example/in") && table.contains("beta"))
+        #expect(try fixture.succeed("partner", "show", "acme").stdout.contains("identity      subject CN=gw2,O=Acme,C=US"))
+    }
+
+    @Test func disableEnableAndRemove() throws {
+        try fixture.succeed("partner", "add", "acme", "--subject", "CN=gw")
+        try fixture.succeed("partner", "disable", "acme")
+        #expect(try fixture.partnerJSON("acme")["status"] as? String == "disabled")
+        try fixture.succeed("partner", "enable", "acme")
+        #expect(try fixture.partnerJSON("acme")["status"] as? String == "active")
+        try fixture.succeed("partner", "remove", "acme")
+        #expect(try fixture.wharf("partner", "show", "acme").status != 0)
+        // The identity is free again.
+        try fixture.succeed("partner", "add", "beta", "--subject", "CN=gw")
+    }
+
+    @Test func theHomeComesFromWHARF_HOMEWhenNotGiven() throws {
+        try fixture.succeed("partner", "add", "acme")
+        let result = try Command.run(WharfHomeFixture.binary, ["partner", "list", "--json"], environment: ["WHARF_HOME": fixture.home])
+        #expect(result.succeeded, "\(result.stderr)")
+        #expect(result.stdout.contains("\"acme\""))
+    }
+
+    @Test func helpDescribesEveryPartnerCommand() throws {
+        let help = try Command.run(WharfHomeFixture.binary, ["partner", "--help"]).stdout
+        for command in ["add", "update", "list", "show", "enable", "disable", "remove", "issue"] {
+            #expect(help.contains("  \(command) "), "\(command)")
+        }
+    }
+}

@@ -1,0 +1,29 @@
+# Shared by the scripts in scripts/: installing Debian packages that are missing, and
+# checking the Swift toolchain. Source it; do not run it.
+
+# Packages Wharf needs to build and run: OpenSSL (PKCS#12), libcurl (delivery), SQLite (registry).
+WHARF_BUILD_PACKAGES=(pkg-config libssl-dev libcurl4-openssl-dev libsqlite3-dev openssl curl ca-certificates)
+# What the tests add: Java's keytool to open the keystores Wharf writes.
+WHARF_TEST_PACKAGES=(openjdk-17-jre-headless)
+
+# ensure_packages PACKAGE...: installs those of PACKAGE that are not installed yet.
+ensure_packages() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    ((${#missing[@]})) || return 0
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    echo "Installing ${missing[*]}" >&2
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_swift: stops with a clear message when no Swift 6 toolchain is on PATH.
+ensure_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        echo "Wharf needs a Swift 6 toolchain on PATH (swift.org/install); none was found." >&2
+        exit 1
+    fi
+}
