@@ -7,6 +7,8 @@ import PackageDescription
 /// - `WharfCore`: the domain (partners, identities, names, pins); imports no I/O library.
 /// - `WharfStore`: the registry in SQLite through GRDB, with named migrations.
 /// - `WharfPKI`: Wharf's own certificate authority and the bundles it writes (PEM, PKCS#12).
+/// - `WharfSpool`: the spool on disk: staged files, fsync, atomic renames, crash recovery.
+/// - `WharfListener`: the inbound mutual-TLS HTTP server (SwiftNIO + NIOSSL).
 /// - `WharfCommands`: one file per `wharf` subcommand; the single place that wires the rest.
 /// - `wharf`: the executable, a few lines that call `WharfCommands`.
 /// - `COpenSSL`, `CCurl`: system libraries with typed C shims.
@@ -23,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -54,13 +59,36 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        .target(name: "WharfSpool", dependencies: ["WharfCore"]),
+        .target(
+            name: "WharfListener",
+            dependencies: [
+                "WharfCore",
+                "WharfStore",
+                "WharfSpool",
+                "WharfPKI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "WharfCommands",
             dependencies: [
                 "WharfCore",
                 "WharfStore",
                 "WharfPKI",
+                "WharfSpool",
+                "WharfListener",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

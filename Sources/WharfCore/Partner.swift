@@ -18,6 +18,14 @@ public struct Partner: Sendable, Equatable {
     /// Wharf's CA for this partner only.
     public var trustCAPEM: String?
     public var outbound: OutboundSettings
+    /// The largest upload accepted from this partner, in bytes; `nil` means the default.
+    public var maxUploadBytes: Int64?
+
+    /// The largest upload accepted from a partner without a limit of its own: 1 GiB.
+    public static let defaultMaxUploadBytes: Int64 = 1 << 30
+
+    /// The largest upload accepted from this partner, in bytes.
+    public var uploadLimit: Int64 { maxUploadBytes ?? Self.defaultMaxUploadBytes }
 
     public init(
         name: PartnerName,
@@ -25,7 +33,8 @@ public struct Partner: Sendable, Equatable {
         status: Status = .active,
         identities: [InboundIdentity] = [],
         trustCAPEM: String? = nil,
-        outbound: OutboundSettings = OutboundSettings()
+        outbound: OutboundSettings = OutboundSettings(),
+        maxUploadBytes: Int64? = nil
     ) {
         self.name = name
         self.displayName = displayName ?? name.rawValue
@@ -33,6 +42,7 @@ public struct Partner: Sendable, Equatable {
         self.identities = identities
         self.trustCAPEM = trustCAPEM
         self.outbound = outbound
+        self.maxUploadBytes = maxUploadBytes
     }
 }
 

@@ -14,6 +14,7 @@ public struct WharfError: Error, CustomStringConvertible, Sendable, Equatable {
         case alreadyInitialized = "already_initialized"
         case cryptography
         case storage
+        case insufficientStorage = "insufficient_storage"
     }
 
     public let code: Code

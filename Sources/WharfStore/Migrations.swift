@@ -4,7 +4,8 @@ import GRDB
 ///
 /// The schema owns the invariants: partner names are slugs, statuses are known, an
 /// identity belongs to exactly one partner, a client certificate never exists without
-/// its key.
+/// its key. Receipts and audit events keep no foreign key to `partner`: they are history
+/// and outlive a partner's removal.
 enum Migrations {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -45,6 +46,38 @@ enum Migrations {
                     position INTEGER NOT NULL,
                     pin TEXT NOT NULL CHECK (pin GLOB 'sha256//*'),
                     PRIMARY KEY (partner, pin)
+                );
+                """)
+        }
+        migrator.registerMigration("v2-inbound-receipts-and-audit") { db in
+            try db.execute(sql: """
+                ALTER TABLE partner ADD COLUMN max_upload_bytes INTEGER
+                    CHECK (max_upload_bytes IS NULL OR max_upload_bytes > 0);
+
+                CREATE TABLE receipt (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    partner TEXT NOT NULL,
+                    filename TEXT NOT NULL CHECK (length(filename) > 0),
+                    stored_name TEXT NOT NULL,
+                    size INTEGER NOT NULL CHECK (size >= 0),
+                    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                    received_at DATETIME NOT NULL,
+                    idempotency_key TEXT,
+                    UNIQUE (partner, stored_name),
+                    UNIQUE (partner, idempotency_key)
+                );
+                CREATE INDEX receipt_partner_received ON receipt(partner, received_at);
+
+                CREATE TABLE audit_event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at DATETIME NOT NULL,
+                    outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'replayed', 'refused')),
+                    status INTEGER,
+                    partner TEXT,
+                    subject TEXT,
+                    fingerprint TEXT,
+                    remote_address TEXT,
+                    detail TEXT
                 );
                 """)
         }

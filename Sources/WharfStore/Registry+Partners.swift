@@ -16,8 +16,8 @@ extension Registry {
             try db.execute(
                 sql: """
                     INSERT INTO partner (name, display_name, status, trust_ca_pem, url, server_ca_pem,
-                                         client_cert_pem, client_key_pem, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         client_cert_pem, client_key_pem, max_upload_bytes, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: StatementArguments(Self.columns(of: partner) + [now, now] as [(any DatabaseValueConvertible)?])
             )
@@ -37,7 +37,7 @@ extension Registry {
             try db.execute(
                 sql: """
                     UPDATE partner SET display_name = ?, status = ?, trust_ca_pem = ?, url = ?, server_ca_pem = ?,
-                                       client_cert_pem = ?, client_key_pem = ?, updated_at = ?
+                                       client_cert_pem = ?, client_key_pem = ?, max_upload_bytes = ?, updated_at = ?
                     WHERE name = ?
                     """,
                 arguments: StatementArguments(Array(Self.columns(of: partner).dropFirst()) + [Date(), name.rawValue] as [(any DatabaseValueConvertible)?])
@@ -85,6 +85,31 @@ extension Registry {
         }
     }
 
+    /// The partners owning an identity with this certificate fingerprint or subject,
+    /// whatever the identity's window; `InboundAuthorization` decides among them.
+    public func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?) throws(WharfError) -> [Partner] {
+        try read { db in
+            let names = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT partner FROM partner_identity
+                    WHERE (kind = 'fingerprint' AND match_key = ?) OR (kind = 'subject' AND match_key = ?)
+                    """,
+                arguments: [fingerprint.hex, subject?.matchKey]
+            )
+            return try names.compactMap { try Self.fetch(PartnerName($0), db) }
+        }
+    }
+
+    /// The CAs partners trust for their own client certificates, by partner, active partners only.
+    public func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT name, trust_ca_pem FROM partner WHERE trust_ca_pem IS NOT NULL AND status = 'active' ORDER BY name"
+            ).map { (try PartnerName($0["name"]), $0["trust_ca_pem"]) }
+        }
+    }
+
     // MARK: Rows
 
     private static func exists(_ name: PartnerName, _ db: Database) throws -> Bool {
@@ -96,6 +121,7 @@ extension Registry {
             partner.name.rawValue, partner.displayName, partner.status.rawValue, partner.trustCAPEM,
             partner.outbound.url?.rawValue, partner.outbound.serverCAPEM,
             partner.outbound.clientCredential?.certificatePEM, partner.outbound.clientCredential?.privateKeyPEM,
+            partner.maxUploadBytes,
         ]
     }
 
@@ -161,7 +187,8 @@ extension Registry {
                 serverCAPEM: row["server_ca_pem"],
                 pins: pins,
                 clientCredential: zip(clientCertificate, clientKey).map(ClientCredential.init)
-            )
+            ),
+            maxUploadBytes: row["max_upload_bytes"]
         )
     }
 }

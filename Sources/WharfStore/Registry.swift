@@ -38,6 +38,10 @@ public final class Registry: Sendable {
     private init(path: String) throws(WharfError) {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // A committed receipt must survive a power cut, not only a crash: sync the WAL on commit.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Migrations.migrator.migrate(pool)

@@ -40,9 +40,9 @@ import WharfCore
 
     @Test func migrationsAreNamedAndAppliedOnce() throws {
         let registry = try Registry.create(at: path)
-        #expect(try registry.appliedMigrations() == ["v1-partner-registry"])
+        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit"])
         let reopened = try Registry.open(at: path)
-        #expect(try reopened.appliedMigrations() == ["v1-partner-registry"])
+        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit"])
     }
 
     @Test func theRegistryRunsInWALModeReadableByItsOwnerOnly() throws {

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import WharfCore
+import WharfListener
+import WharfSpool
+import WharfStore
+
+/// `wharf serve`: the gateway.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway: the mutual-TLS inbox for partners.",
+        discussion: """
+            Prints `Listening on HOST:PORT` once ready (with --listen HOST:0, the port chosen). \
+            Partners, certificates and trust changed with the other commands apply to the next \
+            request, without a restart. SIGTERM or SIGINT stop accepting, let uploads in flight \
+            finish, then exit 0.
+            """
+    )
+
+    @OptionGroup var home: HomeOptions
+
+    @Option(help: ArgumentHelp("Address and port to listen on; port 0 picks a free one.", valueName: "host:port"))
+    var listen: String = "0.0.0.0:8443"
+
+    @Option(help: ArgumentHelp("Seconds a client may take to finish the TLS handshake.", valueName: "seconds"))
+    var handshakeTimeout: Int = 10
+
+    @Option(help: ArgumentHelp("Seconds a connection may wait before sending a complete request head.", valueName: "seconds"))
+    var headTimeout: Int = 30
+
+    @Option(help: ArgumentHelp("Seconds an upload may go without body progress.", valueName: "seconds"))
+    var bodyTimeout: Int = 60
+
+    func run() async throws {
+        let (host, port) = try Self.parseListen(listen)
+        for (value, option) in [(handshakeTimeout, "--handshake-timeout"), (headTimeout, "--head-timeout"), (bodyTimeout, "--body-timeout")] where value <= 0 {
+            throw WharfError.invalid("\(option) must be at least 1 second")
+        }
+        let home = home.resolved
+        let registry = try home.openRegistry()
+        _ = try home.pki.loadAuthority()
+        let logger = Logger(label: "wharf")
+
+        let spool = Spool(root: home.spoolDirectory)
+        try spool.prepare()
+        let recovery = try spool.recover { id throws(WharfError) in try registry.receipt(id: id) }
+        if !recovery.completed.isEmpty || !recovery.removed.isEmpty {
+            logger.notice("spool recovered", metadata: [
+                "completed": "\(recovery.completed.count)", "removed_unacknowledged": "\(recovery.removed.count)",
+            ])
+        }
+
+        var configuration = ListenerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.handshakeTimeout = .seconds(Int64(handshakeTimeout))
+        configuration.requestHeadTimeout = .seconds(Int64(headTimeout))
+        configuration.bodyProgressTimeout = .seconds(Int64(bodyTimeout))
+
+        let server = InboundServer(
+            configuration: configuration, registry: registry, spool: spool, pki: home.pki, logger: logger
+        ) { address in
+            let shown = InboundServer.describe(address)
+            FileHandle.standardOutput.write(Data("Listening on \(shown)\n".utf8))
+        }
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+
+    /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT`.
+    static func parseListen(_ text: String) throws(WharfError) -> (String, Int) {
+        let invalid = WharfError.invalid("'\(text)' is not HOST:PORT", fix: "write it as 0.0.0.0:8443, [::]:8443 or 127.0.0.1:0")
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw invalid
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        return (host, port)
+    }
+}

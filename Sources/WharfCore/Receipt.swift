@@ -1,0 +1,79 @@
+import Foundation
+
+/// What Wharf acknowledges for a file it received and stored durably.
+public struct Receipt: Sendable, Equatable, Codable {
+    public let id: String
+    public let partner: String
+    public let filename: String
+    /// The name the file has in `spool/inbox/PARTNER/`.
+    public let storedName: String
+    public let size: Int64
+    /// SHA-256 of the content, lower-case hex.
+    public let sha256: String
+    public let receivedAt: Date
+    public let idempotencyKey: String?
+
+    public init(
+        id: String, partner: String, filename: String, storedName: String, size: Int64,
+        sha256: String, receivedAt: Date, idempotencyKey: String?
+    ) {
+        self.id = id
+        self.partner = partner
+        self.filename = filename
+        self.storedName = storedName
+        self.size = size
+        self.sha256 = sha256
+        self.receivedAt = receivedAt
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// A new receipt id: the UTC time to the second, then 8 random hex digits, so ids
+    /// sort by arrival and never collide in practice (`20261129T101500Z-3f9a2c1b`).
+    public static func newID(at date: Date = Date()) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let random = String(generator.next() & 0xffff_ffff, radix: 16)
+        let padded = String(repeating: "0", count: 8 - random.count) + random
+        return "\(Self.compactTimestamp(date))-\(padded)"
+    }
+
+    static func compactTimestamp(_ date: Date) -> String {
+        let components = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
+        func two(_ value: Int?) -> String { String(format: "%02d", value ?? 0) }
+        return "\(components.year ?? 0)\(two(components.month))\(two(components.day))T\(two(components.hour))\(two(components.minute))\(two(components.second))Z"
+    }
+}
+
+/// One line of the audit trail: an upload accepted or refused, or a handshake that failed.
+public struct AuditEvent: Sendable, Equatable, Codable {
+    public enum Outcome: String, Sendable, Codable {
+        case accepted
+        case replayed
+        case refused
+    }
+
+    public let at: Date
+    public let outcome: Outcome
+    /// The HTTP status answered, when the request got that far.
+    public let status: Int?
+    public let partner: String?
+    /// The presented certificate's subject, when there was one.
+    public let subject: String?
+    public let fingerprint: String?
+    public let remoteAddress: String?
+    /// A short reason or the file name.
+    public let detail: String?
+
+    public init(
+        at: Date = Date(), outcome: Outcome, status: Int?, partner: String?, subject: String?,
+        fingerprint: String?, remoteAddress: String?, detail: String?
+    ) {
+        self.at = at
+        self.outcome = outcome
+        self.status = status
+        self.partner = partner
+        self.subject = subject
+        self.fingerprint = fingerprint
+        self.remoteAddress = remoteAddress
+        self.detail = detail
+    }
+}

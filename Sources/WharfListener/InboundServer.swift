@@ -1,0 +1,111 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import WharfCore
+import WharfPKI
+import WharfSpool
+import WharfStore
+
+/// The inbound listener: HTTPS with required client certificates, one child task per
+/// connection.
+///
+/// Graceful shutdown stops accepting, closes idle keep-alive connections, lets uploads in
+/// flight finish, then returns.
+public struct InboundServer: Service {
+    private let configuration: ListenerConfiguration
+    private let registry: Registry
+    private let spool: Spool
+    private let tls: TLSContextProvider
+    private let logger: Logger
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    public init(
+        configuration: ListenerConfiguration, registry: Registry, spool: Spool, pki: PKIDirectory,
+        logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.registry = registry
+        self.spool = spool
+        self.tls = TLSContextProvider(pki: pki, registry: registry, logger: logger)
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        // Fail at start, with the reason, rather than on the first connection.
+        _ = try await tls.current()
+
+        let threadPool = NIOThreadPool(numberOfThreads: 4)
+        threadPool.start()
+        defer { threadPool.shutdownGracefully { _ in } }
+
+        let configuration = configuration
+        let tls = tls
+        let logger = logger
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeFutureWithTask {
+                    try await tls.current()
+                }.flatMapThrowing { current in
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(NIOSSLServerHandler(context: current.context))
+                    try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                    try pipeline.addHandler(ConnectionTimeoutHandler(
+                        handshake: configuration.handshakeTimeout,
+                        head: configuration.requestHeadTimeout,
+                        body: configuration.bodyProgressTimeout
+                    ))
+                    let connection = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16))
+                    )
+                    return (connection, current.anchors)
+                }
+            }
+        guard let address = server.channel.localAddress else {
+            throw WharfError(.storage, "the listener has no local address")
+        }
+        logger.info("listening", metadata: ["address": "\(address)"])
+        onListening(address)
+
+        let context = InboxContext(
+            configuration: configuration, registry: registry, spool: spool, threadPool: threadPool, logger: logger
+        )
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await (connection, anchors) in connections {
+                        group.addTask {
+                            await InboxConnection(connection: connection, anchors: anchors, context: context).run()
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            logger.info("shutting down: no new connections; finishing uploads in flight")
+            server.channel.close(promise: nil)
+        }
+        logger.info("stopped")
+    }
+}
+
+extension InboundServer {
+    /// `HOST:PORT`, with brackets around an IPv6 host.
+    public static func describe(_ address: SocketAddress) -> String {
+        InboxConnection.describe(address)
+    }
+}
+
+/// What every connection shares.
+struct InboxContext: Sendable {
+    let configuration: ListenerConfiguration
+    let registry: Registry
+    let spool: Spool
+    let threadPool: NIOThreadPool
+    let logger: Logger
+}

@@ -1,0 +1,355 @@
+import Crypto
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import ServiceLifecycle
+import WharfCore
+import WharfPKI
+import WharfSpool
+import WharfStore
+import X509
+
+/// One client connection: maps its certificate to a partner on every request and
+/// answers the inbox API.
+struct InboxConnection {
+    typealias Requests = NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
+    typealias Responses = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+
+    let connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    let anchors: TrustAnchors
+    let context: InboxContext
+
+    /// Whether the connection waits for a request head, and whether shutdown began.
+    private struct State {
+        var idle = true
+        var shuttingDown = false
+    }
+
+    func run() async {
+        let state = NIOLockedValueBox(State())
+        let channel = connection.channel
+        let remote = Self.describe(channel.remoteAddress)
+        var servedRequests = 0
+        do {
+            try await withGracefulShutdownHandler {
+                try await connection.executeThenClose { inbound, outbound in
+                    var requests = inbound.makeAsyncIterator()
+                    var presented: PresentedCertificate?
+                    while true {
+                        let stop = state.withLockedValue { state in
+                            state.idle = true
+                            return state.shuttingDown
+                        }
+                        if stop { return }
+                        guard let part = try await requests.next() else { return }
+                        state.withLockedValue { $0.idle = false }
+                        guard case .head(let head) = part else { return }
+                        if presented == nil {
+                            presented = try await presentedCertificate(channel)
+                        }
+                        servedRequests += 1
+                        var reply = await handle(head, presented, remote: remote, requests: &requests, outbound: outbound)
+                        if !head.isKeepAlive || state.withLockedValue({ $0.shuttingDown }) {
+                            reply.closeConnection = true
+                        }
+                        try await write(reply, for: head, to: outbound)
+                        if reply.closeConnection { return }
+                    }
+                }
+            } onGracefulShutdown: {
+                let idle = state.withLockedValue { state in
+                    state.shuttingDown = true
+                    return state.idle
+                }
+                if idle { channel.close(promise: nil) }
+            }
+        } catch {
+            if servedRequests == 0 {
+                record(AuditEvent(
+                    outcome: .refused, status: nil, partner: nil, subject: nil, fingerprint: nil,
+                    remoteAddress: remote, detail: "TLS handshake failed: \(Self.reason(error))"
+                ))
+            }
+            context.logger.debug("connection ended", metadata: ["remote": "\(remote)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Requests
+
+    private func handle(
+        _ head: HTTPRequestHead, _ presented: PresentedCertificate?, remote: String,
+        requests: inout Requests, outbound: Responses
+    ) async -> HTTPReply {
+        let hasBody = head.headers.contains(name: "content-length") && head.headers.first(name: "content-length") != "0"
+            || head.headers.contains(name: "transfer-encoding")
+        let audit = AuditTemplate(presented: presented, remote: remote)
+
+        // Who is asking, decided from the registry as it is now.
+        let partner: Partner
+        switch authorize(presented) {
+        case .accepted(let accepted):
+            partner = accepted
+        case .refused(let reason):
+            record(audit.event(.refused, 403, partner: nil, detail: reason))
+            return .error(.forbidden, "unknown_partner", "this client certificate is not accepted: \(reason)", close: true)
+        }
+
+        let refuse = { (status: HTTPResponseStatus, code: String, message: String) -> HTTPReply in
+            record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: message))
+            return .error(status, code, message, close: hasBody)
+        }
+        switch InboxRoute(method: head.method, uri: head.uri) {
+        case .notFound:
+            return refuse(.notFound, "not_found", "no such resource: the inbox is at /inbox")
+        case .methodNotAllowed(let allowed):
+            var reply = refuse(.methodNotAllowed, "method_not_allowed", "\(head.method.rawValue) is not allowed here; use \(allowed)")
+            reply.extraHeaders.append(("Allow", allowed))
+            return reply
+        case .badName(let error):
+            return refuse(.badRequest, "bad_filename", error.description)
+        case .list:
+            guard await drainEmptyBody(&requests) else { return .error(.badRequest, "unexpected_body", "GET takes no body", close: true) }
+            do {
+                let receipts = try context.registry.receipts(partner: partner.name.rawValue, limit: context.configuration.receiptListLimit)
+                return .json(.ok, ReceiptListJSON(receipts: receipts.map(ReceiptJSON.init)))
+            } catch {
+                return .error(.internalServerError, "storage", "the receipts cannot be read now")
+            }
+        case .put(let name):
+            return await upload(name: name.rawValue, head: head, partner: partner, audit: audit, requests: &requests, outbound: outbound)
+        case .post:
+            let id = Receipt.newID()
+            let given = head.headers.first(name: "content-disposition").flatMap(UploadHeaders.filename(fromContentDisposition:))
+            let name = given ?? UploadHeaders.generatedName(id: id, contentType: head.headers.first(name: "content-type"))
+            do {
+                _ = try InboundFileName(name)
+            } catch {
+                return refuse(.badRequest, "bad_filename", error.description)
+            }
+            return await upload(name: name, id: id, head: head, partner: partner, audit: audit, requests: &requests, outbound: outbound)
+        }
+    }
+
+    private func authorize(_ presented: PresentedCertificate?) -> InboundAuthorization.Decision {
+        guard let presented else { return .refused("no client certificate") }
+        do {
+            let owners = try context.registry.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
+            return InboundAuthorization.decide(presented, owners: owners, at: Date())
+        } catch {
+            context.logger.error("registry lookup failed", metadata: ["error": "\(error)"])
+            return .refused("the registry cannot be read now")
+        }
+    }
+
+    // MARK: Uploads
+
+    private func upload(
+        name: String, id: String = Receipt.newID(), head: HTTPRequestHead, partner: Partner, audit: AuditTemplate,
+        requests: inout Requests, outbound: Responses
+    ) async -> HTTPReply {
+        let refuse = { (status: HTTPResponseStatus, code: String, message: String) -> HTTPReply in
+            record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: "\(name): \(message)"))
+            return .error(status, code, message, close: true)
+        }
+        let limit = partner.uploadLimit
+        let declared = head.headers.first(name: "content-length").flatMap { Int64($0) }
+        let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
+        guard declared != nil || chunked else {
+            return refuse(.lengthRequired, "length_required", "send Content-Length or a chunked body")
+        }
+        if let declared, declared > limit {
+            return refuse(.payloadTooLarge, "too_large", "the body of \(declared) bytes is over this partner's limit of \(limit) bytes")
+        }
+        let declaredDigest: ContentDigest?
+        let idempotencyKey: String?
+        do {
+            declaredDigest = try head.headers.first(name: "content-digest").flatMap { header throws(WharfError) in try ContentDigest(header: header) }
+            idempotencyKey = try UploadHeaders.idempotencyKey(head.headers)
+        } catch {
+            return refuse(.badRequest, "bad_header", error.description)
+        }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            try? await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+        }
+
+        let spool = context.spool
+        let staged: StagedFile
+        do {
+            staged = try await context.threadPool.runIfActive { try spool.stage(id: id) }
+        } catch {
+            return storageFailure(error, refuse: refuse)
+        }
+
+        var hasher = SHA256()
+        var size: Int64 = 0
+        var pending = ByteBuffer()
+        let flushSize = context.configuration.writeBufferSize
+        do {
+            var ended = false
+            while !ended, let part = try await requests.next() {
+                switch part {
+                case .body(let chunk):
+                    size += Int64(chunk.readableBytes)
+                    if size > limit {
+                        staged.discard()
+                        return refuse(.payloadTooLarge, "too_large", "the body passed this partner's limit of \(limit) bytes")
+                    }
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    pending.writeImmutableBuffer(chunk)
+                    if pending.readableBytes >= flushSize {
+                        let full = pending
+                        pending = ByteBuffer()
+                        try await context.threadPool.runIfActive { try full.withUnsafeReadableBytes { bytes throws(WharfError) in try staged.write(bytes) } }
+                    }
+                case .end:
+                    ended = true
+                case .head:
+                    break
+                }
+            }
+            guard ended else {
+                staged.discard()
+                record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
+                return .error(.badRequest, "incomplete", "the body ended early", close: true)
+            }
+            let rest = pending
+            try await context.threadPool.runIfActive {
+                try rest.withUnsafeReadableBytes { bytes throws(WharfError) in try staged.write(bytes) }
+                try staged.finish()
+            }
+        } catch {
+            staged.discard()
+            if let error = error as? WharfError { return storageFailure(error, refuse: refuse) }
+            record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
+            return .error(.badRequest, "incomplete", "the body ended early", close: true)
+        }
+
+        let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        if let declaredDigest, declaredDigest.sha256Hex != sha256 {
+            staged.discard()
+            return refuse(.badRequest, "digest_mismatch", "the body's SHA-256 is \(sha256), not the one Content-Digest declares")
+        }
+
+        let receipt = Receipt(
+            id: id, partner: partner.name.rawValue, filename: name, storedName: "\(id)-\(name)",
+            size: size, sha256: sha256, receivedAt: Date(), idempotencyKey: idempotencyKey
+        )
+        let registry = context.registry
+        do {
+            let outcome = try await context.threadPool.runIfActive {
+                try registry.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
+                    try staged.install(in: spool, receipt: receipt)
+                }
+            }
+            switch outcome {
+            case .committed(let receipt):
+                return .json(.created, ReceiptJSON(receipt))
+            case .replay(let earlier):
+                staged.discard()
+                return .json(.ok, ReceiptJSON(earlier))
+            case .conflict:
+                staged.discard()
+                return .error(.conflict, "idempotency_conflict", "this Idempotency-Key was used before with other content")
+            }
+        } catch {
+            staged.discard()
+            return storageFailure(error as? WharfError ?? WharfError(.storage, "\(error)"), refuse: refuse)
+        }
+    }
+
+    private func storageFailure(
+        _ error: any Error, refuse: (HTTPResponseStatus, String, String) -> HTTPReply
+    ) -> HTTPReply {
+        context.logger.error("upload not stored", metadata: ["error": "\(error)"])
+        if let error = error as? WharfError, error.code == .insufficientStorage {
+            return refuse(.insufficientStorage, "insufficient_storage", "the gateway's disk is full; try again later")
+        }
+        return refuse(.internalServerError, "storage", "the file could not be stored; try again later")
+    }
+
+    /// Consumes the rest of a request that should have no body; `false` if it had one.
+    private func drainEmptyBody(_ requests: inout Requests) async -> Bool {
+        while let part = try? await requests.next() {
+            switch part {
+            case .end: return true
+            case .body(let chunk) where chunk.readableBytes > 0: return false
+            default: continue
+            }
+        }
+        return false
+    }
+
+    // MARK: Plumbing
+
+    private func write(_ reply: HTTPReply, for request: HTTPRequestHead, to outbound: Responses) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(reply.body.count))
+        for (name, value) in reply.extraHeaders { headers.add(name: name, value: value) }
+        headers.add(name: "Connection", value: reply.closeConnection ? "close" : "keep-alive")
+        try await outbound.write(contentsOf: [
+            .head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)),
+            .body(.byteBuffer(ByteBuffer(bytes: reply.body))),
+            .end(nil),
+        ])
+    }
+
+    private func presentedCertificate(_ channel: any Channel) async throws -> PresentedCertificate? {
+        guard let peer = try await channel.nioSSL_peerCertificate().get() else { return nil }
+        let leaf = try Certificate(derEncoded: try peer.toDERBytes())
+        return PresentedCertificate(
+            fingerprint: leaf.fingerprint, subject: leaf.subjectName,
+            subjectText: leaf.subject.description, issuer: anchors.issuer(of: leaf)
+        )
+    }
+
+    private func record(_ event: AuditEvent) {
+        do {
+            try context.registry.record(event)
+        } catch {
+            context.logger.error("audit event not recorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The OpenSSL reason of a handshake failure (`PEER_DID_NOT_RETURN_A_CERTIFICATE`,
+    /// `CERTIFICATE_VERIFY_FAILED`, ...) rather than the whole error chain.
+    static func reason(_ error: any Error) -> String {
+        let text = "\(error)"
+        guard let marker = text.range(of: "OPENSSL_internal:") else { return text }
+        let rest = text[marker.upperBound...]
+        return String(rest.prefix { $0 != " " && $0 != "]" && $0 != ")" })
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress else { return "unknown" }
+        let port = address.port.map(String.init) ?? "?"
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// The parts of an audit event fixed for a connection.
+struct AuditTemplate: Sendable {
+    let presented: PresentedCertificate?
+    let remote: String
+
+    func event(_ outcome: AuditEvent.Outcome, _ status: Int?, partner: String?, detail: String?) -> AuditEvent {
+        AuditEvent(
+            outcome: outcome, status: status, partner: partner, subject: presented?.subjectText,
+            fingerprint: presented?.fingerprint.hex, remoteAddress: remote, detail: detail
+        )
+    }
+
+    func event(for commit: WharfStore.Registry.ReceiptCommit, name: String) -> AuditEvent {
+        switch commit {
+        case .committed(let receipt):
+            event(.accepted, 201, partner: receipt.partner, detail: "\(name): \(receipt.size) bytes, receipt \(receipt.id)")
+        case .replay(let earlier):
+            event(.replayed, 200, partner: earlier.partner, detail: "\(name): replay of receipt \(earlier.id)")
+        case .conflict(let earlier):
+            event(.refused, 409, partner: earlier.partner, detail: "\(name): Idempotency-Key of receipt \(earlier.id) with other content")
+        }
+    }
+}

@@ -1,0 +1,21 @@
+import NIOCore
+
+/// How the inbound listener runs. Every value has a default fit for production.
+public struct ListenerConfiguration: Sendable {
+    /// Where to listen; port 0 picks a free port.
+    public var host: String = "0.0.0.0"
+    public var port: Int = 8443
+    /// A client that has not finished the TLS handshake by then is disconnected.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// A connection that sends no complete request head for this long is closed
+    /// (this also closes idle keep-alive connections).
+    public var requestHeadTimeout: TimeAmount = .seconds(30)
+    /// An upload whose body makes no progress for this long is abandoned.
+    public var bodyProgressTimeout: TimeAmount = .seconds(60)
+    /// How many receipts `GET /inbox` returns.
+    public var receiptListLimit: Int = 100
+    /// Body bytes gathered before one write to the staged file.
+    public var writeBufferSize: Int = 256 * 1024
+
+    public init() {}
+}

@@ -1,0 +1,85 @@
+import Crypto
+import Foundation
+import Logging
+import NIOSSL
+import WharfCore
+import WharfPKI
+import WharfStore
+import X509
+
+/// Builds the listener's TLS context and rebuilds it when what it is made of changes:
+/// the server certificate (`wharf ca reissue-server`) or a partner's `--trust-ca`.
+///
+/// Each new connection asks for the current context, so a change is honoured on the
+/// next connection without a restart; connections already open keep theirs. If a
+/// rebuild fails (a broken file), the previous context keeps serving and the error is
+/// logged.
+actor TLSContextProvider {
+    struct Current: Sendable {
+        let context: NIOSSLContext
+        let anchors: TrustAnchors
+    }
+
+    private let pki: PKIDirectory
+    private let registry: Registry
+    private let logger: Logger
+    private var cached: (key: String, current: Current)?
+
+    init(pki: PKIDirectory, registry: Registry, logger: Logger) {
+        self.pki = pki
+        self.registry = registry
+        self.logger = logger
+    }
+
+    func current() throws -> Current {
+        let partnerAnchors = try registry.partnerTrustAnchors()
+        let key = try cacheKey(partnerAnchors)
+        if let cached, cached.key == key { return cached.current }
+        do {
+            let current = try build(partnerAnchors)
+            cached = (key, current)
+            logger.info("TLS context loaded", metadata: ["partner_cas": "\(partnerAnchors.count)"])
+            return current
+        } catch {
+            guard let cached else { throw error }
+            logger.error("TLS context not reloaded; the previous one stays in use", metadata: ["error": "\(error)"])
+            return cached.current
+        }
+    }
+
+    private func cacheKey(_ partnerAnchors: [(partner: PartnerName, pem: String)]) throws -> String {
+        var hasher = SHA256()
+        for path in [pki.serverCertificatePath, pki.serverKeyPath, pki.caCertificatePath] {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            hasher.update(data: Array("\(path) \(modified) \(attributes?[.size] ?? 0)\n".utf8))
+        }
+        for (partner, pem) in partnerAnchors {
+            hasher.update(data: Array("\(partner)\n\(pem)\n".utf8))
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    private func build(_ partnerAnchors: [(partner: PartnerName, pem: String)]) throws -> Current {
+        let authority = try pki.loadAuthority().certificate
+        let server = try pki.loadServer()
+        var partnerCAs: [(partner: PartnerName, certificates: [Certificate])] = []
+        for (partner, pem) in partnerAnchors {
+            partnerCAs.append((partner, try Certificate.parseAll(pem: pem, source: "the trust CA of \(partner)")))
+        }
+        let anchors = TrustAnchors(wharf: authority, partnerCAs: partnerCAs)
+
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: server.certificate.derBytes, format: .der))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(server.privateKeyPEM.utf8), format: .pem))
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.maximumTLSVersion = .tlsv13
+        // A client certificate is required and must chain to an anchor; host names are
+        // not checked on client certificates.
+        configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates(try anchors.all.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) })
+        configuration.sendCANameList = true
+        return Current(context: try NIOSSLContext(configuration: configuration), anchors: anchors)
+    }
+}

@@ -1,0 +1,155 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import WharfCore
+
+/// The spool on disk. States are directories; a file moves between them by `rename`
+/// after it has been fsynced, so nothing half-written is ever seen under a final name.
+///
+/// | directory | what |
+/// |---|---|
+/// | `tmp/` | uploads being received, as `ID.part`; never acknowledged while here |
+/// | `inbox/PARTNER/` | files received and acknowledged; downstream systems read, move or delete them |
+///
+/// `tmp/` and `inbox/` are on the same file system, which makes the rename atomic.
+public struct Spool: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public var stagingDirectory: String { "\(root)/tmp" }
+    public var inboxDirectory: String { "\(root)/inbox" }
+
+    public func inboxDirectory(for partner: String) -> String { "\(inboxDirectory)/\(partner)" }
+
+    /// Creates the spool's directories if they are missing.
+    public func prepare() throws(WharfError) {
+        for directory in [root, stagingDirectory, inboxDirectory] {
+            try Self.makeDirectory(directory)
+        }
+    }
+
+    /// What recovery found in `tmp/` after a stop or a crash.
+    public struct Recovery: Sendable, Equatable {
+        /// Committed uploads whose rename had not happened yet, now moved into the inbox.
+        public var completed: [String] = []
+        /// Uploads never acknowledged, removed.
+        public var removed: [String] = []
+    }
+
+    /// Finishes or removes what a stop or crash left in `tmp/`.
+    ///
+    /// - Parameter committedReceipt: the receipt committed for an upload id, if any. A
+    ///   committed upload's staged file is complete and fsynced, so it is moved into place.
+    public func recover(committedReceipt: (String) throws(WharfError) -> Receipt?) throws(WharfError) -> Recovery {
+        var recovery = Recovery()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: stagingDirectory)) ?? []
+        for name in names.sorted() {
+            let path = "\(stagingDirectory)/\(name)"
+            if name.hasSuffix(".part"), let receipt = try committedReceipt(String(name.dropLast(5))) {
+                try StagedFile.move(path, to: self, receipt: receipt)
+                recovery.completed.append(receipt.id)
+            } else {
+                unlink(path)
+                recovery.removed.append(name)
+            }
+        }
+        if !names.isEmpty { try Self.syncDirectory(stagingDirectory) }
+        return recovery
+    }
+
+    /// Opens a new staged file for upload `id`.
+    public func stage(id: String) throws(WharfError) -> StagedFile {
+        try StagedFile(path: "\(stagingDirectory)/\(id).part")
+    }
+
+    static func makeDirectory(_ path: String) throws(WharfError) {
+        if mkdir(path, 0o750) != 0 && errno != EEXIST {
+            throw StagedFile.failure("create the directory", path)
+        }
+    }
+
+    static func syncDirectory(_ path: String) throws(WharfError) {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StagedFile.failure("open", path) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw StagedFile.failure("sync", path) }
+    }
+}
+
+/// An upload being written to `tmp/`.
+///
+/// One task owns it and calls its methods one after another (possibly on a thread pool,
+/// since they block); that is what makes the unchecked `Sendable` sound.
+public final class StagedFile: @unchecked Sendable {
+    public let path: String
+    private var descriptor: Int32
+
+    init(path: String) throws(WharfError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else { throw Self.failure("create", path) }
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    /// Appends `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(WharfError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw Self.failure("write", path)
+            }
+            offset += written
+        }
+    }
+
+    /// Flushes the content to disk and closes the file.
+    public func finish() throws(WharfError) {
+        defer { closeDescriptor() }
+        guard fsync(descriptor) == 0 else { throw Self.failure("sync", path) }
+    }
+
+    /// Closes (if still open) and removes the file: the upload is abandoned.
+    public func discard() {
+        closeDescriptor()
+        unlink(path)
+    }
+
+    private func closeDescriptor() {
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+    }
+
+    /// Moves the finished file into the partner's inbox under the receipt's stored name.
+    public func install(in spool: Spool, receipt: Receipt) throws(WharfError) {
+        try Self.move(path, to: spool, receipt: receipt)
+    }
+
+    static func move(_ path: String, to spool: Spool, receipt: Receipt) throws(WharfError) {
+        let directory = spool.inboxDirectory(for: receipt.partner)
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            try Spool.makeDirectory(directory)
+            try Spool.syncDirectory(spool.inboxDirectory)
+        }
+        let destination = "\(directory)/\(receipt.storedName)"
+        guard rename(path, destination) == 0 else { throw failure("move into the inbox", destination) }
+        try Spool.syncDirectory(directory)
+    }
+
+    static func failure(_ action: String, _ path: String) -> WharfError {
+        let code = errno
+        let reason = String(cString: strerror(code))
+        if code == ENOSPC || code == EDQUOT {
+            return WharfError(.insufficientStorage, "the spool is full: cannot \(action) \(path): \(reason)", fix: "free space on the spool's file system")
+        }
+        return WharfError(.storage, "cannot \(action) \(path): \(reason)")
+    }
+}

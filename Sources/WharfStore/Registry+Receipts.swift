@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import WharfCore
+
+extension Registry {
+    /// The outcome of committing a receipt.
+    public enum ReceiptCommit: Sendable, Equatable {
+        /// The receipt is committed; the caller moves the file into place.
+        case committed(Receipt)
+        /// The partner sent this idempotency key before with the same content.
+        case replay(Receipt)
+        /// The partner sent this idempotency key before with different content.
+        case conflict(Receipt)
+    }
+
+    /// Commits `receipt` unless its idempotency key was used before by the same partner,
+    /// and records the audit event `audit` makes of the outcome in the same transaction.
+    ///
+    /// `install` runs inside the transaction after the row is written, so the file moves
+    /// into place only if the receipt is recorded; if `install` throws, nothing is recorded.
+    public func commit(
+        _ receipt: Receipt, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
+    ) throws(WharfError) -> ReceiptCommit {
+        try write { db in
+            if let key = receipt.idempotencyKey,
+               let earlier = try Self.fetchReceipt(
+                   db, sql: "SELECT * FROM receipt WHERE partner = ? AND idempotency_key = ?", [receipt.partner, key]
+               ) {
+                let outcome: ReceiptCommit = earlier.sha256 == receipt.sha256 && earlier.size == receipt.size
+                    ? .replay(earlier) : .conflict(earlier)
+                try Self.insert(audit(outcome), db)
+                return outcome
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [receipt.id, receipt.partner, receipt.filename, receipt.storedName, receipt.size,
+                            receipt.sha256, receipt.receivedAt, receipt.idempotencyKey]
+            )
+            try Self.insert(audit(.committed(receipt)), db)
+            try install()
+            return .committed(receipt)
+        }
+    }
+
+    /// The receipt with this id.
+    public func receipt(id: String) throws(WharfError) -> Receipt? {
+        try read { db in try Self.fetchReceipt(db, sql: "SELECT * FROM receipt WHERE id = ?", [id]) }
+    }
+
+    /// The most recent receipts, newest first, of one partner or of all.
+    public func receipts(partner: String? = nil, limit: Int = 100) throws(WharfError) -> [Receipt] {
+        try read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM receipt WHERE (?1 IS NULL OR partner = ?1) ORDER BY received_at DESC, id DESC LIMIT ?2",
+                arguments: [partner, limit]
+            )
+            return rows.map(Self.receipt(from:))
+        }
+    }
+
+    /// Appends an event to the audit trail.
+    public func record(_ event: AuditEvent) throws(WharfError) {
+        try write { db in try Self.insert(event, db) }
+    }
+
+    private static func insert(_ event: AuditEvent, _ db: Database) throws {
+            try db.execute(
+                sql: """
+                    INSERT INTO audit_event (at, outcome, status, partner, subject, fingerprint, remote_address, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [event.at, event.outcome.rawValue, event.status, event.partner, event.subject,
+                            event.fingerprint, event.remoteAddress, event.detail]
+            )
+    }
+
+    /// The most recent audit events, newest first.
+    public func auditEvents(limit: Int = 100) throws(WharfError) -> [AuditEvent] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_event ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+                AuditEvent(
+                    at: row["at"], outcome: AuditEvent.Outcome(rawValue: row["outcome"]) ?? .refused, status: row["status"],
+                    partner: row["partner"], subject: row["subject"], fingerprint: row["fingerprint"],
+                    remoteAddress: row["remote_address"], detail: row["detail"]
+                )
+            }
+        }
+    }
+
+    private static func fetchReceipt(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> Receipt? {
+        try Row.fetchOne(db, sql: sql, arguments: arguments).map(receipt(from:))
+    }
+
+    private static func receipt(from row: Row) -> Receipt {
+        Receipt(
+            id: row["id"], partner: row["partner"], filename: row["filename"], storedName: row["stored_name"],
+            size: row["size"], sha256: row["sha256"], receivedAt: row["received_at"], idempotencyKey: row["idempotency_key"]
+        )
+    }
+}
