@@ -93,15 +93,27 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "wharf", dependencies: ["WharfCommands"]),
-        .target(name: "WharfTestSupport", path: "Tests/WharfTestSupport"),
+        .target(
+            name: "WharfTestSupport",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/WharfTestSupport"
+        ),
         .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore"]),
         .testTarget(name: "WharfStoreTests", dependencies: ["WharfStore"]),
         .testTarget(name: "WharfPKITests", dependencies: ["WharfPKI", "WharfTestSupport"]),
         .testTarget(
             name: "WharfCommandsTests",
+            dependencies: ["WharfCommands", "WharfTestSupport", "wharf"]
+        ),
+        .testTarget(
+            name: "WharfListenerTests",
             dependencies: [
-                "WharfCommands", "WharfPKI", "WharfStore", "WharfTestSupport", "wharf",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "WharfListener", "WharfPKI", "WharfStore", "WharfSpool", "WharfTestSupport", "wharf",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ],

@@ -63,9 +63,10 @@ struct PartnerReport: Encodable {
     let status: String
     let identities: [Identity]
     let trustCA: [CertificateSummary]?
+    let maxUploadBytes: Int64
     let outbound: Outbound
 
-    enum CodingKeys: CodingKey { case name, displayName, status, identities, trustCA, outbound }
+    enum CodingKeys: CodingKey { case name, displayName, status, identities, trustCA, maxUploadBytes, outbound }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -74,6 +75,7 @@ struct PartnerReport: Encodable {
         try container.encode(status, forKey: .status)
         try container.encode(identities, forKey: .identities)
         try container.encode(trustCA, forKey: .trustCA)
+        try container.encode(maxUploadBytes, forKey: .maxUploadBytes)
         try container.encode(outbound, forKey: .outbound)
     }
 
@@ -85,6 +87,7 @@ struct PartnerReport: Encodable {
             Identity(kind: $0.kindName, value: $0.value, notBefore: $0.notBefore, notAfter: $0.notAfter)
         }
         trustCA = CertificateSummary.all(inPEM: partner.trustCAPEM)
+        maxUploadBytes = partner.uploadLimit
         outbound = Outbound(
             url: partner.outbound.url?.rawValue,
             serverCA: CertificateSummary.all(inPEM: partner.outbound.serverCAPEM),
@@ -108,6 +111,7 @@ struct PartnerReport: Encodable {
                 ? "" : "  [\(time(identity.notBefore)) – \(time(identity.notAfter))]"
             lines.append("  identity      \(identity.kind) \(identity.value)\(window)")
         }
+        lines.append("  max upload    \(ByteSize.describe(maxUploadBytes))")
         for ca in trustCA ?? [] {
             lines.append("  trust CA      \(ca.subject)  sha256 \(ca.sha256)")
         }

@@ -38,6 +38,9 @@ struct PartnerSettingsOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The private key of --client-cert (PEM, unencrypted).", valueName: "file"))
     var clientKey: String?
 
+    @Option(help: ArgumentHelp("The largest upload accepted from this partner (default 1G), such as 512M.", valueName: "size"))
+    var maxUploadSize: String?
+
     /// Reads and checks every value and file, before anything is written.
     func parse() throws(WharfError) -> PartnerSettings {
         if let displayName, displayName.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -75,7 +78,8 @@ struct PartnerSettingsOptions: ParsableArguments {
             url: try url.map { text throws(WharfError) in try OutboundURL(parsing: text) },
             serverCAPEM: try serverCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
             pins: try pins.map { text throws(WharfError) in try PublicKeyPin(parsing: text) },
-            clientCredential: credential
+            clientCredential: credential,
+            maxUploadBytes: try maxUploadSize.map { text throws(WharfError) in try ByteSize.parse(text) }
         )
     }
 
@@ -95,6 +99,7 @@ struct PartnerSettings {
     var serverCAPEM: String?
     var pins: [PublicKeyPin]
     var clientCredential: ClientCredential?
+    var maxUploadBytes: Int64?
 
     /// Adds what was given to `partner`, replacing single values and appending lists.
     func apply(to partner: inout Partner) throws(WharfError) {
@@ -110,5 +115,6 @@ struct PartnerSettings {
             partner.outbound.pins.append(pin)
         }
         if let clientCredential { partner.outbound.clientCredential = clientCredential }
+        if let maxUploadBytes { partner.maxUploadBytes = maxUploadBytes }
     }
 }

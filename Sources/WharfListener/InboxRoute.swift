@@ -16,7 +16,7 @@ enum InboxRoute: Equatable {
 
     init(method: HTTPMethod, uri: String) {
         let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-        if path == "/inbox" || path == "/inbox/" {
+        if path == "/inbox" || (path == "/inbox/" && method != .PUT) {
             switch method {
             case .POST: self = .post
             case .GET, .HEAD: self = .list

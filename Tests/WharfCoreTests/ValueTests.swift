@@ -83,3 +83,21 @@ import WharfCore
         }
     }
 }
+
+@Suite struct ByteSizeTests {
+    @Test(arguments: [("1", Int64(1)), ("512K", 512 << 10), ("10M", 10 << 20), ("1G", 1 << 30), ("2 GiB", 2 << 30), ("3mb", 3 << 20)])
+    func sizesParse(_ text: String, _ bytes: Int64) throws {
+        #expect(try ByteSize.parse(text) == bytes)
+    }
+
+    @Test(arguments: ["", "0", "-1", "1X", "G", "99999999999T"])
+    func nonSizesAreRefused(_ text: String) {
+        #expect(throws: WharfError.self) { try ByteSize.parse(text) }
+    }
+
+    @Test func sizesAreDescribedInTheLargestEvenUnit() {
+        #expect(ByteSize.describe(1 << 30) == "1 GiB")
+        #expect(ByteSize.describe(1536 << 10) == "1536 KiB")
+        #expect(ByteSize.describe(1000) == "1000 bytes")
+    }
+}

@@ -79,3 +79,114 @@ public struct TemporaryDirectory: Sendable {
 private final class DataBox: @unchecked Sendable {
     var data = Data()
 }
+
+extension Command {
+    /// `run` on a thread of its own, so a test that awaits it leaves Swift's cooperative
+    /// threads free for an in-process server to answer.
+    public static func runAsync(
+        _ program: String, _ arguments: [String], environment: [String: String] = [:], input: Data? = nil
+    ) async throws -> CommandResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try run(program, arguments, environment: environment, input: input) })
+            }
+        }
+    }
+}
+
+/// A program that runs beside a test: a server, or a client the test talks to through
+/// its standard input. Its output is collected as it comes.
+public final class BackgroundProcess: @unchecked Sendable {
+    private let process = Process()
+    private let input = Pipe()
+    private let lock = NSLock()
+    private var output = Data()
+    private var errors = Data()
+
+    public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        if program.contains("/") {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [program] + arguments
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardInput = input
+        process.standardOutput = stdout
+        process.standardError = stderr
+        stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.output.append(data) }
+        }
+        stderr.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.errors.append(data) }
+        }
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var stdout: String { lock.withLock { String(decoding: output, as: UTF8.self) } }
+    public var stderr: String { lock.withLock { String(decoding: errors, as: UTF8.self) } }
+
+    /// Sends text to the program's standard input.
+    public func send(_ text: String) {
+        input.fileHandleForWriting.write(Data(text.utf8))
+    }
+
+    public func closeInput() {
+        try? input.fileHandleForWriting.close()
+    }
+
+    public func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits until `condition` holds for the output so far, and returns that output.
+    @discardableResult
+    public func waitForOutput(
+        timeout: Duration = .seconds(30), _ condition: (String) -> Bool
+    ) async throws -> String {
+        try await Wait.until(timeout: timeout, "output of \(process.executableURL?.lastPathComponent ?? "?"): \(stdout) \(stderr)") {
+            condition(stdout)
+        }
+        return stdout
+    }
+
+    /// Waits for the program to exit and returns its status.
+    public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        try await Wait.until(timeout: timeout, "exit of \(process.executableURL?.lastPathComponent ?? "?")") { !process.isRunning }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Waiting for a condition with a deadline, checking it every few milliseconds.
+public enum Wait {
+    public struct TimedOut: Error, CustomStringConvertible {
+        public let description: String
+
+        public init(description: String) {
+            self.description = description
+        }
+    }
+
+    public static func until(
+        timeout: Duration = .seconds(30), _ what: @autoclosure () -> String = "a condition", _ condition: () throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !condition() {
+            guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting for \(what())") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}

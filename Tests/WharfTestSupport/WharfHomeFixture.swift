@@ -2,37 +2,36 @@ import Crypto
 import Foundation
 import GRDB
 import Testing
-import WharfTestSupport
 
 /// A temporary Wharf home driven through the real `wharf` binary.
-struct WharfHomeFixture {
-    let directory: TemporaryDirectory
-    var home: String { directory.file("home") }
+public struct WharfHomeFixture: Sendable {
+    public let directory: TemporaryDirectory
+    public var home: String { directory.file("home") }
 
     /// The `wharf` executable built beside this test bundle.
-    static let binary: String = {
+    public static let binary: String = {
         let bundleDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         return bundleDirectory.appendingPathComponent("wharf").path
     }()
 
-    init() throws {
+    public init() throws {
         directory = try TemporaryDirectory("wharf-cli")
     }
 
     /// Runs `wharf ARGUMENTS --home HOME`.
     @discardableResult
-    func wharf(_ arguments: String..., environment: [String: String] = [:]) throws -> CommandResult {
+    public func wharf(_ arguments: String..., environment: [String: String] = [:]) throws -> CommandResult {
         try wharf(arguments, environment: environment)
     }
 
     @discardableResult
-    func wharf(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    public func wharf(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
         try Command.run(Self.binary, arguments + ["--home", home], environment: environment)
     }
 
     /// Runs `wharf` and fails the test unless it succeeds.
     @discardableResult
-    func succeed(_ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> CommandResult {
+    public func succeed(_ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> CommandResult {
         let result = try wharf(arguments)
         #expect(result.succeeded, "wharf \(arguments.joined(separator: " ")): \(result.stderr)", sourceLocation: sourceLocation)
         return result
@@ -42,7 +41,7 @@ struct WharfHomeFixture {
     ///
     /// The database's own files are left out of the file list: SQLite may rewrite them (WAL
     /// checkpoints) without changing a row, so the registry is compared by its rows.
-    func snapshot() throws -> [String] {
+    public func snapshot(excludingTables excluded: Set<String> = []) throws -> [String] {
         var entries: [String] = []
         if let enumerator = FileManager.default.enumerator(atPath: home) {
             for case let relative as String in enumerator where !relative.hasPrefix("wharf.sqlite") {
@@ -63,7 +62,8 @@ struct WharfHomeFixture {
             configuration.readonly = true
             let queue = try DatabaseQueue(path: database, configuration: configuration)
             try queue.read { db in
-                for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") {
+                for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                where !excluded.contains(table) {
                     for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\" ORDER BY 1") {
                         entries.append("row \(table) \(row.description)")
                     }
@@ -74,7 +74,7 @@ struct WharfHomeFixture {
     }
 
     /// Decodes `partner show NAME --json`.
-    func partnerJSON(_ name: String) throws -> [String: Any] {
+    public func partnerJSON(_ name: String) throws -> [String: Any] {
         let result = try succeed("partner", "show", name, "--json")
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
     }

@@ -1,0 +1,130 @@
+import Crypto
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+import WharfCore
+import WharfListener
+import WharfPKI
+import WharfSpool
+import WharfStore
+import WharfTestSupport
+
+/// A Wharf home with partner `acme` (certificate issued), served in-process on a free
+/// loopback port. Changes to the registry go through the real `wharf` binary.
+struct TestGateway {
+    let fixture: WharfHomeFixture
+    let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    var home: String { fixture.home }
+    var spool: Spool { Spool(root: "\(home)/spool") }
+    var registry: Registry { get throws { try Registry.open(at: "\(home)/wharf.sqlite") } }
+
+    static func start(
+        fixture: WharfHomeFixture? = nil, configure: (inout ListenerConfiguration) -> Void = { _ in }
+    ) async throws -> TestGateway {
+        let fixture = try fixture ?? Self.homeWithAcme()
+        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
+        let spool = Spool(root: "\(fixture.home)/spool")
+        try spool.prepare()
+        var configuration = ListenerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configure(&configuration)
+        var logger = Logger(label: "wharf.test")
+        logger.logLevel = .warning
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let server = InboundServer(
+            configuration: configuration, registry: registry, spool: spool,
+            pki: PKIDirectory(path: "\(fixture.home)/pki"), logger: logger
+        ) { address in
+            continuation.yield(address.port ?? 0)
+        }
+        let group = ServiceGroup(services: [server], logger: logger)
+        let task = Task {
+            defer { continuation.finish() }
+            try await group.run()
+        }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            try await task.value
+            throw Wait.TimedOut(description: "the gateway stopped before it listened")
+        }
+        return TestGateway(fixture: fixture, port: port, group: group, task: task)
+    }
+
+    static func homeWithAcme() throws -> WharfHomeFixture {
+        let fixture = try WharfHomeFixture()
+        try fixture.succeed("init")
+        try fixture.succeed("partner", "add", "acme", "--display-name", "Acme Corp")
+        try fixture.succeed("partner", "issue", "acme")
+        return fixture
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    func url(_ path: String) -> String { "https://localhost:\(port)\(path)" }
+
+    /// The certificate, key and CA options of partner `partner`'s bundle.
+    func credentials(_ partner: String = "acme") -> [String] {
+        let bundle = "\(home)/partners/\(partner)"
+        return ["--cert", "\(bundle)/\(partner).crt", "--key", "\(bundle)/\(partner).key", "--cacert", "\(bundle)/ca.crt"]
+    }
+
+    /// Runs curl with `arguments`; the status is the last line of its output.
+    func curl(_ arguments: [String], as partner: String? = "acme") async throws -> HTTPResult {
+        let identity = partner.map(credentials) ?? ["--cacert", "\(home)/pki/ca.crt"]
+        let result = try await Command.runAsync("curl", ["-sS", "-w", "\n%{http_code}"] + identity + arguments)
+        return HTTPResult(result)
+    }
+
+    /// `curl --upload-file FILE URL/inbox/NAME`.
+    func put(_ file: String, as name: String, partner: String? = "acme", headers: [String] = []) async throws -> HTTPResult {
+        try await curl(headers.flatMap { ["-H", $0] } + ["--upload-file", file, url("/inbox/\(name)")], as: partner)
+    }
+
+    /// Files in the partner inboxes and in the staging directory, and the receipt rows:
+    /// what a refusal must leave as it was.
+    func spoolState() throws -> [String] {
+        var entries: [String] = []
+        let root = "\(home)/spool"
+        if let enumerator = FileManager.default.enumerator(atPath: root) {
+            for case let relative as String in enumerator { entries.append(relative) }
+        }
+        return entries.sorted() + (try fixture.snapshot(excludingTables: ["audit_event", "sqlite_sequence"]))
+    }
+
+    /// Writes `count` random bytes to a new file and returns its path and SHA-256.
+    func randomFile(_ name: String, size: Int) throws -> (path: String, sha256: String) {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let path = fixture.directory.file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return (path, SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+    }
+}
+
+/// What curl printed: the body, then the status on the last line.
+struct HTTPResult {
+    let status: Int
+    let body: String
+    let curlStatus: Int32
+    let stderr: String
+
+    init(_ result: CommandResult) {
+        var lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        status = Int(lines.popLast() ?? "") ?? 0
+        body = lines.joined(separator: "\n")
+        curlStatus = result.status
+        stderr = result.stderr
+    }
+
+    var json: [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+    }
+}

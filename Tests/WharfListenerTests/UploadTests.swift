@@ -1,0 +1,172 @@
+import Crypto
+import Foundation
+import Testing
+import WharfCore
+import WharfPKI
+import WharfTestSupport
+
+/// Uploads that succeed, with real clients: curl as the README shows it, and openssl s_client.
+@Suite(.serialized) struct UploadTests {
+    @Test func theREADMECurlLineStoresTheFileAndAnswersWithAReceipt() async throws {
+        let gateway = try await TestGateway.start()
+        let file = try gateway.randomFile("invoice.xml", size: 100_000)
+        let result = try await gateway.put(file.path, as: "invoice.xml")
+        try await gateway.stop()
+
+        #expect(result.status == 201, "\(result.body) \(result.stderr)")
+        let receipt = try #require(result.json)
+        #expect(receipt["partner"] as? String == "acme")
+        #expect(receipt["filename"] as? String == "invoice.xml")
+        #expect(receipt["size"] as? Int == 100_000)
+        #expect(receipt["sha256"] as? String == file.sha256)
+        let receivedAt = try #require(receipt["received_at"] as? String)
+        #expect(try Date(receivedAt, strategy: .iso8601).timeIntervalSinceNow > -60)
+        let id = try #require(receipt["id"] as? String)
+
+        let inbox = "\(gateway.home)/spool/inbox/acme"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: inbox) == ["\(id)-invoice.xml"])
+        let stored = try Data(contentsOf: URL(fileURLWithPath: "\(inbox)/\(id)-invoice.xml"))
+        #expect(SHA256.hash(data: stored).map { String(format: "%02x", $0) }.joined() == file.sha256)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp").isEmpty)
+
+        let listed = try gateway.fixture.succeed("inbox", "list", "--json").stdout
+        #expect(listed.contains(id) && listed.contains(file.sha256))
+        let audit = try gateway.fixture.succeed("audit", "list").stdout
+        #expect(audit.contains("accepted") && audit.contains("acme") && audit.contains(id))
+    }
+
+    @Test func opensslSClientUploadsOverTLS13AndTLS12() async throws {
+        let gateway = try await TestGateway.start()
+        for version in ["-tls1_3", "-tls1_2"] {
+            let client = try BackgroundProcess("openssl", ["s_client", "-quiet", version, "-connect", "127.0.0.1:\(gateway.port)"] + gateway.credentials().map {
+                $0 == "--cert" ? "-cert" : $0 == "--key" ? "-key" : $0 == "--cacert" ? "-CAfile" : $0
+            })
+            client.send("PUT /inbox/hello\(version).txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+            let output = try await client.waitForOutput { $0.contains("\"sha256\"") }
+            #expect(output.hasPrefix("HTTP/1.1 201 Created"), "\(output)")
+            #expect(output.contains(#""sha256":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824""#))
+        }
+        // Only TLS 1.2 and 1.3.
+        let old = try await Command.runAsync("openssl", ["s_client", "-tls1_1", "-connect", "127.0.0.1:\(gateway.port)"], input: Data())
+        #expect(!old.succeeded || !old.stdout.contains("Protocol  : TLSv1.1"))
+        try await gateway.stop()
+    }
+
+    @Test func aRepeatedIdempotencyKeyGetsTheFirstReceiptAndNoSecondFile() async throws {
+        let gateway = try await TestGateway.start()
+        let file = try gateway.randomFile("order.json", size: 2_000)
+        let other = try gateway.randomFile("other.json", size: 2_000)
+        let first = try await gateway.put(file.path, as: "order.json", headers: ["Idempotency-Key: order-42"])
+        let again = try await gateway.put(file.path, as: "order.json", headers: ["Idempotency-Key: order-42"])
+        let before = try gateway.spoolState()
+        let different = try await gateway.put(other.path, as: "order.json", headers: ["Idempotency-Key: order-42"])
+        let after = try gateway.spoolState()
+        let unrelated = try await gateway.put(file.path, as: "order.json", headers: ["Idempotency-Key: order-43"])
+        try await gateway.stop()
+
+        #expect(first.status == 201)
+        #expect(again.status == 200)
+        #expect(again.json?["id"] as? String == first.json?["id"] as? String)
+        #expect(different.status == 409)
+        #expect(different.json?["error"] as? String == "idempotency_conflict")
+        #expect(after == before)
+        #expect(unrelated.status == 201)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme").count == 2)
+    }
+
+    @Test func aMatchingContentDigestIsAccepted() async throws {
+        let gateway = try await TestGateway.start()
+        let file = try gateway.randomFile("telemetry.csv", size: 5_000)
+        let digest = ContentDigest.header(sha256: try hexBytes(file.sha256))
+        let result = try await gateway.put(file.path, as: "telemetry.csv", headers: ["Content-Digest: \(digest)"])
+        try await gateway.stop()
+        #expect(result.status == 201)
+    }
+
+    @Test func postTakesTheNameFromContentDispositionElseNamesTheFile() async throws {
+        let gateway = try await TestGateway.start()
+        let named = try await gateway.curl([
+            "-X", "POST", "-H", "Content-Disposition: attachment; filename=\"orders 7.json\"",
+            "-H", "Content-Type: application/json", "--data-binary", #"{"order":7}"#, gateway.url("/inbox"),
+        ])
+        let unnamed = try await gateway.curl([
+            "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", #"{"order":8}"#, gateway.url("/inbox"),
+        ])
+        try await gateway.stop()
+        #expect(named.status == 201)
+        #expect(named.json?["filename"] as? String == "orders 7.json")
+        #expect(unnamed.status == 201)
+        let generated = try #require(unnamed.json?["filename"] as? String)
+        #expect(generated.hasPrefix("upload-") && generated.hasSuffix(".json"))
+    }
+
+    @Test func getInboxListsTheCallersOwnReceiptsOnly() async throws {
+        let gateway = try await TestGateway.start()
+        try gateway.fixture.succeed("partner", "add", "beta")
+        try gateway.fixture.succeed("partner", "issue", "beta")
+        let file = try gateway.randomFile("a.txt", size: 10)
+        let fromAcme = try await gateway.put(file.path, as: "from-acme.txt")
+        let fromBeta = try await gateway.put(file.path, as: "from-beta.txt", partner: "beta")
+        let acmeList = try await gateway.curl([gateway.url("/inbox")])
+        let betaList = try await gateway.curl([gateway.url("/inbox")], as: "beta")
+        try await gateway.stop()
+
+        #expect(fromAcme.status == 201 && fromBeta.status == 201)
+        let acmeNames = (acmeList.json?["receipts"] as? [[String: Any]])?.compactMap { $0["filename"] as? String }
+        let betaNames = (betaList.json?["receipts"] as? [[String: Any]])?.compactMap { $0["filename"] as? String }
+        #expect(acmeNames == ["from-acme.txt"])
+        #expect(betaNames == ["from-beta.txt"])
+    }
+
+    @Test func aPartnerAddedWhileTheGatewayRunsIsAcceptedWithoutARestart() async throws {
+        let gateway = try await TestGateway.start()
+        let file = try gateway.randomFile("a.txt", size: 10)
+        try gateway.fixture.succeed("partner", "add", "newcomer")
+        try gateway.fixture.succeed("partner", "issue", "newcomer")
+        let result = try await gateway.put(file.path, as: "hello.txt", partner: "newcomer")
+        try await gateway.stop()
+        #expect(result.status == 201, "\(result.body)")
+        #expect(result.json?["partner"] as? String == "newcomer")
+    }
+
+    @Test func aPartnersOwnCAIsTrustedForThatPartnerOnly() async throws {
+        let gateway = try await TestGateway.start()
+        // Gamma runs its own CA; it is registered while the gateway runs.
+        let gammaCA = try CertificateAuthority.create(commonName: "Gamma Root", keyType: .p256)
+        let directory = gateway.fixture.directory
+        try directory.write("gamma-ca.pem", gammaCA.certificate.pemText)
+        try gateway.fixture.succeed("partner", "add", "gamma", "--trust-ca", directory.file("gamma-ca.pem"), "--subject", "CN=gamma-gw,O=Gamma")
+        try gateway.fixture.succeed("partner", "add", "delta", "--subject", "CN=delta-gw,O=Delta")
+        let gammaClient = try gammaCA.issueClientCertificate(commonName: "gamma-gw", organization: "Gamma", keyType: .p256)
+        let impostor = try gammaCA.issueClientCertificate(commonName: "delta-gw", organization: "Delta", keyType: .p256)
+        try directory.write("gamma.crt", gammaClient.certificate.pemText)
+        try directory.write("gamma.key", gammaClient.privateKeyPEM)
+        try directory.write("impostor.crt", impostor.certificate.pemText)
+        try directory.write("impostor.key", impostor.privateKeyPEM)
+        let file = try gateway.randomFile("a.txt", size: 10)
+        let ca = "\(gateway.home)/pki/ca.crt"
+
+        let gamma = try await gateway.curl(["--cert", directory.file("gamma.crt"), "--key", directory.file("gamma.key"), "--cacert", ca, "--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
+        let before = try gateway.spoolState()
+        let posing = try await gateway.curl(["--cert", directory.file("impostor.crt"), "--key", directory.file("impostor.key"), "--cacert", ca, "--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+
+        #expect(gamma.status == 201, "\(gamma.body) \(gamma.stderr)")
+        #expect(gamma.json?["partner"] as? String == "gamma")
+        #expect(posing.status == 403)
+        #expect(posing.json?["error"] as? String == "unknown_partner")
+        #expect(after == before)
+    }
+}
+
+func hexBytes(_ hex: String) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    var index = hex.startIndex
+    while index < hex.endIndex {
+        let next = hex.index(index, offsetBy: 2)
+        bytes.append(try #require(UInt8(hex[index..<next], radix: 16)))
+        index = next
+    }
+    return bytes
+}
