@@ -1,0 +1,287 @@
+import Foundation
+import Testing
+import WharfCore
+import WharfPKI
+import WharfTestSupport
+import X509
+
+/// Every inbound refusal: the client is told why (or the handshake fails), the refusal
+/// is in the audit trail, and the spool and the registry are as they were.
+@Suite(.serialized) struct InboundRefusalTests {
+    /// A client certificate made for the test, written to `NAME.crt` and `NAME.key`.
+    func makeClient(_ name: String, in gateway: TestGateway, by authority: CertificateAuthority, now: Date = Date(), days: Int = 30) throws -> [String] {
+        let client = try authority.issueClientCertificate(commonName: name, organization: "Test", keyType: .p256, days: days, now: now)
+        let directory = gateway.fixture.directory
+        try directory.write("\(name).crt", client.certificate.pemText)
+        try directory.write("\(name).key", client.privateKeyPEM)
+        return ["--cert", directory.file("\(name).crt"), "--key", directory.file("\(name).key"), "--cacert", "\(gateway.home)/pki/ca.crt"]
+    }
+
+    func wharfCA(_ gateway: TestGateway) throws -> CertificateAuthority {
+        try PKIDirectory(path: "\(gateway.home)/pki").loadAuthority()
+    }
+
+    func latestAudit(_ gateway: TestGateway) throws -> AuditEvent? {
+        try gateway.registry.auditEvents(limit: 1).first
+    }
+
+    @Test func withoutAClientCertificateTheHandshakeFails() async throws {
+        let gateway = try await TestGateway.start()
+        let file = try gateway.randomFile("a.txt", size: 100)
+        let before = try gateway.spoolState()
+        let result = try await gateway.put(file.path, as: "a.txt", partner: nil)
+        try await Wait.until { try latestAudit(gateway) != nil }
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(result.curlStatus != 0 && result.status == 0, "\(result.stderr)")
+        #expect(after == before)
+        let event = try #require(try latestAudit(gateway))
+        #expect(event.outcome == .refused && event.detail?.contains("PEER_DID_NOT_RETURN_A_CERTIFICATE") == true, "\(event)")
+    }
+
+    @Test func aCertificateFromAForeignCAFailsTheHandshake() async throws {
+        let gateway = try await TestGateway.start()
+        let foreign = try CertificateAuthority.create(commonName: "Foreign Root", keyType: .p256)
+        let credentials = try makeClient("stranger", in: gateway, by: foreign)
+        // Even with a subject the registry knows.
+        try gateway.fixture.succeed("partner", "add", "known", "--subject", "CN=stranger,O=Test")
+        let file = try gateway.randomFile("a.txt", size: 100)
+        let before = try gateway.spoolState()
+        let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(result.curlStatus != 0 && result.status == 0, "\(result.stderr)")
+        #expect(after == before)
+    }
+
+    @Test func anExpiredCertificateFailsTheHandshake() async throws {
+        let gateway = try await TestGateway.start()
+        let credentials = try makeClient("expired", in: gateway, by: try wharfCA(gateway), now: Date().addingTimeInterval(-10 * 86_400), days: 1)
+        try gateway.fixture.succeed("partner", "add", "late", "--subject", "CN=expired,O=Test")
+        let file = try gateway.randomFile("a.txt", size: 100)
+        let before = try gateway.spoolState()
+        let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(result.curlStatus != 0 && result.status == 0, "\(result.stderr)")
+        #expect(after == before)
+    }
+
+    @Test func aValidCertificateOfNoPartnerGets403() async throws {
+        let gateway = try await TestGateway.start()
+        let credentials = try makeClient("nobody", in: gateway, by: try wharfCA(gateway))
+        let file = try gateway.randomFile("a.txt", size: 100)
+        let before = try gateway.spoolState()
+        let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(result.status == 403)
+        #expect(result.json?["error"] as? String == "unknown_partner")
+        #expect(after == before)
+        let event = try #require(try latestAudit(gateway))
+        #expect(event.outcome == .refused && event.status == 403 && event.subject == "CN=nobody,O=Test")
+        #expect(event.fingerprint != nil && event.remoteAddress?.hasPrefix("127.0.0.1:") == true)
+    }
+
+    @Test func aDisabledPartnerGets403() async throws {
+        let gateway = try await TestGateway.start()
+        try gateway.fixture.succeed("partner", "disable", "acme")
+        let file = try gateway.randomFile("a.txt", size: 100)
+        let before = try gateway.spoolState()
+        let result = try await gateway.put(file.path, as: "a.txt")
+        let after = try gateway.spoolState()
+        try gateway.fixture.succeed("partner", "enable", "acme")
+        let again = try await gateway.put(file.path, as: "a.txt")
+        try await gateway.stop()
+        #expect(result.status == 403)
+        #expect(result.json?["message"] as? String == "this client certificate is not accepted: partner 'acme' is disabled")
+        #expect(after == before)
+        #expect(again.status == 201)
+    }
+
+    @Test func aPartnerDisabledWhileItsKeepAliveConnectionIsOpenIsRefusedOnItsNextRequest() async throws {
+        let gateway = try await TestGateway.start()
+        let bundle = "\(gateway.home)/partners/acme"
+        let client = try BackgroundProcess("openssl", [
+            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
+            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
+        ])
+        client.send("PUT /inbox/one.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\none")
+        try await client.waitForOutput { $0.contains("201 Created") && $0.contains("\"sha256\"") }
+        try gateway.fixture.succeed("partner", "disable", "acme")
+        client.send("PUT /inbox/two.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\ntwo")
+        let output = try await client.waitForOutput { $0.contains("403 Forbidden") && $0.contains("disabled") }
+        client.closeInput()
+        try await gateway.stop()
+        #expect(output.components(separatedBy: "HTTP/1.1 ").count == 3, "one connection, two responses: \(output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme").count == 1)
+    }
+
+    @Test(arguments: [
+        ("/inbox/%2e%2e", "'..' is not a file name"),
+        ("/inbox/.", "'.' is not a file name"),
+        ("/inbox/", "the file name is empty"),
+        ("/inbox/a%2Fb", "path separator"),
+        ("/inbox/a%5Cb", "path separator"),
+        ("/inbox/a%00b", "control character"),
+        ("/inbox/a%0Ab", "control character"),
+        ("/inbox/" + String(repeating: "n", count: 256), "longer than 255 bytes"),
+    ])
+    func aBadFileNameGets400(path: String, says: String) async throws {
+        let gateway = try await TestGateway.start()
+        let file = try gateway.randomFile("a.txt", size: 100)
+        let before = try gateway.spoolState()
+        // Not --upload-file: curl would append the local file name to a URL ending in / or /.
+        let result = try await gateway.curl(["--path-as-is", "-X", "PUT", "--data-binary", "@\(file.path)", gateway.url(path)])
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(result.status == 400, "\(result.body)")
+        #expect(result.json?["error"] as? String == "bad_filename")
+        #expect((result.json?["message"] as? String)?.contains(says) == true, "\(result.body)")
+        #expect(after == before)
+    }
+
+    @Test func aDigestMismatchGets400AndKeepsNothing() async throws {
+        let gateway = try await TestGateway.start()
+        let file = try gateway.randomFile("a.txt", size: 50_000)
+        let wrong = ContentDigest.header(sha256: [UInt8](repeating: 7, count: 32))
+        let before = try gateway.spoolState()
+        let result = try await gateway.put(file.path, as: "a.txt", headers: ["Content-Digest: \(wrong)"])
+        let malformed = try await gateway.put(file.path, as: "a.txt", headers: ["Content-Digest: sha-256=:nope:"])
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(result.status == 400)
+        #expect(result.json?["error"] as? String == "digest_mismatch")
+        #expect(malformed.status == 400)
+        #expect(after == before)
+    }
+
+    @Test func anOversizeBodyGets413WhetherDeclaredOrChunked() async throws {
+        let gateway = try await TestGateway.start()
+        try gateway.fixture.succeed("partner", "update", "acme", "--max-upload-size", "64K")
+        let large = try gateway.randomFile("large.bin", size: 200_000)
+        let before = try gateway.spoolState()
+        let declared = try await gateway.put(large.path, as: "large.bin")
+        let chunked = try await gateway.put(large.path, as: "large.bin", headers: ["Transfer-Encoding: chunked"])
+        let after = try gateway.spoolState()
+        let small = try gateway.randomFile("small.bin", size: 60_000)
+        let fits = try await gateway.put(small.path, as: "small.bin", headers: ["Transfer-Encoding: chunked"])
+        try await gateway.stop()
+        #expect(declared.status == 413, "\(declared.body) \(declared.stderr)")
+        #expect(declared.json?["message"] as? String == "the body of 200000 bytes is over this partner's limit of 65536 bytes")
+        #expect(chunked.status == 413, "\(chunked.body) \(chunked.stderr)")
+        #expect(chunked.json?["message"] as? String == "the body passed this partner's limit of 65536 bytes")
+        #expect(after == before)
+        #expect(fits.status == 201)
+    }
+
+    @Test func aBodyWithoutLengthGets411AndUnknownPathsAndMethodsGet404And405() async throws {
+        let gateway = try await TestGateway.start()
+        let bundle = "\(gateway.home)/partners/acme"
+        let client = try BackgroundProcess("openssl", [
+            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
+            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
+        ])
+        client.send("PUT /inbox/x.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        let output = try await client.waitForOutput { $0.contains("length_required") }
+        #expect(output.hasPrefix("HTTP/1.1 411 Length Required"))
+        client.closeInput()
+
+        let missing = try await gateway.curl([gateway.url("/elsewhere")])
+        let delete = try await gateway.curl(["-X", "DELETE", gateway.url("/inbox/x.txt")])
+        try await gateway.stop()
+        #expect(missing.status == 404 && missing.json?["error"] as? String == "not_found")
+        #expect(delete.status == 405 && delete.json?["error"] as? String == "method_not_allowed")
+    }
+
+    @Test func aClientThatDisconnectsMidBodyLeavesNothing() async throws {
+        let gateway = try await TestGateway.start()
+        let before = try gateway.spoolState()
+        let bundle = "\(gateway.home)/partners/acme"
+        let client = try BackgroundProcess("openssl", [
+            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
+            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
+        ])
+        client.send("PUT /inbox/cut.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n" + String(repeating: "x", count: 300_000))
+        try await Wait.until("a staged upload") {
+            (try? FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp"))?.isEmpty == false
+        }
+        client.signal(SIGKILL)
+        try await Wait.until("the refusal in the audit trail") {
+            try latestAudit(gateway)?.detail?.contains("disconnected") == true
+        }
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(after == before)
+    }
+
+    @Test func slowAndIdleClientsAreDisconnected() async throws {
+        let gateway = try await TestGateway.start { configuration in
+            configuration.handshakeTimeout = .milliseconds(500)
+            configuration.requestHeadTimeout = .milliseconds(500)
+            configuration.bodyProgressTimeout = .milliseconds(500)
+        }
+        // No handshake at all: a plain TCP connection that says nothing.
+        let silent = try await Command.runAsync("timeout", ["10", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(gateway.port); cat <&3"])
+        #expect(silent.status != 124, "the connection was not closed")
+
+        let bundle = "\(gateway.home)/partners/acme"
+        let arguments = [
+            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
+            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
+        ]
+        // A handshake, then no request head: s_client exits when the gateway closes (or the wait throws).
+        let idle = try BackgroundProcess("openssl", arguments)
+        _ = try await idle.waitForExit(timeout: .seconds(10))
+
+        // A request head, then a body that stalls.
+        let before = try gateway.spoolState()
+        let stalled = try BackgroundProcess("openssl", arguments)
+        stalled.send("PUT /inbox/slow.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nten bytes.")
+        _ = try await stalled.waitForExit(timeout: .seconds(10))
+        try await Wait.until { try gateway.spoolState() == before }
+        try await gateway.stop()
+    }
+
+    @Test(.enabled(if: TmpfsMount.available, "mounting a tmpfs needs root"))
+    func aFullDiskGets507AndKeepsNothing() async throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let spool = "\(fixture.home)/spool"
+        let mount = try TmpfsMount(at: spool, size: "256k")
+        defer { mount.unmount() }
+        let gateway = try await TestGateway.start(fixture: fixture)
+        let file = try gateway.randomFile("big.bin", size: 1_000_000)
+        let before = try gateway.spoolState()
+        let result = try await gateway.put(file.path, as: "big.bin")
+        let after = try gateway.spoolState()
+        try await gateway.stop()
+        #expect(result.status == 507, "\(result.body) \(result.stderr)")
+        #expect(result.json?["error"] as? String == "insufficient_storage")
+        #expect(after == before)
+    }
+}
+
+/// A small tmpfs mounted for a test: a file system that fills up for real.
+struct TmpfsMount {
+    let path: String
+
+    static let available: Bool = {
+        guard let probe = try? TemporaryDirectory("wharf-tmpfs-probe"),
+              let mounted = try? Command.run("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe.path]),
+              mounted.succeeded
+        else { return false }
+        _ = try? Command.run("umount", [probe.path])
+        return true
+    }()
+
+    init(at path: String, size: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let result = try Command.run("mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+        guard result.succeeded else { throw Wait.TimedOut(description: "mount failed: \(result.stderr)") }
+        self.path = path
+    }
+
+    func unmount() {
+        _ = try? Command.run("umount", [path])
+    }
+}
