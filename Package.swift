@@ -104,6 +104,7 @@ let package = Package(
         .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore"]),
         .testTarget(name: "WharfStoreTests", dependencies: ["WharfStore"]),
         .testTarget(name: "WharfPKITests", dependencies: ["WharfPKI", "WharfTestSupport"]),
+        .testTarget(name: "WharfSpoolTests", dependencies: ["WharfSpool", "WharfTestSupport"]),
         .testTarget(
             name: "WharfCommandsTests",
             dependencies: ["WharfCommands", "WharfTestSupport", "wharf"]

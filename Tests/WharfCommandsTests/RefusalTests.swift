@@ -45,6 +45,9 @@ import WharfTestSupport
         Case(label: "issue with a missing password file", arguments: ["partner", "issue", "acme", "--p12-password-file", "{dir}/missing.txt"], says: "does not exist"),
         Case(label: "issue into a non-empty directory", arguments: ["partner", "issue", "acme", "--out", "{dir}"], says: "not empty"),
         Case(label: "issue for longer than the CA lives", arguments: ["partner", "issue", "acme", "--days", "40000"], says: "outlive the CA"),
+        Case(label: "bad upload size", arguments: ["partner", "update", "acme", "--max-upload-size", "0"], says: "not a size"),
+        Case(label: "serve on a bad address", arguments: ["serve", "--listen", "localhost"], says: "not HOST:PORT"),
+        Case(label: "inbox of a bad partner name", arguments: ["inbox", "list", "--partner", "Not A Slug"], says: "not a valid partner name"),
         Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
     ]
 

@@ -20,7 +20,11 @@ struct TestGateway {
 
     var home: String { fixture.home }
     var spool: Spool { Spool(root: "\(home)/spool") }
-    var registry: Registry { get throws { try Registry.open(at: "\(home)/wharf.sqlite") } }
+    var registry: Registry { get throws { try Self.registry(home: home) } }
+
+    static func registry(home: String) throws -> Registry {
+        try Registry.open(at: "\(home)/wharf.sqlite")
+    }
 
     static func start(
         fixture: WharfHomeFixture? = nil, configure: (inout ListenerConfiguration) -> Void = { _ in }
@@ -99,13 +103,9 @@ struct TestGateway {
         return entries.sorted() + (try fixture.snapshot(excludingTables: ["audit_event", "sqlite_sequence"]))
     }
 
-    /// Writes `count` random bytes to a new file and returns its path and SHA-256.
+    /// Writes `size` random bytes to a new file and returns its path and SHA-256.
     func randomFile(_ name: String, size: Int) throws -> (path: String, sha256: String) {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let path = fixture.directory.file(name)
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return (path, SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+        try TestGatewayFiles(fixture: fixture).randomFile(name, size: size)
     }
 }
 

@@ -1,0 +1,139 @@
+import Crypto
+import Foundation
+import Synchronization
+import Testing
+import WharfTestSupport
+
+/// `wharf serve` as a process: killed mid-upload, and stopped gracefully.
+@Suite(.serialized) struct ServeProcessTests {
+    struct Server {
+        let process: BackgroundProcess
+        let port: Int
+
+        static func start(home: String) async throws -> Server {
+            let process = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", home, "--listen", "127.0.0.1:0"])
+            let output = try await process.waitForOutput { $0.contains("Listening on") }
+            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("Listening on") })
+            return Server(process: process, port: try #require(Int(line.split(separator: ":").last ?? "")))
+        }
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test func afterSIGKILLOnlyWholeFilesAreInTheInboxAndEveryAcknowledgedOneIsThere() async throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let helper = TestGatewayFiles(fixture: fixture)
+        let files = try (0..<20).map { index in
+            try helper.randomFile("file-\(index).bin", size: index < 10 ? 4_000 * (index + 1) : 1_500_000 + index * 10_000)
+        }
+        let server = try await Server.start(home: fixture.home)
+        let bundle = "\(fixture.home)/partners/acme"
+        let finished = Counter()
+
+        let results = try await withThrowingTaskGroup(of: (Int, HTTPResult).self) { group in
+            for (index, file) in files.enumerated() {
+                group.addTask {
+                    let result = try await Command.runAsync("curl", [
+                        "-sS", "-w", "\n%{http_code}", "--limit-rate", "1M",
+                        "--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt",
+                        "--upload-file", file.path, "https://localhost:\(server.port)/inbox/file-\(index).bin",
+                    ])
+                    finished.increment()
+                    return (index, HTTPResult(result))
+                }
+            }
+            // Kill the server once the small files are through and the large ones are in flight.
+            try await Wait.until("ten uploads answered") { finished.value >= 10 }
+            server.process.signal(SIGKILL)
+            var results: [Int: HTTPResult] = [:]
+            for try await (index, result) in group { results[index] = result }
+            return results
+        }
+        _ = try await server.process.waitForExit()
+
+        let restarted = try await Server.start(home: fixture.home)
+        restarted.process.signal(SIGTERM)
+        #expect(try await restarted.process.waitForExit() == 0)
+
+        let inbox = "\(fixture.home)/spool/inbox/acme"
+        let stored = Set(try FileManager.default.contentsOfDirectory(atPath: inbox))
+        let acknowledged = results.filter { $0.value.status == 201 }
+        #expect(acknowledged.count >= 10, "small uploads finished before the kill")
+        #expect(acknowledged.count < 20, "some uploads were in flight at the kill")
+        for (index, result) in acknowledged {
+            let id = try #require(result.json?["id"] as? String)
+            let name = "\(id)-file-\(index).bin"
+            #expect(stored.contains(name), "acknowledged \(name) is missing")
+            if stored.contains(name) {
+                #expect(try Self.sha256("\(inbox)/\(name)") == files[index].sha256)
+            }
+        }
+        // Whatever else is there is a whole upload, with its receipt.
+        let receipts = try TestGateway.registry(home: fixture.home).receipts(partner: "acme", limit: 100)
+        #expect(Set(receipts.map(\.storedName)) == stored)
+        for receipt in receipts {
+            let index = try #require(Int(receipt.filename.dropFirst("file-".count).dropLast(".bin".count)))
+            #expect(receipt.sha256 == files[index].sha256)
+            #expect(try Self.sha256("\(inbox)/\(receipt.storedName)") == files[index].sha256)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/tmp").isEmpty)
+    }
+
+    @Test func sigtermStopsAcceptingFinishesTheUploadInFlightAndExitsZero() async throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let file = try TestGatewayFiles(fixture: fixture).randomFile("slow.bin", size: 600_000)
+        let server = try await Server.start(home: fixture.home)
+        let bundle = "\(fixture.home)/partners/acme"
+        let credentials = ["--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt"]
+
+        async let upload = Command.runAsync("curl", ["-sS", "-w", "\n%{http_code}", "--limit-rate", "200K"] + credentials + [
+            "--upload-file", file.path, "https://localhost:\(server.port)/inbox/slow.bin",
+        ])
+        try await Wait.until("the upload to start") {
+            (try? FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/tmp"))?.isEmpty == false
+        }
+        server.process.signal(SIGTERM)
+        try await Wait.until("the listener to close") {
+            let probe = try Command.run("curl", ["-sS", "-o", "/dev/null"] + credentials + ["https://localhost:\(server.port)/inbox"])
+            return probe.status == 7
+        }
+        let result = HTTPResult(try await upload)
+        #expect(result.status == 201, "\(result.body) \(result.stderr)")
+        #expect(result.json?["sha256"] as? String == file.sha256)
+        #expect(try await server.process.waitForExit() == 0)
+    }
+}
+
+/// A count shared by concurrent tasks.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}
+
+/// Random files for tests that drive the binary rather than an in-process gateway.
+struct TestGatewayFiles {
+    let fixture: WharfHomeFixture
+
+    func randomFile(_ name: String, size: Int) throws -> (path: String, sha256: String) {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: size)
+        bytes.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < size {
+                withUnsafeBytes(of: generator.next()) { word in
+                    for byte in word where offset < size {
+                        buffer[offset] = byte
+                        offset += 1
+                    }
+                }
+            }
+        }
+        let path = fixture.directory.file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return (path, SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+    }
+}

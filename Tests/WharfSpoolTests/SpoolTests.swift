@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import WharfCore
+import WharfTestSupport
+@testable import WharfSpool
+
+@Suite struct SpoolTests {
+    let directory: TemporaryDirectory
+    let spool: Spool
+
+    init() throws {
+        directory = try TemporaryDirectory("wharf-spool")
+        spool = Spool(root: directory.file("spool"))
+        try spool.prepare()
+    }
+
+    func receipt(_ id: String, name: String = "a.txt") -> Receipt {
+        Receipt(id: id, partner: "acme", filename: name, storedName: "\(id)-\(name)", size: 5,
+                sha256: String(repeating: "0", count: 64), receivedAt: Date(), idempotencyKey: nil)
+    }
+
+    func stage(_ id: String, _ text: String) throws -> StagedFile {
+        let staged = try spool.stage(id: id)
+        try Array(text.utf8).withUnsafeBytes { bytes in try staged.write(bytes) }
+        try staged.finish()
+        return staged
+    }
+
+    @Test func installMovesTheFileIntoThePartnersInbox() throws {
+        let staged = try stage("r1", "hello")
+        try staged.install(in: spool, receipt: receipt("r1"))
+        #expect(try String(contentsOfFile: "\(spool.inboxDirectory(for: "acme"))/r1-a.txt", encoding: .utf8) == "hello")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.stagingDirectory).isEmpty)
+    }
+
+    @Test func recoveryFinishesCommittedUploadsAndRemovesTheRest() throws {
+        _ = try stage("committed", "whole")
+        _ = try stage("unacknowledged", "half")
+        try "junk".write(toFile: "\(spool.stagingDirectory)/stray", atomically: false, encoding: .utf8)
+
+        let recovery = try spool.recover { id throws(WharfError) in id == "committed" ? receipt("committed") : nil }
+
+        #expect(recovery.completed == ["committed"])
+        #expect(recovery.removed == ["stray", "unacknowledged.part"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.stagingDirectory).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.inboxDirectory(for: "acme")) == ["committed-a.txt"])
+    }
+
+    @Test func discardRemovesTheStagedFile() throws {
+        let staged = try spool.stage(id: "gone")
+        staged.discard()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.stagingDirectory).isEmpty)
+    }
+
+    @Test func aSecondStageOfTheSameIDIsRefused() throws {
+        let staged = try spool.stage(id: "same")
+        defer { staged.discard() }
+        #expect(throws: WharfError.self) { try spool.stage(id: "same") }
+    }
+}
