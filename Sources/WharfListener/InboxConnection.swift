@@ -68,7 +68,7 @@ struct InboxConnection {
             }
         } catch {
             if servedRequests == 0 {
-                record(AuditEvent(
+                await record(AuditEvent(
                     outcome: .refused, status: nil, partner: nil, subject: nil, fingerprint: nil,
                     remoteAddress: remote, detail: "TLS handshake failed: \(Self.reason(error))"
                 ))
@@ -89,31 +89,32 @@ struct InboxConnection {
 
         // Who is asking, decided from the registry as it is now.
         let partner: Partner
-        switch authorize(presented) {
+        switch await authorize(presented) {
         case .accepted(let accepted):
             partner = accepted
         case .refused(let reason):
-            record(audit.event(.refused, 403, partner: nil, detail: reason))
+            await record(audit.event(.refused, 403, partner: nil, detail: reason))
             return .error(.forbidden, "unknown_partner", "this client certificate is not accepted: \(reason)", close: true)
         }
 
-        let refuse = { (status: HTTPResponseStatus, code: String, message: String) -> HTTPReply in
-            record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: message))
+        let refuse = { (status: HTTPResponseStatus, code: String, message: String) async -> HTTPReply in
+            await record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: message))
             return .error(status, code, message, close: hasBody)
         }
         switch InboxRoute(method: head.method, uri: head.uri) {
         case .notFound:
-            return refuse(.notFound, "not_found", "no such resource: the inbox is at /inbox")
+            return await refuse(.notFound, "not_found", "no such resource: the inbox is at /inbox")
         case .methodNotAllowed(let allowed):
-            var reply = refuse(.methodNotAllowed, "method_not_allowed", "\(head.method.rawValue) is not allowed here; use \(allowed)")
+            var reply = await refuse(.methodNotAllowed, "method_not_allowed", "\(head.method.rawValue) is not allowed here; use \(allowed)")
             reply.extraHeaders.append(("Allow", allowed))
             return reply
         case .badName(let error):
-            return refuse(.badRequest, "bad_filename", error.description)
+            return await refuse(.badRequest, "bad_filename", error.description)
         case .list:
             guard await drainEmptyBody(&requests) else { return .error(.badRequest, "unexpected_body", "GET takes no body", close: true) }
             do {
-                let receipts = try context.registry.receipts(partner: partner.name.rawValue, limit: context.configuration.receiptListLimit)
+                let (registry, limit) = (context.registry, context.configuration.receiptListLimit)
+                let receipts = try await context.threadPool.runIfActive { try registry.receipts(partner: partner.name.rawValue, limit: limit) }
                 return .json(.ok, ReceiptListJSON(receipts: receipts.map(ReceiptJSON.init)))
             } catch {
                 return .error(.internalServerError, "storage", "the receipts cannot be read now")
@@ -127,16 +128,19 @@ struct InboxConnection {
             do {
                 _ = try InboundFileName(name)
             } catch {
-                return refuse(.badRequest, "bad_filename", error.description)
+                return await refuse(.badRequest, "bad_filename", error.description)
             }
             return await upload(name: name, id: id, head: head, partner: partner, audit: audit, requests: &requests, outbound: outbound)
         }
     }
 
-    private func authorize(_ presented: PresentedCertificate?) -> InboundAuthorization.Decision {
+    private func authorize(_ presented: PresentedCertificate?) async -> InboundAuthorization.Decision {
         guard let presented else { return .refused("no client certificate") }
+        let registry = context.registry
         do {
-            let owners = try context.registry.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
+            let owners = try await context.threadPool.runIfActive {
+                try registry.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
+            }
             return InboundAuthorization.decide(presented, owners: owners, at: Date())
         } catch {
             context.logger.error("registry lookup failed", metadata: ["error": "\(error)"])
@@ -150,18 +154,18 @@ struct InboxConnection {
         name: String, id: String = Receipt.newID(), head: HTTPRequestHead, partner: Partner, audit: AuditTemplate,
         requests: inout Requests, outbound: Responses
     ) async -> HTTPReply {
-        let refuse = { (status: HTTPResponseStatus, code: String, message: String) -> HTTPReply in
-            record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: "\(name): \(message)"))
+        let refuse = { (status: HTTPResponseStatus, code: String, message: String) async -> HTTPReply in
+            await record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: "\(name): \(message)"))
             return .error(status, code, message, close: true)
         }
         let limit = partner.uploadLimit
         let declared = head.headers.first(name: "content-length").flatMap { Int64($0) }
         let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
         guard declared != nil || chunked else {
-            return refuse(.lengthRequired, "length_required", "send Content-Length or a chunked body")
+            return await refuse(.lengthRequired, "length_required", "send Content-Length or a chunked body")
         }
         if let declared, declared > limit {
-            return refuse(.payloadTooLarge, "too_large", "the body of \(declared) bytes is over this partner's limit of \(limit) bytes")
+            return await refuse(.payloadTooLarge, "too_large", "the body of \(declared) bytes is over this partner's limit of \(limit) bytes")
         }
         let declaredDigest: ContentDigest?
         let idempotencyKey: String?
@@ -169,7 +173,7 @@ struct InboxConnection {
             declaredDigest = try head.headers.first(name: "content-digest").flatMap { header throws(WharfError) in try ContentDigest(header: header) }
             idempotencyKey = try UploadHeaders.idempotencyKey(head.headers)
         } catch {
-            return refuse(.badRequest, "bad_header", error.description)
+            return await refuse(.badRequest, "bad_header", error.description)
         }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
             try? await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
@@ -180,7 +184,7 @@ struct InboxConnection {
         do {
             staged = try await context.threadPool.runIfActive { try spool.stage(id: id) }
         } catch {
-            return storageFailure(error, refuse: refuse)
+            return await storageFailure(error, refuse: refuse)
         }
 
         var hasher = SHA256()
@@ -195,7 +199,7 @@ struct InboxConnection {
                     size += Int64(chunk.readableBytes)
                     if size > limit {
                         staged.discard()
-                        return refuse(.payloadTooLarge, "too_large", "the body passed this partner's limit of \(limit) bytes")
+                        return await refuse(.payloadTooLarge, "too_large", "the body passed this partner's limit of \(limit) bytes")
                     }
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     pending.writeImmutableBuffer(chunk)
@@ -212,7 +216,7 @@ struct InboxConnection {
             }
             guard ended else {
                 staged.discard()
-                record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
+                await record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
                 return .error(.badRequest, "incomplete", "the body ended early", close: true)
             }
             let rest = pending
@@ -222,15 +226,15 @@ struct InboxConnection {
             }
         } catch {
             staged.discard()
-            if let error = error as? WharfError { return storageFailure(error, refuse: refuse) }
-            record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
+            if let error = error as? WharfError { return await storageFailure(error, refuse: refuse) }
+            await record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
             return .error(.badRequest, "incomplete", "the body ended early", close: true)
         }
 
         let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         if let declaredDigest, declaredDigest.sha256Hex != sha256 {
             staged.discard()
-            return refuse(.badRequest, "digest_mismatch", "the body's SHA-256 is \(sha256), not the one Content-Digest declares")
+            return await refuse(.badRequest, "digest_mismatch", "the body's SHA-256 is \(sha256), not the one Content-Digest declares")
         }
 
         let receipt = Receipt(
@@ -256,18 +260,18 @@ struct InboxConnection {
             }
         } catch {
             staged.discard()
-            return storageFailure(error as? WharfError ?? WharfError(.storage, "\(error)"), refuse: refuse)
+            return await storageFailure(error as? WharfError ?? WharfError(.storage, "\(error)"), refuse: refuse)
         }
     }
 
     private func storageFailure(
-        _ error: any Error, refuse: (HTTPResponseStatus, String, String) -> HTTPReply
-    ) -> HTTPReply {
+        _ error: any Error, refuse: (HTTPResponseStatus, String, String) async -> HTTPReply
+    ) async -> HTTPReply {
         context.logger.error("upload not stored", metadata: ["error": "\(error)"])
         if let error = error as? WharfError, error.code == .insufficientStorage {
-            return refuse(.insufficientStorage, "insufficient_storage", "the gateway's disk is full; try again later")
+            return await refuse(.insufficientStorage, "insufficient_storage", "the gateway's disk is full; try again later")
         }
-        return refuse(.internalServerError, "storage", "the file could not be stored; try again later")
+        return await refuse(.internalServerError, "storage", "the file could not be stored; try again later")
     }
 
     /// Consumes the rest of a request that should have no body; `false` if it had one.
@@ -306,9 +310,11 @@ struct InboxConnection {
         )
     }
 
-    private func record(_ event: AuditEvent) {
+    /// Appends to the audit trail on the thread pool (the write waits for an fsync).
+    private func record(_ event: AuditEvent) async {
+        let registry = context.registry
         do {
-            try context.registry.record(event)
+            try await context.threadPool.runIfActive { try registry.record(event) }
         } catch {
             context.logger.error("audit event not recorded", metadata: ["error": "\(error)"])
         }

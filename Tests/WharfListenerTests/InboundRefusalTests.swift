@@ -44,7 +44,7 @@ import X509
         let foreign = try CertificateAuthority.create(commonName: "Foreign Root", keyType: .p256)
         let credentials = try makeClient("stranger", in: gateway, by: foreign)
         // Even with a subject the registry knows.
-        try gateway.fixture.succeed("partner", "add", "known", "--subject", "CN=stranger,O=Test")
+        try await gateway.fixture.succeed("partner", "add", "known", "--subject", "CN=stranger,O=Test")
         let file = try gateway.randomFile("a.txt", size: 100)
         let before = try gateway.spoolState()
         let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
@@ -57,7 +57,7 @@ import X509
     @Test func anExpiredCertificateFailsTheHandshake() async throws {
         let gateway = try await TestGateway.start()
         let credentials = try makeClient("expired", in: gateway, by: try wharfCA(gateway), now: Date().addingTimeInterval(-10 * 86_400), days: 1)
-        try gateway.fixture.succeed("partner", "add", "late", "--subject", "CN=expired,O=Test")
+        try await gateway.fixture.succeed("partner", "add", "late", "--subject", "CN=expired,O=Test")
         let file = try gateway.randomFile("a.txt", size: 100)
         let before = try gateway.spoolState()
         let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
@@ -85,12 +85,12 @@ import X509
 
     @Test func aDisabledPartnerGets403() async throws {
         let gateway = try await TestGateway.start()
-        try gateway.fixture.succeed("partner", "disable", "acme")
+        try await gateway.fixture.succeed("partner", "disable", "acme")
         let file = try gateway.randomFile("a.txt", size: 100)
         let before = try gateway.spoolState()
         let result = try await gateway.put(file.path, as: "a.txt")
         let after = try gateway.spoolState()
-        try gateway.fixture.succeed("partner", "enable", "acme")
+        try await gateway.fixture.succeed("partner", "enable", "acme")
         let again = try await gateway.put(file.path, as: "a.txt")
         try await gateway.stop()
         #expect(result.status == 403)
@@ -108,7 +108,7 @@ import X509
         ])
         client.send("PUT /inbox/one.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\none")
         try await client.waitForOutput { $0.contains("201 Created") && $0.contains("\"sha256\"") }
-        try gateway.fixture.succeed("partner", "disable", "acme")
+        try await gateway.fixture.succeed("partner", "disable", "acme")
         client.send("PUT /inbox/two.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\ntwo")
         let output = try await client.waitForOutput { $0.contains("403 Forbidden") && $0.contains("disabled") }
         client.closeInput()
@@ -158,7 +158,7 @@ import X509
 
     @Test func anOversizeBodyGets413WhetherDeclaredOrChunked() async throws {
         let gateway = try await TestGateway.start()
-        try gateway.fixture.succeed("partner", "update", "acme", "--max-upload-size", "64K")
+        try await gateway.fixture.succeed("partner", "update", "acme", "--max-upload-size", "64K")
         let large = try gateway.randomFile("large.bin", size: 200_000)
         let before = try gateway.spoolState()
         let declared = try await gateway.put(large.path, as: "large.bin")

@@ -35,8 +35,9 @@ import WharfTestSupport
         let results = try await withThrowingTaskGroup(of: (Int, HTTPResult).self) { group in
             for (index, file) in files.enumerated() {
                 group.addTask {
+                    // Small files go at full speed; large ones slowly enough to be in flight at the kill.
                     let result = try await Command.runAsync("curl", [
-                        "-sS", "-w", "\n%{http_code}", "--limit-rate", "1M",
+                        "-sS", "-w", "\n%{http_code}", "--limit-rate", index < 10 ? "100M" : "100K",
                         "--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt",
                         "--upload-file", file.path, "https://localhost:\(server.port)/inbox/file-\(index).bin",
                     ])

@@ -29,9 +29,9 @@ import WharfTestSupport
         #expect(SHA256.hash(data: stored).map { String(format: "%02x", $0) }.joined() == file.sha256)
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp").isEmpty)
 
-        let listed = try gateway.fixture.succeed("inbox", "list", "--json").stdout
+        let listed = try await gateway.fixture.succeed("inbox", "list", "--json").stdout
         #expect(listed.contains(id) && listed.contains(file.sha256))
-        let audit = try gateway.fixture.succeed("audit", "list").stdout
+        let audit = try await gateway.fixture.succeed("audit", "list").stdout
         #expect(audit.contains("accepted") && audit.contains("acme") && audit.contains(id))
     }
 
@@ -102,8 +102,8 @@ import WharfTestSupport
 
     @Test func getInboxListsTheCallersOwnReceiptsOnly() async throws {
         let gateway = try await TestGateway.start()
-        try gateway.fixture.succeed("partner", "add", "beta")
-        try gateway.fixture.succeed("partner", "issue", "beta")
+        try await gateway.fixture.succeed("partner", "add", "beta")
+        try await gateway.fixture.succeed("partner", "issue", "beta")
         let file = try gateway.randomFile("a.txt", size: 10)
         let fromAcme = try await gateway.put(file.path, as: "from-acme.txt")
         let fromBeta = try await gateway.put(file.path, as: "from-beta.txt", partner: "beta")
@@ -121,8 +121,8 @@ import WharfTestSupport
     @Test func aPartnerAddedWhileTheGatewayRunsIsAcceptedWithoutARestart() async throws {
         let gateway = try await TestGateway.start()
         let file = try gateway.randomFile("a.txt", size: 10)
-        try gateway.fixture.succeed("partner", "add", "newcomer")
-        try gateway.fixture.succeed("partner", "issue", "newcomer")
+        try await gateway.fixture.succeed("partner", "add", "newcomer")
+        try await gateway.fixture.succeed("partner", "issue", "newcomer")
         let result = try await gateway.put(file.path, as: "hello.txt", partner: "newcomer")
         try await gateway.stop()
         #expect(result.status == 201, "\(result.body)")
@@ -135,8 +135,8 @@ import WharfTestSupport
         let gammaCA = try CertificateAuthority.create(commonName: "Gamma Root", keyType: .p256)
         let directory = gateway.fixture.directory
         try directory.write("gamma-ca.pem", gammaCA.certificate.pemText)
-        try gateway.fixture.succeed("partner", "add", "gamma", "--trust-ca", directory.file("gamma-ca.pem"), "--subject", "CN=gamma-gw,O=Gamma")
-        try gateway.fixture.succeed("partner", "add", "delta", "--subject", "CN=delta-gw,O=Delta")
+        try await gateway.fixture.succeed("partner", "add", "gamma", "--trust-ca", directory.file("gamma-ca.pem"), "--subject", "CN=gamma-gw,O=Gamma")
+        try await gateway.fixture.succeed("partner", "add", "delta", "--subject", "CN=delta-gw,O=Delta")
         let gammaClient = try gammaCA.issueClientCertificate(commonName: "gamma-gw", organization: "Gamma", keyType: .p256)
         let impostor = try gammaCA.issueClientCertificate(commonName: "delta-gw", organization: "Delta", keyType: .p256)
         try directory.write("gamma.crt", gammaClient.certificate.pemText)

@@ -37,6 +37,21 @@ public struct WharfHomeFixture: Sendable {
         return result
     }
 
+    /// Runs `wharf ARGUMENTS --home HOME` off Swift's cooperative threads, so an
+    /// in-process gateway keeps answering meanwhile.
+    @discardableResult
+    public func wharf(_ arguments: String..., environment: [String: String] = [:]) async throws -> CommandResult {
+        try await Command.runAsync(Self.binary, arguments + ["--home", home], environment: environment)
+    }
+
+    /// Runs `wharf` off the cooperative threads and fails the test unless it succeeds.
+    @discardableResult
+    public func succeed(_ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> CommandResult {
+        let result = try await Command.runAsync(Self.binary, arguments + ["--home", home])
+        #expect(result.succeeded, "wharf \(arguments.joined(separator: " ")): \(result.stderr)", sourceLocation: sourceLocation)
+        return result
+    }
+
     /// Every file under the home (with a digest of its contents) and every registry row.
     ///
     /// The database's own files are left out of the file list: SQLite may rewrite them (WAL
