@@ -39,7 +39,9 @@ struct PartnerIssue: ParsableCommand {
             throw WharfError.invalid("\(out) already exists and is not empty", fix: "give --out a new or empty directory")
         }
         let registry = try home.openRegistry()
-        guard let partner = try registry.partner(named: name) else { throw WharfError.unknownPartner(name.rawValue) }
+        guard let partner = try registry.partner(named: name) else {
+            throw WharfError(.notFound, "no partner named '\(name)'", fix: "register it first with `wharf partner add \(name)`")
+        }
         let authority = try home.pki.loadAuthority()
         let server = try home.pki.loadServer()
 

@@ -19,7 +19,7 @@ enum InboxRoute: Equatable {
         if path == "/inbox" || (path == "/inbox/" && method != .PUT) {
             switch method {
             case .POST: self = .post
-            case .GET, .HEAD: self = .list
+            case .GET: self = .list
             default: self = .methodNotAllowed(allowed: "GET, POST")
             }
             return

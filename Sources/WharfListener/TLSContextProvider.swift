@@ -52,7 +52,10 @@ actor TLSContextProvider {
         for path in [pki.serverCertificatePath, pki.serverKeyPath, pki.caCertificatePath] {
             let attributes = try? FileManager.default.attributesOfItem(atPath: path)
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            hasher.update(data: Array("\(path) \(modified) \(attributes?[.size] ?? 0)\n".utf8))
+            // Files are replaced by rename, so a new inode number marks a new file even
+            // within the same second and at the same size.
+            let inode = attributes?[.systemFileNumber] ?? 0
+            hasher.update(data: Array("\(path) \(inode) \(modified) \(attributes?[.size] ?? 0)\n".utf8))
         }
         for (partner, pem) in partnerAnchors {
             hasher.update(data: Array("\(partner)\n\(pem)\n".utf8))

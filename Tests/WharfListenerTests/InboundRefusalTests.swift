@@ -285,3 +285,27 @@ struct TmpfsMount {
         _ = try? Command.run("umount", [path])
     }
 }
+
+/// TLS session resumption skips certificate verification; the partner check must not.
+@Suite(.serialized) struct ResumedSessionTests {
+    @Test func aResumedSessionOfADisabledPartnerIsRefused() async throws {
+        let gateway = try await TestGateway.start()
+        let bundle = "\(gateway.home)/partners/acme"
+        let session = gateway.fixture.directory.file("session.pem")
+        let tls = [
+            "s_client", "-connect", "127.0.0.1:\(gateway.port)", "-ign_eof",
+            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
+        ]
+        let request = "PUT /inbox/a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\na"
+        let first = try await Command.runAsync("openssl", tls + ["-sess_out", session], input: Data(request.utf8))
+        #expect(first.stdout.contains("201 Created"), "\(first.stdout)")
+
+        try await gateway.fixture.succeed("partner", "disable", "acme")
+        let resumed = try await Command.runAsync("openssl", tls + ["-sess_in", session], input: Data(request.utf8))
+        try await gateway.stop()
+
+        #expect(resumed.stdout.contains("Reused, TLSv1.3"), "the session was not resumed: \(resumed.stdout)")
+        #expect(resumed.stdout.contains("403 Forbidden") && resumed.stdout.contains("disabled"), "\(resumed.stdout)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme").count == 1)
+    }
+}

@@ -170,3 +170,29 @@ func hexBytes(_ hex: String) throws -> [UInt8] {
     }
     return bytes
 }
+
+@Suite(.serialized) struct CertificateReloadTests {
+    func serverFingerprint(port: Int, ca: String) async throws -> String {
+        let handshake = try await Command.runAsync("sh", ["-c",
+            "openssl s_client -connect 127.0.0.1:\(port) -CAfile '\(ca)' </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"])
+        return handshake.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func aReissuedServerCertificateIsServedOnTheNextConnection() async throws {
+        let gateway = try await TestGateway.start()
+        let ca = "\(gateway.home)/pki/ca.crt"
+        let before = try await serverFingerprint(port: gateway.port, ca: ca)
+        try await gateway.fixture.succeed("ca", "reissue-server", "--server-name", "files.example.net")
+        let after = try await serverFingerprint(port: gateway.port, ca: ca)
+        let file = try gateway.randomFile("a.txt", size: 10)
+        let upload = try await gateway.put(file.path, as: "a.txt")
+        try await gateway.stop()
+
+        #expect(before.hasPrefix("sha256 Fingerprint="))
+        #expect(after.hasPrefix("sha256 Fingerprint="))
+        #expect(before != after)
+        let current = try await Command.runAsync("openssl", ["x509", "-noout", "-fingerprint", "-sha256", "-in", "\(gateway.home)/pki/server.crt"])
+        #expect(after == current.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(upload.status == 201)
+    }
+}
