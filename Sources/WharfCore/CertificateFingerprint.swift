@@ -23,10 +23,7 @@ public struct CertificateFingerprint: Hashable, Sendable, CustomStringConvertibl
 
     /// Creates the fingerprint of a digest computed elsewhere.
     public init(digest: some Sequence<UInt8>) {
-        self.hex = digest.map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
-        }.joined()
+        self.hex = Hex.encode(digest)
     }
 
     public var description: String { hex }

@@ -18,7 +18,7 @@ public struct ContentDigest: Hashable, Sendable {
             else {
                 throw .invalid("the Content-Digest header is malformed", fix: "send sha-256=:BASE64: with the base64 SHA-256 of the body")
             }
-            found = CertificateFingerprint(digest: digest).hex
+            found = Hex.encode(digest)
         }
         guard let found else { return nil }
         sha256Hex = found

@@ -231,7 +231,7 @@ struct InboxConnection {
             return .error(.badRequest, "incomplete", "the body ended early", close: true)
         }
 
-        let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let sha256 = Hex.encode(hasher.finalize())
         if let declaredDigest, declaredDigest.sha256Hex != sha256 {
             staged.discard()
             return await refuse(.badRequest, "digest_mismatch", "the body's SHA-256 is \(sha256), not the one Content-Digest declares")

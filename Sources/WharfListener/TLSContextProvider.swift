@@ -60,7 +60,7 @@ actor TLSContextProvider {
         for (partner, pem) in partnerAnchors {
             hasher.update(data: Array("\(partner)\n\(pem)\n".utf8))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 
     private func build(_ partnerAnchors: [(partner: PartnerName, pem: String)]) throws -> Current {

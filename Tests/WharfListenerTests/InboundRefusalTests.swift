@@ -101,11 +101,7 @@ import X509
 
     @Test func aPartnerDisabledWhileItsKeepAliveConnectionIsOpenIsRefusedOnItsNextRequest() async throws {
         let gateway = try await TestGateway.start()
-        let bundle = "\(gateway.home)/partners/acme"
-        let client = try BackgroundProcess("openssl", [
-            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
-            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
-        ])
+        let client = try BackgroundProcess("openssl", gateway.sClient())
         client.send("PUT /inbox/one.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\none")
         try await client.waitForOutput { $0.contains("201 Created") && $0.contains("\"sha256\"") }
         try await gateway.fixture.succeed("partner", "disable", "acme")
@@ -177,11 +173,7 @@ import X509
 
     @Test func aBodyWithoutLengthGets411AndUnknownPathsAndMethodsGet404And405() async throws {
         let gateway = try await TestGateway.start()
-        let bundle = "\(gateway.home)/partners/acme"
-        let client = try BackgroundProcess("openssl", [
-            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
-            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
-        ])
+        let client = try BackgroundProcess("openssl", gateway.sClient())
         client.send("PUT /inbox/x.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
         let output = try await client.waitForOutput { $0.contains("length_required") }
         #expect(output.hasPrefix("HTTP/1.1 411 Length Required"))
@@ -197,11 +189,7 @@ import X509
     @Test func aClientThatDisconnectsMidBodyLeavesNothing() async throws {
         let gateway = try await TestGateway.start()
         let before = try gateway.spoolState()
-        let bundle = "\(gateway.home)/partners/acme"
-        let client = try BackgroundProcess("openssl", [
-            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
-            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
-        ])
+        let client = try BackgroundProcess("openssl", gateway.sClient())
         client.send("PUT /inbox/cut.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n" + String(repeating: "x", count: 300_000))
         try await Wait.until("a staged upload") {
             (try? FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp"))?.isEmpty == false
@@ -225,11 +213,7 @@ import X509
         let silent = try await Command.runAsync("timeout", ["10", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(gateway.port); cat <&3"])
         #expect(silent.status != 124, "the connection was not closed")
 
-        let bundle = "\(gateway.home)/partners/acme"
-        let arguments = [
-            "s_client", "-quiet", "-connect", "127.0.0.1:\(gateway.port)",
-            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
-        ]
+        let arguments = gateway.sClient()
         // A handshake, then no request head: s_client exits when the gateway closes (or the wait throws).
         let idle = try BackgroundProcess("openssl", arguments)
         _ = try await idle.waitForExit(timeout: .seconds(10))
@@ -290,12 +274,8 @@ struct TmpfsMount {
 @Suite(.serialized) struct ResumedSessionTests {
     @Test func aResumedSessionOfADisabledPartnerIsRefused() async throws {
         let gateway = try await TestGateway.start()
-        let bundle = "\(gateway.home)/partners/acme"
         let session = gateway.fixture.directory.file("session.pem")
-        let tls = [
-            "s_client", "-connect", "127.0.0.1:\(gateway.port)", "-ign_eof",
-            "-cert", "\(bundle)/acme.crt", "-key", "\(bundle)/acme.key", "-CAfile", "\(bundle)/ca.crt",
-        ]
+        let tls = gateway.sClient(["-ign_eof"])
         let request = "PUT /inbox/a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\na"
         let first = try await Command.runAsync("openssl", tls + ["-sess_out", session], input: Data(request.utf8))
         #expect(first.stdout.contains("201 Created"), "\(first.stdout)")

@@ -80,6 +80,13 @@ struct TestGateway {
         return ["--cert", "\(bundle)/\(partner).crt", "--key", "\(bundle)/\(partner).key", "--cacert", "\(bundle)/ca.crt"]
     }
 
+    /// `openssl s_client` connected to the gateway as `partner`, then `extra`.
+    func sClient(_ extra: [String] = ["-quiet"], partner: String = "acme") -> [String] {
+        let bundle = "\(home)/partners/\(partner)"
+        return ["s_client", "-connect", "127.0.0.1:\(port)", "-cert", "\(bundle)/\(partner).crt",
+                "-key", "\(bundle)/\(partner).key", "-CAfile", "\(bundle)/ca.crt"] + extra
+    }
+
     /// Runs curl with `arguments`; the status is the last line of its output.
     func curl(_ arguments: [String], as partner: String? = "acme") async throws -> HTTPResult {
         let identity = partner.map(credentials) ?? ["--cacert", "\(home)/pki/ca.crt"]

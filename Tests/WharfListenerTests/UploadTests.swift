@@ -38,9 +38,7 @@ import WharfTestSupport
     @Test func opensslSClientUploadsOverTLS13AndTLS12() async throws {
         let gateway = try await TestGateway.start()
         for version in ["-tls1_3", "-tls1_2"] {
-            let client = try BackgroundProcess("openssl", ["s_client", "-quiet", version, "-connect", "127.0.0.1:\(gateway.port)"] + gateway.credentials().map {
-                $0 == "--cert" ? "-cert" : $0 == "--key" ? "-key" : $0 == "--cacert" ? "-CAfile" : $0
-            })
+            let client = try BackgroundProcess("openssl", gateway.sClient(["-quiet", version]))
             client.send("PUT /inbox/hello\(version).txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
             let output = try await client.waitForOutput { $0.contains("\"sha256\"") }
             #expect(output.hasPrefix("HTTP/1.1 201 Created"), "\(output)")

@@ -16,15 +16,7 @@ public enum Command {
     public static func run(
         _ program: String, _ arguments: [String], environment: [String: String] = [:], input: Data? = nil
     ) throws -> CommandResult {
-        let process = Process()
-        if program.contains("/") {
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [program] + arguments
-        }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let process = Process(program, arguments, environment: environment)
         let stdout = Pipe()
         let stderr = Pipe()
         let stdin = Pipe()
@@ -97,21 +89,14 @@ extension Command {
 /// A program that runs beside a test: a server, or a client the test talks to through
 /// its standard input. Its output is collected as it comes.
 public final class BackgroundProcess: @unchecked Sendable {
-    private let process = Process()
+    private let process: Process
     private let input = Pipe()
     private let lock = NSLock()
     private var output = Data()
     private var errors = Data()
 
     public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        if program.contains("/") {
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [program] + arguments
-        }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process = Process(program, arguments, environment: environment)
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardInput = input
@@ -188,5 +173,21 @@ public enum Wait {
             guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting for \(what())") }
             try await Task.sleep(for: .milliseconds(10))
         }
+    }
+}
+
+extension Process {
+    /// A process for `program` (looked up on PATH unless it contains a slash) with the
+    /// test's environment plus `environment`.
+    convenience init(_ program: String, _ arguments: [String], environment: [String: String]) {
+        self.init()
+        if program.contains("/") {
+            executableURL = URL(fileURLWithPath: program)
+            self.arguments = arguments
+        } else {
+            executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            self.arguments = [program] + arguments
+        }
+        self.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     }
 }
