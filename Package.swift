@@ -9,6 +9,7 @@ import PackageDescription
 /// - `WharfPKI`: Wharf's own certificate authority and the bundles it writes (PEM, PKCS#12).
 /// - `WharfSpool`: the spool on disk: staged files, fsync, atomic renames, crash recovery.
 /// - `WharfListener`: the inbound mutual-TLS HTTP server (SwiftNIO + NIOSSL).
+/// - `WharfDelivery`: the outbound worker over libcurl: queue, retries, per-partner limits.
 /// - `WharfCommands`: one file per `wharf` subcommand; the single place that wires the rest.
 /// - `wharf`: the executable, a few lines that call `WharfCommands`.
 /// - `COpenSSL`, `CCurl`: system libraries with typed C shims.
@@ -59,7 +60,10 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
-        .target(name: "WharfSpool", dependencies: ["WharfCore"]),
+        .target(
+            name: "WharfSpool",
+            dependencies: ["WharfCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "WharfListener",
             dependencies: [
@@ -80,6 +84,21 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WharfDelivery",
+            dependencies: [
+                "WharfCore",
+                "WharfStore",
+                "WharfSpool",
+                "WharfPKI",
+                "CCurl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "WharfCommands",
             dependencies: [
                 "WharfCore",
@@ -87,6 +106,7 @@ let package = Package(
                 "WharfPKI",
                 "WharfSpool",
                 "WharfListener",
+                "WharfDelivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,6 +116,9 @@ let package = Package(
         .target(
             name: "WharfTestSupport",
             dependencies: [
+                "WharfListener", "WharfStore", "WharfSpool", "WharfPKI",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -108,6 +131,14 @@ let package = Package(
         .testTarget(
             name: "WharfCommandsTests",
             dependencies: ["WharfCommands", "WharfTestSupport", "wharf"]
+        ),
+        .testTarget(
+            name: "WharfDeliveryTests",
+            dependencies: [
+                "WharfDelivery", "WharfListener", "WharfPKI", "WharfStore", "WharfSpool", "WharfTestSupport", "wharf",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "WharfListenerTests",

@@ -31,6 +31,17 @@ static inline CURLcode wharf_curl_easy_setopt_data_callback(CURL *handle, CURLop
     return curl_easy_setopt(handle, option, value);
 }
 
+/// Sets a `*_BLOB` option; libcurl copies the bytes.
+static inline CURLcode wharf_curl_easy_setopt_blob(CURL *handle, CURLoption option, const void *data, size_t length) {
+    struct curl_blob blob = { (void *)data, length, CURL_BLOB_COPY };
+    return curl_easy_setopt(handle, option, &blob);
+}
+
+/// The value a read callback returns to abort the transfer.
+static inline size_t wharf_curl_readfunc_abort(void) {
+    return CURL_READFUNC_ABORT;
+}
+
 static inline CURLcode wharf_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

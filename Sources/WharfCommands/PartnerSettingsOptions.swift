@@ -41,6 +41,21 @@ struct PartnerSettingsOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The largest upload accepted from this partner (default 1G), such as 512M.", valueName: "size"))
     var maxUploadSize: String?
 
+    @Option(help: ArgumentHelp("Upper bound of the first retry's wait for this partner, in seconds (default: the gateway's, 30).", valueName: "seconds"))
+    var retryInitial: Double?
+
+    @Option(help: ArgumentHelp("The longest wait between attempts for this partner, in seconds (default 1800).", valueName: "seconds"))
+    var retryMaximum: Double?
+
+    @Option(help: ArgumentHelp("Attempts before a transfer to this partner dies (default 20).", valueName: "n"))
+    var maxAttempts: Int?
+
+    @Option(help: ArgumentHelp("Age in seconds after which a transfer to this partner dies (default 259200, 72 h).", valueName: "seconds"))
+    var maxAge: Double?
+
+    @Option(help: ArgumentHelp("Deliveries at once to this partner (default 4).", valueName: "n"))
+    var maxDeliveries: Int?
+
     /// Reads and checks every value and file, before anything is written.
     func parse() throws(WharfError) -> PartnerSettings {
         if let displayName, displayName.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -79,8 +94,18 @@ struct PartnerSettingsOptions: ParsableArguments {
             serverCAPEM: try serverCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
             pins: try pins.map { text throws(WharfError) in try PublicKeyPin(parsing: text) },
             clientCredential: credential,
-            maxUploadBytes: try maxUploadSize.map { text throws(WharfError) in try ByteSize.parse(text) }
+            maxUploadBytes: try maxUploadSize.map { text throws(WharfError) in try ByteSize.parse(text) },
+            retryInitialDelay: try retryInitial.map { value throws(WharfError) in try DeliveryOptions.nonNegative(value, "--retry-initial") },
+            retryMaximumDelay: try retryMaximum.map { value throws(WharfError) in try DeliveryOptions.nonNegative(value, "--retry-maximum") },
+            maxAttempts: try maxAttempts.map { value throws(WharfError) in try Self.positive(value, "--max-attempts") },
+            maxAge: try maxAge.map { value throws(WharfError) in try DeliveryOptions.nonNegative(value, "--max-age") },
+            maxDeliveries: try maxDeliveries.map { value throws(WharfError) in try Self.positive(value, "--max-deliveries") }
         )
+    }
+
+    static func positive(_ value: Int, _ option: String) throws(WharfError) -> Int {
+        guard value > 0 else { throw .invalid("\(option) must be at least 1") }
+        return value
     }
 
     static func parseTime(_ text: String, option: String) throws(WharfError) -> Date {
@@ -100,6 +125,11 @@ struct PartnerSettings {
     var pins: [PublicKeyPin]
     var clientCredential: ClientCredential?
     var maxUploadBytes: Int64?
+    var retryInitialDelay: Double?
+    var retryMaximumDelay: Double?
+    var maxAttempts: Int?
+    var maxAge: Double?
+    var maxDeliveries: Int?
 
     /// Adds what was given to `partner`, replacing single values and appending lists.
     func apply(to partner: inout Partner) throws(WharfError) {
@@ -116,5 +146,10 @@ struct PartnerSettings {
         }
         if let clientCredential { partner.outbound.clientCredential = clientCredential }
         if let maxUploadBytes { partner.maxUploadBytes = maxUploadBytes }
+        if let retryInitialDelay { partner.outbound.retryInitialDelay = retryInitialDelay }
+        if let retryMaximumDelay { partner.outbound.retryMaximumDelay = retryMaximumDelay }
+        if let maxAttempts { partner.outbound.maxAttempts = maxAttempts }
+        if let maxAge { partner.outbound.maxAge = maxAge }
+        if let maxDeliveries { partner.outbound.maxDeliveries = maxDeliveries }
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import WharfCore
+import WharfDelivery
 import WharfListener
 import WharfSpool
 import WharfStore
@@ -11,7 +12,7 @@ import WharfStore
 /// `wharf serve`: the gateway.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the gateway: the mutual-TLS inbox for partners.",
+        abstract: "Run the gateway: the mutual-TLS inbox for partners and the delivery worker.",
         discussion: """
             Prints `Listening on HOST:PORT` once ready (with --listen HOST:0, the port chosen). \
             Partners, certificates and trust changed with the other commands apply to the next \
@@ -34,8 +35,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds an upload may go without body progress.", valueName: "seconds"))
     var bodyTimeout: Int = 60
 
+    @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
+
     func run() async throws {
         let (host, port) = try Self.parseListen(listen)
+        let deliveryConfiguration = try delivery.configuration()
         for (value, option) in [(handshakeTimeout, "--handshake-timeout"), (headTimeout, "--head-timeout"), (bodyTimeout, "--body-timeout")] where value <= 0 {
             throw WharfError.invalid("\(option) must be at least 1 second")
         }
@@ -46,7 +50,10 @@ struct Serve: AsyncParsableCommand {
 
         let spool = Spool(root: home.spoolDirectory)
         try spool.prepare()
-        let recovery = try spool.recover { id throws(WharfError) in try registry.receipt(id: id) }
+        let recovery = try spool.recover(
+            committedReceipt: { id throws(WharfError) in try registry.receipt(id: id) },
+            committedTransfer: { id throws(WharfError) in try registry.transfer(id: id) != nil }
+        )
         if !recovery.completed.isEmpty || !recovery.removed.isEmpty {
             logger.notice("spool recovered", metadata: [
                 "completed": "\(recovery.completed.count)", "removed_unacknowledged": "\(recovery.removed.count)",
@@ -66,7 +73,10 @@ struct Serve: AsyncParsableCommand {
             let shown = InboundServer.describe(address)
             FileHandle.standardOutput.write(Data("Listening on \(shown)\n".utf8))
         }
-        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let worker = DeliveryWorker(
+            configuration: deliveryConfiguration, registry: registry, spool: spool, pki: home.pki, logger: logger
+        )
+        let group = ServiceGroup(services: [server, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 

@@ -109,17 +109,44 @@ public struct OutboundSettings: Sendable, Equatable {
     public var pins: [PublicKeyPin]
     /// The certificate Wharf presents to this partner; `nil` means Wharf's own client certificate.
     public var clientCredential: ClientCredential?
+    /// Overrides of the global retry policy for this partner; `nil` keeps the global value.
+    public var retryInitialDelay: Double?
+    public var retryMaximumDelay: Double?
+    public var maxAttempts: Int?
+    public var maxAge: Double?
+    /// How many deliveries to this partner may run at once; `nil` means the global value.
+    public var maxDeliveries: Int?
 
     public init(
         url: OutboundURL? = nil,
         serverCAPEM: String? = nil,
         pins: [PublicKeyPin] = [],
-        clientCredential: ClientCredential? = nil
+        clientCredential: ClientCredential? = nil,
+        retryInitialDelay: Double? = nil,
+        retryMaximumDelay: Double? = nil,
+        maxAttempts: Int? = nil,
+        maxAge: Double? = nil,
+        maxDeliveries: Int? = nil
     ) {
         self.url = url
         self.serverCAPEM = serverCAPEM
         self.pins = pins
         self.clientCredential = clientCredential
+        self.retryInitialDelay = retryInitialDelay
+        self.retryMaximumDelay = retryMaximumDelay
+        self.maxAttempts = maxAttempts
+        self.maxAge = maxAge
+        self.maxDeliveries = maxDeliveries
+    }
+
+    /// The global policy with this partner's overrides applied.
+    public func retryPolicy(overriding global: RetryPolicy) -> RetryPolicy {
+        RetryPolicy(
+            initialDelay: retryInitialDelay ?? global.initialDelay,
+            maximumDelay: retryMaximumDelay ?? global.maximumDelay,
+            maxAttempts: maxAttempts ?? global.maxAttempts,
+            maxAge: maxAge ?? global.maxAge
+        )
     }
 }
 

@@ -13,6 +13,7 @@ import WharfCore
 /// |---|---|
 /// | `tmp/` | uploads being received, as `ID.part`; never acknowledged while here |
 /// | `inbox/PARTNER/` | files received and acknowledged; downstream systems read, move or delete them |
+/// | `outgoing/`, `sent/` | files on their way out, and delivered (see `Spool+Outbound.swift`) |
 ///
 /// `tmp/` and `inbox/` are on the same file system, which makes the rename atomic.
 public struct Spool: Sendable {
@@ -29,7 +30,7 @@ public struct Spool: Sendable {
 
     /// Creates the spool's directories if they are missing.
     public func prepare() throws(WharfError) {
-        for directory in [root, stagingDirectory, inboxDirectory] {
+        for directory in [root, stagingDirectory, inboxDirectory, outgoingDirectory, sentDirectory] {
             try Self.makeDirectory(directory)
         }
     }
@@ -46,7 +47,12 @@ public struct Spool: Sendable {
     ///
     /// - Parameter committedReceipt: the receipt committed for an upload id, if any. A
     ///   committed upload's staged file is complete and fsynced, so it is moved into place.
-    public func recover(committedReceipt: (String) throws(WharfError) -> Receipt?) throws(WharfError) -> Recovery {
+    /// - Parameter committedTransfer: whether a transfer with this id was recorded; its
+    ///   staged copy (`ID.out`) is then moved to `outgoing/`.
+    public func recover(
+        committedReceipt: (String) throws(WharfError) -> Receipt?,
+        committedTransfer: (String) throws(WharfError) -> Bool = { _ in false }
+    ) throws(WharfError) -> Recovery {
         var recovery = Recovery()
         let names = (try? FileManager.default.contentsOfDirectory(atPath: stagingDirectory)) ?? []
         for name in names.sorted() {
@@ -54,6 +60,12 @@ public struct Spool: Sendable {
             if name.hasSuffix(".part"), let receipt = try committedReceipt(String(name.dropLast(5))) {
                 try StagedFile.move(path, to: self, receipt: receipt)
                 recovery.completed.append(receipt.id)
+            } else if name.hasSuffix(".out"), try committedTransfer(String(name.dropLast(4))) {
+                let id = String(name.dropLast(4))
+                try Self.makeDirectory(outgoingDirectory)
+                guard rename(path, outgoingPath(id)) == 0 else { throw StagedFile.failure("queue", outgoingPath(id)) }
+                try Self.syncDirectory(outgoingDirectory)
+                recovery.completed.append(id)
             } else {
                 unlink(path)
                 recovery.removed.append(name)

@@ -81,6 +81,47 @@ enum Migrations {
                 );
                 """)
         }
+        migrator.registerMigration("v3-outbound-transfers") { db in
+            try db.execute(sql: """
+                ALTER TABLE partner ADD COLUMN retry_initial_seconds REAL CHECK (retry_initial_seconds IS NULL OR retry_initial_seconds >= 0);
+                ALTER TABLE partner ADD COLUMN retry_maximum_seconds REAL CHECK (retry_maximum_seconds IS NULL OR retry_maximum_seconds >= 0);
+                ALTER TABLE partner ADD COLUMN max_attempts INTEGER CHECK (max_attempts IS NULL OR max_attempts > 0);
+                ALTER TABLE partner ADD COLUMN max_age_seconds REAL CHECK (max_age_seconds IS NULL OR max_age_seconds > 0);
+                ALTER TABLE partner ADD COLUMN max_deliveries INTEGER CHECK (max_deliveries IS NULL OR max_deliveries > 0);
+
+                CREATE TABLE transfer (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    partner TEXT NOT NULL,
+                    filename TEXT NOT NULL CHECK (length(filename) > 0),
+                    size INTEGER NOT NULL CHECK (size >= 0),
+                    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                    state TEXT NOT NULL
+                        CHECK (state IN ('queued', 'sending', 'retrying', 'delivered', 'dead', 'cancelled')),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    created_at DATETIME NOT NULL,
+                    queued_at DATETIME NOT NULL,
+                    next_attempt_at DATETIME,
+                    last_error TEXT,
+                    receipt TEXT,
+                    delivered_at DATETIME,
+                    CHECK ((state = 'delivered') = (delivered_at IS NOT NULL))
+                );
+                CREATE INDEX transfer_due ON transfer(state, next_attempt_at);
+                CREATE INDEX transfer_partner ON transfer(partner, created_at);
+
+                CREATE TABLE delivery_attempt (
+                    transfer_id TEXT NOT NULL REFERENCES transfer(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL CHECK (number > 0),
+                    started_at DATETIME NOT NULL,
+                    duration_seconds REAL NOT NULL,
+                    curl_code INTEGER NOT NULL,
+                    http_status INTEGER,
+                    bytes_sent INTEGER NOT NULL,
+                    error TEXT,
+                    PRIMARY KEY (transfer_id, number)
+                );
+                """)
+        }
         return migrator
     }
 }

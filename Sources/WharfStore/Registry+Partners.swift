@@ -16,8 +16,10 @@ extension Registry {
             try db.execute(
                 sql: """
                     INSERT INTO partner (name, display_name, status, trust_ca_pem, url, server_ca_pem,
-                                         client_cert_pem, client_key_pem, max_upload_bytes, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         client_cert_pem, client_key_pem, max_upload_bytes, retry_initial_seconds,
+                                         retry_maximum_seconds, max_attempts, max_age_seconds, max_deliveries,
+                                         created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: StatementArguments(Self.columns(of: partner) + [now, now] as [(any DatabaseValueConvertible)?])
             )
@@ -37,7 +39,9 @@ extension Registry {
             try db.execute(
                 sql: """
                     UPDATE partner SET display_name = ?, status = ?, trust_ca_pem = ?, url = ?, server_ca_pem = ?,
-                                       client_cert_pem = ?, client_key_pem = ?, max_upload_bytes = ?, updated_at = ?
+                                       client_cert_pem = ?, client_key_pem = ?, max_upload_bytes = ?,
+                                       retry_initial_seconds = ?, retry_maximum_seconds = ?, max_attempts = ?,
+                                       max_age_seconds = ?, max_deliveries = ?, updated_at = ?
                     WHERE name = ?
                     """,
                 arguments: StatementArguments(Array(Self.columns(of: partner).dropFirst()) + [Date(), name.rawValue] as [(any DatabaseValueConvertible)?])
@@ -122,6 +126,8 @@ extension Registry {
             partner.outbound.url?.rawValue, partner.outbound.serverCAPEM,
             partner.outbound.clientCredential?.certificatePEM, partner.outbound.clientCredential?.privateKeyPEM,
             partner.maxUploadBytes,
+            partner.outbound.retryInitialDelay, partner.outbound.retryMaximumDelay, partner.outbound.maxAttempts,
+            partner.outbound.maxAge, partner.outbound.maxDeliveries,
         ]
     }
 
@@ -186,7 +192,12 @@ extension Registry {
                 url: try url.map { try OutboundURL(parsing: $0) },
                 serverCAPEM: row["server_ca_pem"],
                 pins: pins,
-                clientCredential: zip(clientCertificate, clientKey).map(ClientCredential.init)
+                clientCredential: zip(clientCertificate, clientKey).map(ClientCredential.init),
+                retryInitialDelay: row["retry_initial_seconds"],
+                retryMaximumDelay: row["retry_maximum_seconds"],
+                maxAttempts: row["max_attempts"],
+                maxAge: row["max_age_seconds"],
+                maxDeliveries: row["max_deliveries"]
             ),
             maxUploadBytes: row["max_upload_bytes"]
         )

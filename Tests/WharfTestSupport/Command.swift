@@ -75,6 +75,7 @@ private final class DataBox: @unchecked Sendable {
 extension Command {
     /// `run` on a thread of its own, so a test that awaits it leaves Swift's cooperative
     /// threads free for an in-process server to answer.
+    @discardableResult
     public static func runAsync(
         _ program: String, _ arguments: [String], environment: [String: String] = [:], input: Data? = nil
     ) async throws -> CommandResult {

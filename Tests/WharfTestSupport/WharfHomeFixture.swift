@@ -47,6 +47,11 @@ public struct WharfHomeFixture: Sendable {
     /// Runs `wharf` off the cooperative threads and fails the test unless it succeeds.
     @discardableResult
     public func succeed(_ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> CommandResult {
+        try await succeed(arguments, sourceLocation: sourceLocation)
+    }
+
+    @discardableResult
+    public func succeed(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> CommandResult {
         let result = try await Command.runAsync(Self.binary, arguments + ["--home", home])
         #expect(result.succeeded, "wharf \(arguments.joined(separator: " ")): \(result.stderr)", sourceLocation: sourceLocation)
         return result

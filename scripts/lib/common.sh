@@ -3,8 +3,8 @@
 
 # Packages Wharf needs to build and run: OpenSSL (PKCS#12), libcurl (delivery), SQLite (registry).
 WHARF_BUILD_PACKAGES=(pkg-config libssl-dev libcurl4-openssl-dev libsqlite3-dev openssl curl ca-certificates)
-# What the tests add: Java's keytool to open the keystores Wharf writes.
-WHARF_TEST_PACKAGES=(openjdk-17-jre-headless)
+# What the tests add: Java's keytool to open the keystores Wharf writes, nginx as a partner endpoint.
+WHARF_TEST_PACKAGES=(openjdk-17-jre-headless nginx python3)
 
 # ensure_packages PACKAGE...: installs those of PACKAGE that are not installed yet.
 ensure_packages() {

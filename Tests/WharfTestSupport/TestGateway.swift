@@ -8,25 +8,24 @@ import WharfListener
 import WharfPKI
 import WharfSpool
 import WharfStore
-import WharfTestSupport
 
 /// A Wharf home with partner `acme` (certificate issued), served in-process on a free
 /// loopback port. Changes to the registry go through the real `wharf` binary.
-struct TestGateway {
-    let fixture: WharfHomeFixture
-    let port: Int
+public struct TestGateway: Sendable {
+    public let fixture: WharfHomeFixture
+    public let port: Int
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    var home: String { fixture.home }
-    var spool: Spool { Spool(root: "\(home)/spool") }
-    var registry: Registry { get throws { try Self.registry(home: home) } }
+    public var home: String { fixture.home }
+    public var spool: Spool { Spool(root: "\(home)/spool") }
+    public var registry: Registry { get throws { try Self.registry(home: home) } }
 
-    static func registry(home: String) throws -> Registry {
+    public static func registry(home: String) throws -> Registry {
         try Registry.open(at: "\(home)/wharf.sqlite")
     }
 
-    static func start(
+    public static func start(
         fixture: WharfHomeFixture? = nil, configure: (inout ListenerConfiguration) -> Void = { _ in }
     ) async throws -> TestGateway {
         let fixture = try fixture ?? Self.homeWithAcme()
@@ -59,7 +58,7 @@ struct TestGateway {
         return TestGateway(fixture: fixture, port: port, group: group, task: task)
     }
 
-    static func homeWithAcme() throws -> WharfHomeFixture {
+    public static func homeWithAcme() throws -> WharfHomeFixture {
         let fixture = try WharfHomeFixture()
         try fixture.succeed("init")
         try fixture.succeed("partner", "add", "acme", "--display-name", "Acme Corp")
@@ -67,41 +66,41 @@ struct TestGateway {
         return fixture
     }
 
-    func stop() async throws {
+    public func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
     }
 
-    func url(_ path: String) -> String { "https://localhost:\(port)\(path)" }
+    public func url(_ path: String) -> String { "https://localhost:\(port)\(path)" }
 
     /// The certificate, key and CA options of partner `partner`'s bundle.
-    func credentials(_ partner: String = "acme") -> [String] {
+    public func credentials(_ partner: String = "acme") -> [String] {
         let bundle = "\(home)/partners/\(partner)"
         return ["--cert", "\(bundle)/\(partner).crt", "--key", "\(bundle)/\(partner).key", "--cacert", "\(bundle)/ca.crt"]
     }
 
     /// `openssl s_client` connected to the gateway as `partner`, then `extra`.
-    func sClient(_ extra: [String] = ["-quiet"], partner: String = "acme") -> [String] {
+    public func sClient(_ extra: [String] = ["-quiet"], partner: String = "acme") -> [String] {
         let bundle = "\(home)/partners/\(partner)"
         return ["s_client", "-connect", "127.0.0.1:\(port)", "-cert", "\(bundle)/\(partner).crt",
                 "-key", "\(bundle)/\(partner).key", "-CAfile", "\(bundle)/ca.crt"] + extra
     }
 
     /// Runs curl with `arguments`; the status is the last line of its output.
-    func curl(_ arguments: [String], as partner: String? = "acme") async throws -> HTTPResult {
+    public func curl(_ arguments: [String], as partner: String? = "acme") async throws -> HTTPResult {
         let identity = partner.map(credentials) ?? ["--cacert", "\(home)/pki/ca.crt"]
         let result = try await Command.runAsync("curl", ["-sS", "-w", "\n%{http_code}"] + identity + arguments)
         return HTTPResult(result)
     }
 
     /// `curl --upload-file FILE URL/inbox/NAME`.
-    func put(_ file: String, as name: String, partner: String? = "acme", headers: [String] = []) async throws -> HTTPResult {
+    public func put(_ file: String, as name: String, partner: String? = "acme", headers: [String] = []) async throws -> HTTPResult {
         try await curl(headers.flatMap { ["-H", $0] } + ["--upload-file", file, url("/inbox/\(name)")], as: partner)
     }
 
     /// Files in the partner inboxes and in the staging directory, and the receipt rows:
     /// what a refusal must leave as it was.
-    func spoolState() throws -> [String] {
+    public func spoolState() throws -> [String] {
         var entries: [String] = []
         let root = "\(home)/spool"
         if let enumerator = FileManager.default.enumerator(atPath: root) {
@@ -111,19 +110,19 @@ struct TestGateway {
     }
 
     /// Writes `size` random bytes to a new file and returns its path and SHA-256.
-    func randomFile(_ name: String, size: Int) throws -> (path: String, sha256: String) {
+    public func randomFile(_ name: String, size: Int) throws -> (path: String, sha256: String) {
         try TestGatewayFiles(fixture: fixture).randomFile(name, size: size)
     }
 }
 
 /// What curl printed: the body, then the status on the last line.
-struct HTTPResult {
-    let status: Int
-    let body: String
-    let curlStatus: Int32
-    let stderr: String
+public struct HTTPResult: Sendable {
+    public let status: Int
+    public let body: String
+    public let curlStatus: Int32
+    public let stderr: String
 
-    init(_ result: CommandResult) {
+    public init(_ result: CommandResult) {
         var lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         status = Int(lines.popLast() ?? "") ?? 0
         body = lines.joined(separator: "\n")
@@ -131,7 +130,7 @@ struct HTTPResult {
         stderr = result.stderr
     }
 
-    var json: [String: Any]? {
+    public var json: [String: Any]? {
         (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
     }
 }

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WharfCore
+import WharfDelivery
+import WharfSpool
+
+/// Options shared by `serve` and `deliver` for the outbound worker.
+struct DeliveryOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Upper bound of the first retry's wait, in seconds (default 30); doubles per attempt.", valueName: "seconds"))
+    var retryInitial: Double?
+
+    @Option(help: ArgumentHelp("The longest wait between attempts, in seconds (default 1800).", valueName: "seconds"))
+    var retryMaximum: Double?
+
+    @Option(help: ArgumentHelp("Attempts before a transfer dies (default 20).", valueName: "n"))
+    var maxAttempts: Int?
+
+    @Option(help: ArgumentHelp("Age in seconds after which a transfer dies (default 259200, 72 h).", valueName: "seconds"))
+    var maxAge: Double?
+
+    @Option(help: ArgumentHelp("Deliveries at once to one partner (default 4).", valueName: "n"))
+    var maxDeliveriesPerPartner: Int?
+
+    @Option(help: ArgumentHelp("Days delivered files stay in spool/sent/ (default 7).", valueName: "days"))
+    var keepSentDays: Double?
+
+    func configuration() throws(WharfError) -> DeliveryConfiguration {
+        var configuration = DeliveryConfiguration()
+        if let retryInitial { configuration.retryPolicy.initialDelay = try Self.nonNegative(retryInitial, "--retry-initial") }
+        if let retryMaximum { configuration.retryPolicy.maximumDelay = try Self.nonNegative(retryMaximum, "--retry-maximum") }
+        if let maxAttempts {
+            guard maxAttempts > 0 else { throw .invalid("--max-attempts must be at least 1") }
+            configuration.retryPolicy.maxAttempts = maxAttempts
+        }
+        if let maxAge { configuration.retryPolicy.maxAge = try Self.nonNegative(maxAge, "--max-age") }
+        if let maxDeliveriesPerPartner {
+            guard maxDeliveriesPerPartner > 0 else { throw .invalid("--max-deliveries-per-partner must be at least 1") }
+            configuration.maxDeliveriesPerPartner = maxDeliveriesPerPartner
+        }
+        if let keepSentDays { configuration.sentRetention = try Self.nonNegative(keepSentDays, "--keep-sent-days") * 86_400 }
+        return configuration
+    }
+
+    static func nonNegative(_ value: Double, _ option: String) throws(WharfError) -> Double {
+        guard value >= 0, value.isFinite else { throw .invalid("\(option) must be a number of 0 or more") }
+        return value
+    }
+}
+
+/// `wharf deliver --once`.
+struct Deliver: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Deliver what is due, then exit.",
+        discussion: """
+            For cron-driven set-ups and tests: delivers every transfer that is due (and retries \
+            that fall due meanwhile) and exits when nothing is due or in flight. `wharf serve` \
+            runs the same worker all the time; do not run both on one home at once.
+            """
+    )
+
+    @OptionGroup var home: HomeOptions
+
+    @Flag(help: "Required: deliver what is due, then exit.")
+    var once = false
+
+    @OptionGroup var delivery: DeliveryOptions
+
+    func run() async throws {
+        guard once else {
+            throw WharfError.invalid("deliver needs --once", fix: "`wharf serve` delivers continuously")
+        }
+        let home = home.resolved
+        let registry = try home.openRegistry()
+        let spool = Spool(root: home.spoolDirectory)
+        try spool.prepare()
+        let worker = DeliveryWorker(
+            configuration: try delivery.configuration(), registry: registry, spool: spool, pki: home.pki,
+            logger: Logger(label: "wharf")
+        )
+        try await worker.drain()
+        let counts = Dictionary(grouping: try registry.transfers(limit: 10_000), by: \.state).mapValues(\.count)
+        print(Transfer.State.allCases.compactMap { state in counts[state].map { "\(state.rawValue): \($0)" } }.joined(separator: ", "))
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import WharfCore
+import WharfSpool
+
+extension Transfer.State: ExpressibleByArgument {}
+
+/// `wharf transfers`: the outbound queue.
+struct Transfers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, inspect, retry and cancel outbound transfers.",
+        subcommands: [List.self, Show.self, Retry.self, Cancel.self]
+    )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List transfers, newest first.")
+
+        @OptionGroup var home: HomeOptions
+
+        @Option(help: "Only transfers in this state: queued, sending, retrying, delivered, dead or cancelled.")
+        var state: Transfer.State?
+
+        @Option(help: "Only this partner's transfers.")
+        var partner: String?
+
+        @Option(help: "How many to list.")
+        var limit: Int = 100
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let partner = try partner.map { name throws(WharfError) in try PartnerName(name).rawValue }
+            let transfers = try home.resolved.openRegistry().transfers(state: state, partner: partner, limit: limit)
+            if json {
+                print(PartnerReport.json(transfers))
+                return
+            }
+            guard !transfers.isEmpty else {
+                print("No transfers.")
+                return
+            }
+            for transfer in transfers {
+                let next = transfer.state == .retrying ? transfer.nextAttemptAt.map { " next \($0.formatted(.iso8601))" } ?? "" : ""
+                print("\(transfer.id)  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(transfer.partner)  \(transfer.filename)  \(transfer.size) bytes  \(transfer.attempts) attempts\(next)\(transfer.lastError.map { "  \($0)" } ?? "")")
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one transfer with every attempt.")
+
+        @OptionGroup var home: HomeOptions
+
+        @Argument(help: "The transfer id.")
+        var id: String
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        struct Report: Encodable {
+            let transfer: Transfer
+            let attempts: [DeliveryAttempt]
+        }
+
+        func run() throws {
+            let registry = try home.resolved.openRegistry()
+            guard let transfer = try registry.transfer(id: id) else {
+                throw WharfError(.notFound, "no transfer \(id)", fix: "`wharf transfers list` shows the transfers")
+            }
+            let attempts = try registry.attempts(of: id)
+            if json {
+                print(PartnerReport.json(Report(transfer: transfer, attempts: attempts)))
+                return
+            }
+            print("\(transfer.id)  \(transfer.state.rawValue)")
+            print("  partner    \(transfer.partner)")
+            print("  file       \(transfer.filename), \(transfer.size) bytes, sha256 \(transfer.sha256)")
+            print("  created    \(transfer.createdAt.formatted(.iso8601))")
+            if let next = transfer.nextAttemptAt { print("  next try   \(next.formatted(.iso8601))") }
+            if let error = transfer.lastError { print("  reason     \(error)") }
+            if let delivered = transfer.deliveredAt { print("  delivered  \(delivered.formatted(.iso8601))") }
+            if let receipt = transfer.receipt, !receipt.isEmpty { print("  receipt    \(receipt)") }
+            for attempt in attempts {
+                let status = attempt.httpStatus.map { "HTTP \($0)" } ?? "no HTTP status"
+                print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  \(String(format: "%.3f", attempt.duration)) s  curl \(attempt.curlCode)  \(status)  \(attempt.bytesSent) bytes sent\(attempt.error.map { "  \($0)" } ?? "")")
+            }
+        }
+    }
+
+    struct Retry: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put a dead or waiting transfer back in the queue, due now.")
+
+        @OptionGroup var home: HomeOptions
+
+        @Argument(help: "The transfer id.")
+        var id: String
+
+        func run() throws {
+            let transfer = try home.resolved.openRegistry().retry(id)
+            print("\(transfer.id)  queued again")
+        }
+    }
+
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a transfer that is not being sent, and delete its queued file.")
+
+        @OptionGroup var home: HomeOptions
+
+        @Argument(help: "The transfer id.")
+        var id: String
+
+        func run() throws {
+            let home = home.resolved
+            let spool = Spool(root: home.spoolDirectory)
+            try home.openRegistry().cancel(id) { spool.removeOutgoing(id) }
+            print("\(id)  cancelled")
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import CCurl
+import Foundation
+import WharfCore
+
+/// One HTTP PUT through libcurl: the file streamed from disk with `Content-Length`,
+/// `Content-Digest` and `Idempotency-Key`, TLS 1.2 or later, the partner's CA, pins and
+/// our client certificate. Blocks the calling thread until the exchange ends.
+enum CurlDelivery {
+    /// State the C callbacks reach through their user-data pointer.
+    final class Exchange {
+        let descriptor: Int32
+        var bytesSent: Int64 = 0
+        var body: [UInt8] = []
+        var retryAfter: Double?
+
+        init(descriptor: Int32) {
+            self.descriptor = descriptor
+        }
+    }
+
+    static let bodyLimit = 16 * 1024
+
+    static func put(_ request: DeliveryRequest, using curl: CurlEasy) -> DeliveryResult {
+        let descriptor = open(request.filePath, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            return DeliveryResult(curlCode: 26, curlError: "cannot read the queued file \(request.filePath): \(String(cString: strerror(errno)))", httpStatus: nil)
+        }
+        defer { close(descriptor) }
+        let exchange = Exchange(descriptor: descriptor)
+        let context = Unmanaged.passRetained(exchange)
+        defer { context.release() }
+
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        var headers: UnsafeMutablePointer<curl_slist>?
+        for header in [
+            "Content-Type: application/octet-stream",
+            "Content-Digest: \(ContentDigest.header(sha256: Self.bytes(hex: request.sha256)))",
+            "Idempotency-Key: \(request.idempotencyKey)",
+        ] {
+            headers = curl_slist_append(headers, header)
+        }
+        defer { curl_slist_free_all(headers) }
+
+        let code: CURLcode = errorBuffer.withUnsafeMutableBytes { errorBytes in
+            do {
+                curl.reset()
+                try curl.set(CURLOPT_NOSIGNAL, 1)
+                try curl.set(CURLOPT_URL, request.url)
+                try curl.set(CURLOPT_PROTOCOLS_STR, "https")
+                try curl.set(CURLOPT_UPLOAD, 1)
+                try curl.set(CURLOPT_INFILESIZE_LARGE, request.size)
+                try curl.set(CURLOPT_READFUNCTION, callback: readFile)
+                try curl.set(CURLOPT_READDATA, pointer: context.toOpaque())
+                try curl.set(CURLOPT_WRITEFUNCTION, callback: collectBody)
+                try curl.set(CURLOPT_WRITEDATA, pointer: context.toOpaque())
+                try curl.set(CURLOPT_HEADERFUNCTION, callback: readHeader)
+                try curl.set(CURLOPT_HEADERDATA, pointer: context.toOpaque())
+                try curl.set(CURLOPT_HTTPHEADER, list: headers)
+                try curl.set(CURLOPT_ERRORBUFFER, pointer: errorBytes.baseAddress)
+                try curl.set(CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
+                try curl.set(CURLOPT_SSL_VERIFYPEER, 1)
+                try curl.set(CURLOPT_SSL_VERIFYHOST, 2)
+                try curl.set(CURLOPT_SSLCERTTYPE, "PEM")
+                try curl.set(CURLOPT_SSLCERT_BLOB, blob: Array(request.clientCertificatePEM.utf8))
+                try curl.set(CURLOPT_SSLKEYTYPE, "PEM")
+                try curl.set(CURLOPT_SSLKEY_BLOB, blob: Array(request.clientKeyPEM.utf8))
+                if let serverCA = request.serverCAPEM {
+                    try curl.set(CURLOPT_CAINFO_BLOB, blob: Array(serverCA.utf8))
+                }
+                if !request.pins.isEmpty {
+                    try curl.set(CURLOPT_PINNEDPUBLICKEY, request.pins.map(\.rawValue).joined(separator: ";"))
+                }
+                try curl.set(CURLOPT_CONNECTTIMEOUT, request.connectTimeout)
+                try curl.set(CURLOPT_LOW_SPEED_LIMIT, request.lowSpeedLimit)
+                try curl.set(CURLOPT_LOW_SPEED_TIME, request.lowSpeedTime)
+            } catch {
+                let message = Array("\(error)".utf8.prefix(errorBytes.count - 1))
+                errorBytes.copyBytes(from: message + [0])
+                return CURLE_BAD_FUNCTION_ARGUMENT
+            }
+            return curl.perform()
+        }
+
+        let status = curl.info(long: CURLINFO_RESPONSE_CODE)
+        let errorText = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return DeliveryResult(
+            curlCode: Int(code.rawValue),
+            curlError: code == CURLE_OK ? nil : (errorText.isEmpty ? String(cString: curl_easy_strerror(code)) : errorText),
+            httpStatus: status > 0 ? status : nil,
+            bytesSent: exchange.bytesSent,
+            body: String(decoding: exchange.body, as: UTF8.self),
+            retryAfter: exchange.retryAfter
+        )
+    }
+
+    static func bytes(hex: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
+            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        return bytes
+    }
+
+    /// `Retry-After` as seconds from now: a number, or an HTTP date.
+    static func parseRetryAfter(_ value: String, now: Date = Date()) -> Double? {
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let seconds = Double(trimmed), seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: trimmed).map { max(0, $0.timeIntervalSince(now)) }
+    }
+}
+
+/// `CURLOPT_READFUNCTION`: the next bytes of the file.
+private let readFile: wharf_curl_data_callback = { buffer, size, count, userdata in
+    let exchange = Unmanaged<CurlDelivery.Exchange>.fromOpaque(userdata!).takeUnretainedValue()
+    while true {
+        let result = read(exchange.descriptor, buffer, size * count)
+        if result < 0 && errno == EINTR { continue }
+        guard result >= 0 else { return wharf_curl_readfunc_abort() }
+        exchange.bytesSent += Int64(result)
+        return result
+    }
+}
+
+/// `CURLOPT_WRITEFUNCTION`: the response body, kept up to `bodyLimit` bytes.
+private let collectBody: wharf_curl_data_callback = { buffer, size, count, userdata in
+    let exchange = Unmanaged<CurlDelivery.Exchange>.fromOpaque(userdata!).takeUnretainedValue()
+    let length = size * count
+    let room = max(0, CurlDelivery.bodyLimit - exchange.body.count)
+    if room > 0, let buffer {
+        buffer.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+            exchange.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: min(room, length)))
+        }
+    }
+    return length
+}
+
+/// `CURLOPT_HEADERFUNCTION`: remembers `Retry-After` of the final response.
+private let readHeader: wharf_curl_data_callback = { buffer, size, count, userdata in
+    let exchange = Unmanaged<CurlDelivery.Exchange>.fromOpaque(userdata!).takeUnretainedValue()
+    let length = size * count
+    guard let buffer else { return length }
+    let line = buffer.withMemoryRebound(to: UInt8.self, capacity: length) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+    }
+    if line.hasPrefix("HTTP/") {
+        exchange.retryAfter = nil
+        exchange.body.removeAll()
+    } else if line.lowercased().hasPrefix("retry-after:") {
+        exchange.retryAfter = CurlDelivery.parseRetryAfter(String(line.dropFirst("retry-after:".count)))
+    }
+    return length
+}

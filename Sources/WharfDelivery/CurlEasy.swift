@@ -1,0 +1,84 @@
+import CCurl
+import WharfCore
+
+/// A libcurl easy handle, with one typed method per kind of option.
+///
+/// Not `Sendable`: a handle is used by one thread at a time and never shared. Reusing a
+/// handle (after `reset()`) keeps its connection cache, which is how deliveries to the
+/// same partner reuse connections.
+/// See https://curl.se/libcurl/c/curl_easy_setopt.html for every option.
+final class CurlEasy {
+    private let handle: UnsafeMutableRawPointer
+
+    /// `curl_global_init`, once per process, before the first handle.
+    private static let globalInit: Void = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    }()
+
+    init() throws(WharfError) {
+        _ = Self.globalInit
+        guard let handle = curl_easy_init() else { throw WharfError(.storage, "libcurl could not create a handle") }
+        self.handle = handle
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+    }
+
+    /// Forgets every option, keeping live connections and the TLS session cache.
+    func reset() {
+        curl_easy_reset(handle)
+    }
+
+    func set(_ option: CURLoption, _ value: Int) throws(WharfError) {
+        try check(wharf_curl_easy_setopt_long(handle, option, value), option)
+    }
+
+    func set(_ option: CURLoption, _ value: Int64) throws(WharfError) {
+        try check(wharf_curl_easy_setopt_off_t(handle, option, curl_off_t(value)), option)
+    }
+
+    /// libcurl copies string options, so `value` need not outlive the call.
+    func set(_ option: CURLoption, _ value: String) throws(WharfError) {
+        try check(value.withCString { wharf_curl_easy_setopt_string(handle, option, $0) }, option)
+    }
+
+    func set(_ option: CURLoption, blob: [UInt8]) throws(WharfError) {
+        try check(blob.withUnsafeBytes { wharf_curl_easy_setopt_blob(handle, option, $0.baseAddress, $0.count) }, option)
+    }
+
+    func set(_ option: CURLoption, pointer: UnsafeMutableRawPointer?) throws(WharfError) {
+        try check(wharf_curl_easy_setopt_pointer(handle, option, pointer), option)
+    }
+
+    func set(_ option: CURLoption, list: UnsafeMutablePointer<curl_slist>?) throws(WharfError) {
+        try check(wharf_curl_easy_setopt_slist(handle, option, list), option)
+    }
+
+    func set(_ option: CURLoption, callback: wharf_curl_data_callback) throws(WharfError) {
+        try check(wharf_curl_easy_setopt_data_callback(handle, option, callback), option)
+    }
+
+    /// Runs the transfer to its end; blocks the calling thread.
+    func perform() -> CURLcode {
+        curl_easy_perform(handle)
+    }
+
+    func info(long info: CURLINFO) -> Int {
+        var value = 0
+        _ = wharf_curl_easy_getinfo_long(handle, info, &value)
+        return value
+    }
+
+    func info(offset info: CURLINFO) -> Int64 {
+        var value: curl_off_t = 0
+        _ = wharf_curl_easy_getinfo_off_t(handle, info, &value)
+        return Int64(value)
+    }
+
+    private func check(_ code: CURLcode, _ option: CURLoption) throws(WharfError) {
+        guard code == CURLE_OK else {
+            throw WharfError(.invalidInput, "libcurl refused option \(option.rawValue): \(String(cString: curl_easy_strerror(code)))")
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import ServiceLifecycle
+import WharfCore
+import WharfPKI
+import WharfSpool
+import WharfStore
+
+/// How the delivery worker runs.
+public struct DeliveryConfiguration: Sendable {
+    /// The retry policy of partners that set none of their own.
+    public var retryPolicy = RetryPolicy()
+    /// Deliveries to one partner at once, unless it sets its own limit.
+    public var maxDeliveriesPerPartner = 4
+    /// Deliveries at once in all; each holds a thread while curl runs.
+    public var maxDeliveries = 16
+    /// How often the queue is checked for transfers that fell due.
+    public var pollInterval: Duration = .milliseconds(250)
+    /// How long delivered files stay in `spool/sent/`, in seconds.
+    public var sentRetention: Double = 7 * 86_400
+
+    public init() {}
+}
+
+/// Delivers queued transfers: claims those due, runs each on a thread of its own with
+/// libcurl, and records the attempt and what follows (delivered, retry later, dead).
+///
+/// A partner that is down only holds its own deliveries: each partner has its own limit,
+/// and attempts to it time out (connect 10 s) without holding anyone else's.
+public struct DeliveryWorker: Service {
+    private let configuration: DeliveryConfiguration
+    private let registry: Registry
+    private let spool: Spool
+    private let pki: PKIDirectory
+    private let client: DeliveryClient
+    private let logger: Logger
+
+    public init(
+        configuration: DeliveryConfiguration, registry: Registry, spool: Spool, pki: PKIDirectory,
+        client: DeliveryClient = DeliveryClient(), logger: Logger
+    ) {
+        self.configuration = configuration
+        self.registry = registry
+        self.spool = spool
+        self.pki = pki
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Runs until graceful shutdown; attempts in flight then finish first.
+    public func run() async throws {
+        let requeued = try registry.requeueInterrupted()
+        if requeued > 0 {
+            logger.notice("transfers interrupted by a stop are due again", metadata: ["count": "\(requeued)"])
+        }
+        let stopping = NIOLockedValueBox(false)
+        try await withGracefulShutdownHandler {
+            try await work(stopWhenIdle: false, stopping: stopping)
+        } onGracefulShutdown: {
+            stopping.withLockedValue { $0 = true }
+        }
+    }
+
+    /// Delivers everything due now, including retries that fall due meanwhile, and returns
+    /// when nothing is due and nothing is in flight. For cron-driven set-ups and tests; run
+    /// it while no `wharf serve` runs on the same home.
+    public func drain() async throws {
+        _ = try registry.requeueInterrupted()
+        try await work(stopWhenIdle: true, stopping: NIOLockedValueBox(false))
+    }
+
+    private func work(stopWhenIdle: Bool, stopping: NIOLockedValueBox<Bool>) async throws {
+        let threads = NIOThreadPool(numberOfThreads: configuration.maxDeliveries)
+        threads.start()
+        defer { threads.shutdownGracefully { _ in } }
+        let inFlight = NIOLockedValueBox(0)
+        var lastPrune = Date.distantPast
+
+        await withDiscardingTaskGroup { group in
+            while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
+                let room = configuration.maxDeliveries - inFlight.withLockedValue { $0 }
+                let claimed: [Transfer]
+                do {
+                    claimed = room > 0
+                        ? try registry.claimDue(now: Date(), defaultPerPartner: configuration.maxDeliveriesPerPartner, limit: room)
+                        : []
+                } catch {
+                    logger.error("the queue cannot be read", metadata: ["error": "\(error)"])
+                    claimed = []
+                }
+                for transfer in claimed {
+                    inFlight.withLockedValue { $0 += 1 }
+                    group.addTask {
+                        do {
+                            try await threads.runIfActive { deliver(transfer) }
+                        } catch {
+                            try? registry.release(transfer.id, retryAt: Date(), reason: "not attempted: \(error)")
+                        }
+                        inFlight.withLockedValue { $0 -= 1 }
+                    }
+                }
+                if stopWhenIdle, claimed.isEmpty, inFlight.withLockedValue({ $0 }) == 0 { break }
+                if Date().timeIntervalSince(lastPrune) > 3600 {
+                    let pruned = spool.pruneSent(olderThan: configuration.sentRetention)
+                    if pruned > 0 { logger.info("pruned delivered files", metadata: ["count": "\(pruned)"]) }
+                    lastPrune = Date()
+                }
+                try? await Task.sleep(for: configuration.pollInterval)
+            }
+        }
+    }
+
+    /// One attempt, start to finish, on the calling (pool) thread.
+    func deliver(_ transfer: Transfer) {
+        let started = Date()
+        var logger = logger
+        logger[metadataKey: "transfer"] = "\(transfer.id)"
+        logger[metadataKey: "partner"] = "\(transfer.partner)"
+        do {
+            guard let partner = try registry.partner(named: PartnerName(transfer.partner)) else {
+                try registry.kill(transfer.id, reason: "partner '\(transfer.partner)' no longer exists")
+                return
+            }
+            guard let url = partner.outbound.url else {
+                try registry.kill(
+                    transfer.id,
+                    reason: "partner '\(partner.name)' has no delivery URL; set one with `wharf partner update \(partner.name) --url URL`, then `wharf transfers retry \(transfer.id)`"
+                )
+                return
+            }
+            let credential = try partner.outbound.clientCredential ?? {
+                let own = try pki.loadClient()
+                return ClientCredential(certificatePEM: own.certificate.pemText, privateKeyPEM: own.privateKeyPEM)
+            }()
+            let request = DeliveryRequest(
+                url: DeliveryRequest.url(base: url, filename: transfer.filename), filePath: spool.outgoingPath(transfer.id),
+                size: transfer.size, sha256: transfer.sha256, idempotencyKey: transfer.id,
+                clientCertificatePEM: credential.certificatePEM, clientKeyPEM: credential.privateKeyPEM,
+                serverCAPEM: partner.outbound.serverCAPEM, pins: partner.outbound.pins
+            )
+            let result = client.deliver(request, partner: transfer.partner)
+            let verdict = DeliveryVerdict.judge(result, expectedSHA256: transfer.sha256)
+            let reason: String? = switch verdict {
+            case .delivered: nil
+            case .transient(let why), .permanent(let why): why
+            }
+            let attempt = DeliveryAttempt(
+                transferID: transfer.id, number: transfer.attempts + 1, startedAt: started,
+                duration: Date().timeIntervalSince(started), curlCode: result.curlCode, httpStatus: result.httpStatus,
+                bytesSent: result.bytesSent, error: reason
+            )
+            switch verdict {
+            case .delivered:
+                try registry.finish(transfer, attempt: attempt, outcome: .delivered(receipt: result.body)) {
+                    try spool.moveToSent(transfer, receipt: result.body)
+                }
+                logger.info("delivered", metadata: ["attempt": "\(attempt.number)", "status": "\(result.httpStatus ?? 0)"])
+            case .transient(let why):
+                let policy = partner.outbound.retryPolicy(overriding: configuration.retryPolicy)
+                let queuedAt = try registry.queuedAt(transfer.id) ?? transfer.createdAt
+                switch policy.afterTransientFailure(
+                    attempts: attempt.number, createdAt: queuedAt, now: Date(), retryAfter: result.retryAfter,
+                    random: Double.random(in: 0..<1)
+                ) {
+                case .retry(let date):
+                    try registry.finish(transfer, attempt: attempt, outcome: .retry(at: date, reason: why))
+                    logger.notice("delivery failed; will retry", metadata: ["reason": "\(why)", "at": "\(date)"])
+                case .giveUp(let giveUp):
+                    try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: "\(why); \(giveUp)"))
+                    logger.warning("transfer dead", metadata: ["reason": "\(why); \(giveUp)"])
+                }
+            case .permanent(let why):
+                try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: why))
+                logger.warning("transfer dead", metadata: ["reason": "\(why)"])
+            }
+        } catch {
+            // The transfer must not stay `sending`: try again after the first retry delay.
+            logger.error("delivery could not be recorded", metadata: ["error": "\(error)"])
+            try? registry.release(
+                transfer.id, retryAt: Date().addingTimeInterval(configuration.retryPolicy.initialDelay), reason: "\(error)"
+            )
+        }
+    }
+}

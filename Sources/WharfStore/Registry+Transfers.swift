@@ -1,0 +1,230 @@
+import Foundation
+import GRDB
+import WharfCore
+
+extension Registry {
+    /// How an attempt ended, as the worker records it.
+    public enum AttemptOutcome: Sendable {
+        case delivered(receipt: String)
+        case retry(at: Date, reason: String)
+        case dead(reason: String)
+    }
+
+    /// Records a new queued transfer; `install` (moving its file into the spool) runs in
+    /// the same transaction, so a transfer row never exists without its file.
+    public func enqueue(_ transfer: Transfer, install: () throws -> Void) throws(WharfError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO transfer (id, partner, filename, size, sha256, state, attempts, created_at, queued_at, next_attempt_at)
+                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+                    """,
+                arguments: [transfer.id, transfer.partner, transfer.filename, transfer.size, transfer.sha256,
+                            transfer.createdAt, transfer.createdAt, transfer.createdAt]
+            )
+            try install()
+        }
+    }
+
+    /// Marks transfers due at `now` as `sending` and returns them, at most `limit`, and for
+    /// each partner at most its delivery limit (`defaultPerPartner` unless it sets one)
+    /// counting those already sending. Transfers of disabled partners wait.
+    public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> [Transfer] {
+        try write { db in
+            let sending = try Row.fetchAll(db, sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner")
+            var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
+            let candidates = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT transfer.*, partner.max_deliveries AS partner_limit, partner.status AS partner_status
+                    FROM transfer LEFT JOIN partner ON partner.name = transfer.partner
+                    WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= ?
+                    ORDER BY transfer.next_attempt_at, transfer.created_at
+                    """,
+                arguments: [now]
+            )
+            var claimed: [Transfer] = []
+            for row in candidates where claimed.count < limit {
+                let partner: String = row["partner"]
+                if let status: String = row["partner_status"], status != Partner.Status.active.rawValue { continue }
+                let partnerLimit: Int = row["partner_limit"] ?? defaultPerPartner
+                guard busy[partner, default: 0] < partnerLimit else { continue }
+                busy[partner, default: 0] += 1
+                try db.execute(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?", arguments: [row["id"] as String])
+                var transfer = Self.transfer(from: row)
+                transfer.state = .sending
+                claimed.append(transfer)
+            }
+            return claimed
+        }
+    }
+
+    /// When the next queued or retrying transfer falls due, if any.
+    public func nextDueDate() throws(WharfError) -> Date? {
+        try read { db in
+            try Date.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM transfer WHERE state IN ('queued', 'retrying')")
+        }
+    }
+
+    /// Records an attempt and what follows from it, in one transaction; `install` (moving
+    /// a delivered file to `sent/`) runs inside it. Attempts are numbered over the
+    /// transfer's whole life (`retry` resets the count the policy uses, not the numbering).
+    public func finish(
+        _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome, install: () throws -> Void = {}
+    ) throws(WharfError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
+                    VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE transfer_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
+                    """,
+                arguments: [attempt.transferID, attempt.startedAt, attempt.duration, attempt.curlCode,
+                            attempt.httpStatus, attempt.bytesSent, attempt.error]
+            )
+            switch outcome {
+            case .delivered(let receipt):
+                try db.execute(
+                    sql: """
+                        UPDATE transfer SET state = 'delivered', attempts = attempts + 1, receipt = ?, delivered_at = ?,
+                                            next_attempt_at = NULL, last_error = NULL
+                        WHERE id = ?
+                        """,
+                    arguments: [receipt, attempt.startedAt.addingTimeInterval(attempt.duration), transfer.id]
+                )
+            case .retry(let date, let reason):
+                try db.execute(
+                    sql: "UPDATE transfer SET state = 'retrying', attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                    arguments: [date, reason, transfer.id]
+                )
+            case .dead(let reason):
+                try db.execute(
+                    sql: "UPDATE transfer SET state = 'dead', attempts = attempts + 1, next_attempt_at = NULL, last_error = ? WHERE id = ?",
+                    arguments: [reason, transfer.id]
+                )
+            }
+            try install()
+        }
+    }
+
+    /// Puts a transfer that is `sending` back to `retrying` without recording an attempt:
+    /// the last resort when an attempt could not even be recorded.
+    public func release(_ transferID: String, retryAt date: Date, reason: String) throws(WharfError) {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE transfer SET state = 'retrying', next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'sending'",
+                arguments: [date, reason, transferID]
+            )
+        }
+    }
+
+    /// Marks a transfer dead without an attempt (its partner is gone, for example).
+    public func kill(_ transferID: String, reason: String) throws(WharfError) {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE transfer SET state = 'dead', next_attempt_at = NULL, last_error = ? WHERE id = ?",
+                arguments: [reason, transferID]
+            )
+        }
+    }
+
+    /// Puts transfers that were `sending` when the process stopped back in the queue, due
+    /// now. Returns how many. Run once at start, before the worker claims anything.
+    public func requeueInterrupted(now: Date = Date()) throws(WharfError) -> Int {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE transfer SET state = 'retrying', next_attempt_at = ?,
+                                        last_error = 'interrupted: the process stopped during an attempt'
+                    WHERE state = 'sending'
+                    """,
+                arguments: [now]
+            )
+            return db.changesCount
+        }
+    }
+
+    public func transfer(id: String) throws(WharfError) -> Transfer? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [id]).map(Self.transfer(from:)) }
+    }
+
+    /// Transfers, newest first, optionally of one state or partner.
+    public func transfers(state: Transfer.State? = nil, partner: String? = nil, limit: Int = 100) throws(WharfError) -> [Transfer] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM transfer WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR partner = ?2)
+                    ORDER BY created_at DESC, id DESC LIMIT ?3
+                    """,
+                arguments: [state?.rawValue, partner, limit]
+            ).map(Self.transfer(from:))
+        }
+    }
+
+    public func attempts(of transferID: String) throws(WharfError) -> [DeliveryAttempt] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM delivery_attempt WHERE transfer_id = ? ORDER BY number", arguments: [transferID]).map { row in
+                DeliveryAttempt(
+                    transferID: row["transfer_id"], number: row["number"], startedAt: row["started_at"],
+                    duration: row["duration_seconds"], curlCode: row["curl_code"], httpStatus: row["http_status"],
+                    bytesSent: row["bytes_sent"], error: row["error"]
+                )
+            }
+        }
+    }
+
+    /// Puts a dead (or waiting) transfer back in the queue, due now, with a fresh count of
+    /// attempts and age; its earlier attempts stay on record.
+    public func retry(_ transferID: String, now: Date = Date()) throws(WharfError) -> Transfer {
+        try write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [transferID]) else {
+                throw Self.unknownTransfer(transferID)
+            }
+            let transfer = Self.transfer(from: row)
+            guard [.dead, .retrying, .queued].contains(transfer.state) else {
+                throw WharfError.invalid("transfer \(transferID) is \(transfer.state.rawValue)", fix: "only a dead or waiting transfer can be retried")
+            }
+            try db.execute(
+                sql: "UPDATE transfer SET state = 'queued', attempts = 0, queued_at = ?, next_attempt_at = ? WHERE id = ?",
+                arguments: [now, now, transferID]
+            )
+            return try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [transferID]).map(Self.transfer(from:))!
+        }
+    }
+
+    /// Cancels a transfer that is not being sent or finished; `remove` deletes its file in
+    /// the same transaction.
+    public func cancel(_ transferID: String, remove: () throws -> Void) throws(WharfError) {
+        try write { db in
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM transfer WHERE id = ?", arguments: [transferID]) else {
+                throw Self.unknownTransfer(transferID)
+            }
+            guard ["queued", "retrying", "dead"].contains(state) else {
+                throw WharfError.invalid(
+                    "transfer \(transferID) is \(state) and cannot be cancelled",
+                    fix: state == "sending" ? "wait for the attempt to end, then cancel" : "it is already finished"
+                )
+            }
+            try db.execute(sql: "UPDATE transfer SET state = 'cancelled', next_attempt_at = NULL WHERE id = ?", arguments: [transferID])
+            try remove()
+        }
+    }
+
+    /// The date from which a transfer's age counts (its first queueing, or its last `retry`).
+    public func queuedAt(_ transferID: String) throws(WharfError) -> Date? {
+        try read { db in try Date.fetchOne(db, sql: "SELECT queued_at FROM transfer WHERE id = ?", arguments: [transferID]) }
+    }
+
+    static func unknownTransfer(_ id: String) -> WharfError {
+        WharfError(.notFound, "no transfer \(id)", fix: "`wharf transfers list` shows the transfers")
+    }
+
+    static func transfer(from row: Row) -> Transfer {
+        Transfer(
+            id: row["id"], partner: row["partner"], filename: row["filename"], size: row["size"], sha256: row["sha256"],
+            state: Transfer.State(rawValue: row["state"]) ?? .dead, attempts: row["attempts"], createdAt: row["created_at"],
+            nextAttemptAt: row["next_attempt_at"], lastError: row["last_error"], receipt: row["receipt"],
+            deliveredAt: row["delivered_at"]
+        )
+    }
+}

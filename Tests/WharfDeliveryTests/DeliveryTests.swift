@@ -1,0 +1,191 @@
+import Crypto
+import Foundation
+import Testing
+import WharfCore
+import WharfStore
+import WharfTestSupport
+
+/// Deliveries with the real `wharf send` and `wharf deliver --once` to a real nginx.
+@Suite(.serialized) struct NginxDeliveryTests {
+    /// A sender home whose client certificate nginx will check against Wharf's CA.
+    static func sender() async throws -> WharfHomeFixture {
+        let fixture = try WharfHomeFixture()
+        try await fixture.succeed("init")
+        return fixture
+    }
+
+    static func file(_ fixture: WharfHomeFixture, _ name: String, size: Int = 10_000) throws -> (path: String, sha256: String) {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: size)
+        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: generator.next()) }
+        let path = fixture.directory.file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return (path, Hex.encode(SHA256.hash(data: bytes)))
+    }
+
+    static func transfers(_ fixture: WharfHomeFixture) throws -> [Transfer] {
+        try Registry.open(at: "\(fixture.home)/wharf.sqlite").transfers()
+    }
+
+    static func attempts(_ fixture: WharfHomeFixture, _ id: String) throws -> [DeliveryAttempt] {
+        try Registry.open(at: "\(fixture.home)/wharf.sqlite").attempts(of: id)
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        Hex.encode(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
+    @Test func aFileReachesNginxWithTheRightPinAndMovesToSent() async throws {
+        let fixture = try await Self.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile, "--pin", try nginx.pin)
+        let file = try Self.file(fixture, "invoice.xml")
+        let sent = try await fixture.succeed("send", "partner", file.path).stdout
+        #expect(sent.contains("queued") && sent.contains("invoice.xml"))
+        try await fixture.succeed("deliver", "--once")
+        try await nginx.stop()
+
+        let transfer = try #require(try Self.transfers(fixture).first)
+        #expect(transfer.state == .delivered, "\(transfer)")
+        #expect(try Self.sha256("\(nginx.received)/invoice.xml") == file.sha256)
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.home)/spool/sent/partner/\(transfer.id)-invoice.xml"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/outgoing").isEmpty)
+        let attempts = try Self.attempts(fixture, transfer.id)
+        #expect(attempts.count == 1 && attempts[0].httpStatus == 201 && attempts[0].bytesSent == 10_000)
+    }
+
+    @Test func theNextPinBesideTheCurrentOneIsAcceptedForRotation() async throws {
+        let fixture = try await Self.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nextKey = "sha256//" + Data(repeating: 9, count: 32).base64EncodedString()
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile,
+                                  "--pin", nextKey, "--pin", try nginx.pin)
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        try await fixture.succeed("deliver", "--once")
+        try await nginx.stop()
+        #expect(try Self.transfers(fixture).first?.state == .delivered)
+    }
+
+    @Test func aWrongPinIsRefusedBeforeAnyByteOfTheBodyAndTheTransferDies() async throws {
+        let fixture = try await Self.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile,
+                                  "--pin", "sha256//" + Data(repeating: 1, count: 32).base64EncodedString())
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        try await fixture.succeed("deliver", "--once")
+
+        let transfer = try #require(try Self.transfers(fixture).first)
+        #expect(transfer.state == .dead)
+        #expect(transfer.lastError?.contains("matches none of the partner's pins") == true, "\(transfer.lastError ?? "")")
+        let attempts = try Self.attempts(fixture, transfer.id)
+        #expect(attempts.count == 1 && attempts[0].bytesSent == 0 && attempts[0].curlCode == 90)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: nginx.received).isEmpty)
+
+        // Fixed, and sent again on request.
+        try await fixture.succeed("partner", "update", "partner", "--pin", try nginx.pin)
+        try await fixture.succeed("transfers", "retry", transfer.id)
+        try await fixture.succeed("deliver", "--once")
+        try await nginx.stop()
+        let resent = try #require(try Self.transfers(fixture).first)
+        #expect(resent.state == .delivered, "\(resent)")
+        #expect(try Self.attempts(fixture, transfer.id).count == 2)
+    }
+
+    @Test func aServerCertificateFromAnotherCAKillsTheTransfer() async throws {
+        let fixture = try await Self.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        // Wharf's own CA did not sign nginx's certificate.
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        try await fixture.succeed("deliver", "--once")
+        try await nginx.stop()
+        let transfer = try #require(try Self.transfers(fixture).first)
+        #expect(transfer.state == .dead)
+        #expect(transfer.lastError?.contains("curl 60") == true, "\(transfer.lastError ?? "")")
+    }
+
+    @Test func ourCertificateRefusedByThePartnerKillsTheTransfer() async throws {
+        let fixture = try await Self.sender()
+        let stranger = try TemporaryDirectory("wharf-stranger")
+        try await Command.runAsync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                               "-keyout", stranger.file("ca.key"), "-out", stranger.file("ca.crt"), "-subj", "/CN=Other", "-days", "2"])
+        let nginx = try await NginxPartner(clientCA: stranger.file("ca.crt"))
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile)
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        try await fixture.succeed("deliver", "--once")
+        try await nginx.stop()
+        let transfer = try #require(try Self.transfers(fixture).first)
+        #expect(transfer.state == .dead, "\(transfer)")
+        #expect(transfer.lastError?.contains("HTTP 400") == true || transfer.lastError?.contains("refused our client certificate") == true,
+                "\(transfer.lastError ?? "")")
+    }
+
+    @Test func http400KillsTheTransferAtOnce() async throws {
+        let fixture = try await Self.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url("fail400"), "--server-ca", nginx.serverCAFile)
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        try await fixture.succeed("deliver", "--once")
+        try await nginx.stop()
+        let transfer = try #require(try Self.transfers(fixture).first)
+        #expect(transfer.state == .dead)
+        #expect(transfer.attempts == 1)
+        #expect(transfer.lastError?.hasPrefix("HTTP 400") == true, "\(transfer.lastError ?? "")")
+    }
+
+    @Test func a503WithRetryAfterIsRetriedNoSoonerThanAskedUntilAttemptsRunOut() async throws {
+        let fixture = try await Self.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url("busy"), "--server-ca", nginx.serverCAFile,
+                                  "--retry-initial", "0", "--max-attempts", "3")
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        // Each run delivers what is due; a retry falls due a second later (Retry-After: 1).
+        var transfer = try #require(try Self.transfers(fixture).first)
+        while !transfer.state.isFinal {
+            try await fixture.succeed("deliver", "--once")
+            transfer = try #require(try Self.transfers(fixture).first)
+            if let next = transfer.nextAttemptAt { try await Task.sleep(for: .seconds(max(0, next.timeIntervalSinceNow) + 0.05)) }
+        }
+        try await nginx.stop()
+        #expect(transfer.state == .dead)
+        #expect(transfer.lastError?.contains("gave up after 3 attempts") == true, "\(transfer.lastError ?? "")")
+        let attempts = try Self.attempts(fixture, transfer.id)
+        #expect(attempts.map(\.httpStatus) == [503, 503, 503])
+        for (earlier, later) in zip(attempts, attempts.dropFirst()) {
+            #expect(later.startedAt.timeIntervalSince(earlier.startedAt) >= 1, "Retry-After was not honoured")
+        }
+    }
+
+    @Test func aReceiverThatIsDownGetsTheFileOnceItIsUp() async throws {
+        let fixture = try await Self.sender()
+        let port = try FreePort.pick()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://localhost:\(port)/inbox", "--retry-initial", "0.2")
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        try await fixture.succeed("deliver", "--once")
+        let waiting = try #require(try Self.transfers(fixture).first)
+        #expect(waiting.state == .retrying, "\(waiting)")
+        #expect(waiting.lastError?.contains("curl 7") == true, "\(waiting.lastError ?? "")")
+
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt", port: port)
+        try await fixture.succeed("partner", "update", "partner", "--server-ca", nginx.serverCAFile)
+        if let next = waiting.nextAttemptAt { try await Task.sleep(for: .seconds(max(0, next.timeIntervalSinceNow) + 0.05)) }
+        try await fixture.succeed("deliver", "--once")
+        try await nginx.stop()
+        let transfer = try #require(try Self.transfers(fixture).first)
+        #expect(transfer.state == .delivered, "\(transfer)")
+        let attempts = try Self.attempts(fixture, transfer.id)
+        #expect(attempts.first?.curlCode == 7 && attempts.last?.httpStatus == 201, "\(attempts)")
+    }
+
+    @Test func cancelRemovesAQueuedTransferAndItsFile() async throws {
+        let fixture = try await Self.sender()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://localhost:9/inbox")
+        try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
+        let transfer = try #require(try Self.transfers(fixture).first)
+        try await fixture.succeed("transfers", "cancel", transfer.id)
+        #expect(try Self.transfers(fixture).first?.state == .cancelled)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/outgoing").isEmpty)
+        let again = try await fixture.wharf("transfers", "cancel", transfer.id)
+        #expect(again.status != 0 && again.stderr.contains("cannot be cancelled"))
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import WharfCore
+import WharfStore
+import WharfTestSupport
+
+/// Wharf delivering to another Wharf served in-process: mutual TLS both ways, receipts
+/// checked, and exactly one copy at the receiver even when the sender dies mid-delivery.
+@Suite(.serialized) struct WharfToWharfTests {
+    /// A receiver (in-process) that knows partner `sender`, and a sender home whose
+    /// partner `receiver` points at it with the receiver's CA, its pin and the bundle it issued.
+    static func pair() async throws -> (receiver: TestGateway, sender: WharfHomeFixture) {
+        let receiver = try await TestGateway.start()
+        try await receiver.fixture.succeed("partner", "add", "sender")
+        try await receiver.fixture.succeed("partner", "issue", "sender")
+        let bundle = "\(receiver.home)/partners/sender"
+        let pin = try await Command.runAsync("sh", ["-c",
+            "openssl x509 -pubkey -noout -in '\(receiver.home)/pki/server.crt' | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"])
+        let sender = try WharfHomeFixture()
+        try await sender.succeed("init")
+        try await sender.succeed(
+            "partner", "add", "receiver", "--url", receiver.url("/inbox"), "--server-ca", "\(bundle)/ca.crt",
+            "--client-cert", "\(bundle)/sender.crt", "--client-key", "\(bundle)/sender.key",
+            "--pin", "sha256//" + pin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        )
+        return (receiver, sender)
+    }
+
+    @Test func aWharfReceiverKeepsEachFileAndItsReceiptMatches() async throws {
+        let (receiver, sender) = try await Self.pair()
+        let files = try (0..<3).map { try TestGatewayFiles(fixture: sender).randomFile("order-\($0).json", size: 5_000 + $0) }
+        try await sender.succeed(["send", "receiver"] + files.map(\.path))
+        try await sender.succeed("deliver", "--once")
+        try await receiver.stop()
+
+        let transfers = try Registry.open(at: "\(sender.home)/wharf.sqlite").transfers()
+        #expect(transfers.count == 3)
+        for transfer in transfers {
+            #expect(transfer.state == .delivered, "\(transfer)")
+            #expect(transfer.receipt?.contains(transfer.sha256) == true)
+        }
+        let receipts = try receiver.registry.receipts(partner: "sender")
+        #expect(Set(receipts.map(\.sha256)) == Set(files.map(\.sha256)))
+        #expect(Set(receipts.compactMap(\.idempotencyKey)) == Set(transfers.map(\.id)))
+    }
+
+    @Test func afterSIGKILLWithFiftyDeliveriesInFlightEachFileArrivesExactlyOnce() async throws {
+        let (receiver, sender) = try await Self.pair()
+        let files = try (0..<50).map { try TestGatewayFiles(fixture: sender).randomFile("file-\($0).bin", size: 400_000) }
+        try await sender.succeed(["send", "receiver"] + files.map(\.path))
+
+        let first = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0"])
+        try await Wait.until("some deliveries to arrive") { try receiver.registry.receipts(partner: "sender").count >= 5 }
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit()
+        let arrivedBeforeKill = try receiver.registry.receipts(partner: "sender").count
+
+        let second = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0"])
+        let registry = try Registry.open(at: "\(sender.home)/wharf.sqlite")
+        try await Wait.until(timeout: .seconds(120), "every transfer to be delivered") {
+            try registry.transfers(state: .delivered).count == 50
+        }
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0)
+        try await receiver.stop()
+
+        #expect(arrivedBeforeKill < 50, "the kill came after everything had arrived; the test proved nothing")
+        let receipts = try receiver.registry.receipts(partner: "sender", limit: 1_000)
+        #expect(receipts.count == 50, "one copy each")
+        #expect(Set(receipts.map(\.filename)).count == 50)
+        #expect(Set(receipts.map(\.sha256)) == Set(files.map(\.sha256)))
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(receiver.home)/spool/inbox/sender")
+        #expect(stored.count == 50)
+    }
+}

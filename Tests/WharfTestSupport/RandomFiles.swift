@@ -1,0 +1,41 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// A count shared by concurrent tasks.
+public final class Counter: Sendable {
+    public init() {}
+
+    private let count = Mutex(0)
+
+    public func increment() { count.withLock { $0 += 1 } }
+    public var value: Int { count.withLock { $0 } }
+}
+
+/// Random files for tests that drive the binary rather than an in-process gateway.
+public struct TestGatewayFiles: Sendable {
+    public let fixture: WharfHomeFixture
+
+    public init(fixture: WharfHomeFixture) {
+        self.fixture = fixture
+    }
+
+    public func randomFile(_ name: String, size: Int) throws -> (path: String, sha256: String) {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: size)
+        bytes.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < size {
+                withUnsafeBytes(of: generator.next()) { word in
+                    for byte in word where offset < size {
+                        buffer[offset] = byte
+                        offset += 1
+                    }
+                }
+            }
+        }
+        let path = fixture.directory.file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return (path, SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+    }
+}
