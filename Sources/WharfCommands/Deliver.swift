@@ -30,12 +30,14 @@ struct DeliveryOptions: ParsableArguments {
         if let retryInitial { configuration.retryPolicy.initialDelay = try Self.nonNegative(retryInitial, "--retry-initial") }
         if let retryMaximum { configuration.retryPolicy.maximumDelay = try Self.nonNegative(retryMaximum, "--retry-maximum") }
         if let maxAttempts {
-            guard maxAttempts > 0 else { throw .invalid("--max-attempts must be at least 1") }
+            guard maxAttempts > 0 else { throw .invalid("--max-attempts must be at least 1", fix: "give a whole number of 1 or more") }
             configuration.retryPolicy.maxAttempts = maxAttempts
         }
         if let maxAge { configuration.retryPolicy.maxAge = try Self.nonNegative(maxAge, "--max-age") }
         if let maxDeliveriesPerPartner {
-            guard maxDeliveriesPerPartner > 0 else { throw .invalid("--max-deliveries-per-partner must be at least 1") }
+            guard maxDeliveriesPerPartner > 0 else {
+                throw .invalid("--max-deliveries-per-partner must be at least 1", fix: "give a whole number of 1 or more")
+            }
             configuration.maxDeliveriesPerPartner = maxDeliveriesPerPartner
         }
         if let keepSentDays { configuration.sentRetention = try Self.nonNegative(keepSentDays, "--keep-sent-days") * 86_400 }
@@ -43,7 +45,7 @@ struct DeliveryOptions: ParsableArguments {
     }
 
     static func nonNegative(_ value: Double, _ option: String) throws(WharfError) -> Double {
-        guard value >= 0, value.isFinite else { throw .invalid("\(option) must be a number of 0 or more") }
+        guard value >= 0, value.isFinite else { throw .invalid("\(option) must be a number of 0 or more", fix: "give seconds, such as 30 or 0.5") }
         return value
     }
 }
@@ -51,11 +53,12 @@ struct DeliveryOptions: ParsableArguments {
 /// `wharf deliver --once`.
 struct Deliver: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Deliver what is due, then exit.",
+        abstract: "Queue the drop folder and due schedules, deliver what is due, then exit.",
         discussion: """
-            For cron-driven set-ups and tests: delivers every transfer that is due (and retries \
-            that fall due meanwhile) and exits when nothing is due or in flight. `wharf serve` \
-            runs the same worker all the time; do not run both on one home at once.
+            For cron-driven set-ups and tests: scans the drop folder twice a second apart, runs \
+            the schedules that are due, delivers every transfer that is due (and retries that \
+            fall due meanwhile) and exits when nothing is due or in flight. `wharf serve` does \
+            the same all the time; do not run both on one home at once.
             """
     )
 
@@ -78,6 +81,7 @@ struct Deliver: AsyncParsableCommand {
             configuration: try delivery.configuration(), registry: registry, spool: spool, pki: home.pki,
             logger: Logger(label: "wharf")
         )
+        await Intake(registry: registry, spool: spool, logger: Logger(label: "wharf")).runOnce()
         try await worker.drain()
         let counts = Dictionary(grouping: try registry.transfers(limit: 10_000), by: \.state).mapValues(\.count)
         print(Transfer.State.allCases.compactMap { state in counts[state].map { "\(state.rawValue): \($0)" } }.joined(separator: ", "))

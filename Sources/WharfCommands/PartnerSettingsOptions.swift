@@ -104,7 +104,7 @@ struct PartnerSettingsOptions: ParsableArguments {
     }
 
     static func positive(_ value: Int, _ option: String) throws(WharfError) -> Int {
-        guard value > 0 else { throw .invalid("\(option) must be at least 1") }
+        guard value > 0 else { throw .invalid("\(option) must be at least 1", fix: "give a whole number of 1 or more") }
         return value
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WharfCore
+import WharfDelivery
 import WharfSpool
 import WharfStore
 
@@ -32,7 +33,17 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         let name = try PartnerName(partner)
-        let names = try files.map { path throws(WharfError) in try InboundFileName((path as NSString).lastPathComponent) }
+        // Every file is checked before any is queued.
+        for path in files {
+            _ = try InboundFileName((path as NSString).lastPathComponent)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw WharfError(.unreadableFile, "\(path) does not exist", fix: "check the path")
+            }
+            guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: path) else {
+                throw WharfError.invalid("\(path) is not a readable regular file", fix: "give the path of a file")
+            }
+        }
         let home = home.resolved
         let registry = try home.openRegistry()
         guard let registered = try registry.partner(named: name) else { throw WharfError.unknownPartner(name.rawValue) }
@@ -44,19 +55,12 @@ struct Send: AsyncParsableCommand {
         let spool = Spool(root: home.spoolDirectory)
         try spool.prepare()
 
+        let outbox = Outbox(registry: registry, spool: spool)
         var ids: [String] = []
-        for (path, filename) in zip(files, names) {
-            let id = Transfer.newID()
-            let staged = try spool.stageOutgoing(copying: path, id: id)
-            let transfer = Transfer(id: id, partner: name.rawValue, filename: filename.rawValue, size: staged.size, sha256: staged.sha256)
-            do {
-                try registry.enqueue(transfer) { try spool.installOutgoing(staged, id: id) }
-            } catch {
-                unlink(staged.path)
-                throw error
-            }
-            ids.append(id)
-            print("\(id)  queued  \(filename)  \(staged.size) bytes  sha256 \(staged.sha256)")
+        for path in files {
+            guard let transfer = try outbox.queue(path, for: name) else { continue }
+            ids.append(transfer.id)
+            print("\(transfer.id)  queued  \(transfer.filename)  \(transfer.size) bytes  sha256 \(transfer.sha256)")
         }
         guard wait else { return }
 

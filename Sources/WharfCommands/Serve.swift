@@ -12,7 +12,7 @@ import WharfStore
 /// `wharf serve`: the gateway.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the gateway: the mutual-TLS inbox for partners and the delivery worker.",
+        abstract: "Run the gateway: the mutual-TLS inbox, the delivery worker, the drop folder and the schedules.",
         discussion: """
             Prints `Listening on HOST:PORT` once ready (with --listen HOST:0, the port chosen). \
             Partners, certificates and trust changed with the other commands apply to the next \
@@ -41,7 +41,7 @@ struct Serve: AsyncParsableCommand {
         let (host, port) = try Self.parseListen(listen)
         let deliveryConfiguration = try delivery.configuration()
         for (value, option) in [(handshakeTimeout, "--handshake-timeout"), (headTimeout, "--head-timeout"), (bodyTimeout, "--body-timeout")] where value <= 0 {
-            throw WharfError.invalid("\(option) must be at least 1 second")
+            throw WharfError.invalid("\(option) must be at least 1 second", fix: "give a whole number of seconds")
         }
         let home = home.resolved
         let registry = try home.openRegistry()
@@ -76,7 +76,8 @@ struct Serve: AsyncParsableCommand {
         let worker = DeliveryWorker(
             configuration: deliveryConfiguration, registry: registry, spool: spool, pki: home.pki, logger: logger
         )
-        let group = ServiceGroup(services: [server, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let intake = Intake(registry: registry, spool: spool, logger: logger)
+        let group = ServiceGroup(services: [server, worker, intake], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 

@@ -33,7 +33,7 @@ struct Wharf: AsyncParsableCommand {
             bundles (partners/) and the spool (spool/). Changes take effect without a restart.
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Serve.self, CA.self, PartnerCommand.self, Send.self, Deliver.self, Transfers.self, Inbox.self, Audit.self]
+        subcommands: [Init.self, Serve.self, CA.self, PartnerCommand.self, Send.self, Deliver.self, Transfers.self, ScheduleCommand.self, Inbox.self, Audit.self]
     )
 }
 

@@ -109,3 +109,50 @@ extension Spool {
         return removed
     }
 }
+
+extension Spool {
+    /// The drop folder: files placed in `outbound/{partner}/` are queued for that partner.
+    public var dropDirectory: String { "\(root)/outbound" }
+
+    /// Moves `source` into `tmp/{id}.out` (a rename; a copy when it lies on another file
+    /// system, the source then removed by the caller once queued), hashes and fsyncs it.
+    ///
+    /// - Returns: the staged file, and whether it was copied rather than moved.
+    public func stageOutgoing(moving source: String, id: String) throws(WharfError) -> (staged: StagedOutgoing, copied: Bool) {
+        let destination = "\(stagingDirectory)/\(id).out"
+        guard rename(source, destination) == 0 else {
+            if errno == EXDEV { return (try stageOutgoing(copying: source, id: id), true) }
+            throw StagedFile.failure("move into the spool", source)
+        }
+        do throws(WharfError) {
+            let digest = try Self.digest(of: destination)
+            return (StagedOutgoing(path: destination, size: digest.size, sha256: digest.sha256), false)
+        } catch {
+            rename(destination, source)
+            throw error
+        }
+    }
+
+    /// Size and SHA-256 of a file, which is fsynced on the way.
+    static func digest(of path: String) throws(WharfError) -> (size: Int64, sha256: String) {
+        let descriptor = open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StagedFile.failure("open", path) }
+        defer { close(descriptor) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+        defer { buffer.deallocate() }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        while true {
+            let count = read(descriptor, buffer.baseAddress, buffer.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StagedFile.failure("read", path)
+            }
+            if count == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            size += Int64(count)
+        }
+        guard fsync(descriptor) == 0 else { throw StagedFile.failure("sync", path) }
+        return (size, Hex.encode(hasher.finalize()))
+    }
+}

@@ -30,7 +30,7 @@ public struct Spool: Sendable {
 
     /// Creates the spool's directories if they are missing.
     public func prepare() throws(WharfError) {
-        for directory in [root, stagingDirectory, inboxDirectory, outgoingDirectory, sentDirectory] {
+        for directory in [root, stagingDirectory, inboxDirectory, outgoingDirectory, sentDirectory, dropDirectory] {
             try Self.makeDirectory(directory)
         }
     }

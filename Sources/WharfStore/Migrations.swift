@@ -122,6 +122,28 @@ enum Migrations {
                 );
                 """)
         }
+        migrator.registerMigration("v4-schedules") { db in
+            try db.execute(sql: """
+                CREATE TABLE schedule (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    partner TEXT NOT NULL REFERENCES partner(name) ON DELETE CASCADE,
+                    cron TEXT NOT NULL,
+                    source_directory TEXT NOT NULL,
+                    pattern TEXT NOT NULL DEFAULT '*',
+                    keep INTEGER NOT NULL CHECK (keep IN (0, 1)),
+                    next_run_at DATETIME NOT NULL,
+                    created_at DATETIME NOT NULL
+                );
+
+                -- With --keep, what was sent of each source file, so it is sent again only if it changes.
+                CREATE TABLE schedule_sent (
+                    schedule_id INTEGER NOT NULL REFERENCES schedule(id) ON DELETE CASCADE,
+                    path TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    PRIMARY KEY (schedule_id, path)
+                );
+                """)
+        }
         return migrator
     }
 }

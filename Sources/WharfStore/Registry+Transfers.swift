@@ -14,16 +14,20 @@ extension Registry {
     /// the same transaction, so a transfer row never exists without its file.
     public func enqueue(_ transfer: Transfer, install: () throws -> Void) throws(WharfError) {
         try write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO transfer (id, partner, filename, size, sha256, state, attempts, created_at, queued_at, next_attempt_at)
-                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
-                    """,
-                arguments: [transfer.id, transfer.partner, transfer.filename, transfer.size, transfer.sha256,
-                            transfer.createdAt, transfer.createdAt, transfer.createdAt]
-            )
+            try Self.insert(transfer, db)
             try install()
         }
+    }
+
+    static func insert(_ transfer: Transfer, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO transfer (id, partner, filename, size, sha256, state, attempts, created_at, queued_at, next_attempt_at)
+                VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+                """,
+            arguments: [transfer.id, transfer.partner, transfer.filename, transfer.size, transfer.sha256,
+                        transfer.createdAt, transfer.createdAt, transfer.createdAt]
+        )
     }
 
     /// Marks transfers due at `now` as `sending` and returns them, at most `limit`, and for

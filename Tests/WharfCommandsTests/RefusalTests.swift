@@ -48,6 +48,16 @@ import WharfTestSupport
         Case(label: "bad upload size", arguments: ["partner", "update", "acme", "--max-upload-size", "0"], says: "not a size"),
         Case(label: "serve on a bad address", arguments: ["serve", "--listen", "localhost"], says: "not HOST:PORT"),
         Case(label: "inbox of a bad partner name", arguments: ["inbox", "list", "--partner", "Not A Slug"], says: "not a valid partner name"),
+        Case(label: "send to an unknown partner", arguments: ["send", "nobody", "{dir}/notes.txt"], says: "no partner named 'nobody'"),
+        Case(label: "send of a missing file", arguments: ["send", "acme", "{dir}/notes.txt", "{dir}/missing.txt"], says: "does not exist"),
+        Case(label: "send of a directory", arguments: ["send", "acme", "{dir}"], says: "not a readable regular file"),
+        Case(label: "send to a partner without URL", arguments: ["send", "bare", "{dir}/notes.txt"], says: "has no delivery URL"),
+        Case(label: "schedule with a bad cron", arguments: ["schedule", "add", "acme", "--cron", "every minute", "--from", "{dir}"], says: "not a five-field cron expression"),
+        Case(label: "schedule from a missing directory", arguments: ["schedule", "add", "acme", "--cron", "* * * * *", "--from", "{dir}/missing"], says: "is not a directory"),
+        Case(label: "schedule for an unknown partner", arguments: ["schedule", "add", "nobody", "--cron", "* * * * *", "--from", "{dir}"], says: "no partner named 'nobody'"),
+        Case(label: "retry of an unknown transfer", arguments: ["transfers", "retry", "t-none"], says: "no transfer t-none"),
+        Case(label: "deliver without --once", arguments: ["deliver"], says: "needs --once"),
+        Case(label: "bad retry setting", arguments: ["partner", "update", "acme", "--max-attempts", "0"], says: "at least 1"),
         Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
     ]
 
@@ -61,6 +71,7 @@ import WharfTestSupport
             "--pin", "sha256//AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
         )
         try fixture.succeed("partner", "issue", "acme")
+        try fixture.succeed("partner", "add", "bare")
         try files.write("notes.txt", "hello\n")
         try files.write("short.txt", "abc\n")
         try FileManager.default.copyItem(atPath: "\(fixture.home)/partners/acme/acme.crt", toPath: files.file("one.crt"))

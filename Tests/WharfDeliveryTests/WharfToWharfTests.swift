@@ -55,10 +55,19 @@ import WharfTestSupport
         _ = try await first.waitForExit()
         let arrivedBeforeKill = try receiver.registry.receipts(partner: "sender").count
 
-        let second = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0"])
+        // Quick retries: a delivery interrupted by the kill may fail once more before it goes through.
+        let second = try BackgroundProcess(WharfHomeFixture.binary, [
+            "serve", "--home", sender.home, "--listen", "127.0.0.1:0", "--retry-initial", "0.5", "--retry-maximum", "2",
+        ])
         let registry = try Registry.open(at: "\(sender.home)/wharf.sqlite")
-        try await Wait.until(timeout: .seconds(120), "every transfer to be delivered") {
-            try registry.transfers(state: .delivered).count == 50
+        do {
+            try await Wait.until(timeout: .seconds(120), "every transfer to be delivered") {
+                try registry.transfers(state: .delivered).count == 50
+            }
+        } catch {
+            let pending = try registry.transfers(limit: 100).filter { $0.state != .delivered }
+            Issue.record("not delivered: \(pending.map { "\($0.state) \($0.lastError ?? "")" }); sender log: \(second.stderr.suffix(2_000))")
+            throw error
         }
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == 0)

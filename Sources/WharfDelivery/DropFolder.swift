@@ -1,0 +1,73 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import WharfCore
+import WharfSpool
+import WharfStore
+
+/// The drop folder: a file placed in `spool/outbound/{partner}/` is queued for that
+/// partner once it is complete, and moved into the spool.
+///
+/// Complete means: its name does not start with `.` nor end in `.tmp` (write under such a
+/// name, then rename), and its size and modification time were the same on two scans in
+/// a row (for writers that cannot rename).
+public final class DropFolder: Sendable {
+    private struct Observation: Equatable {
+        let size: Int64
+        let modified: Date
+    }
+
+    private let outbox: Outbox
+    private let spool: Spool
+    private let registry: Registry
+    private let logger: Logger
+    private let previous = NIOLockedValueBox<[String: Observation]>([:])
+
+    public init(registry: Registry, spool: Spool, logger: Logger) {
+        self.outbox = Outbox(registry: registry, spool: spool)
+        self.spool = spool
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// One scan: queues the files unchanged since the previous scan, and returns them.
+    @discardableResult
+    public func scan() -> [Transfer] {
+        var seen: [String: Observation] = [:]
+        var ready: [(path: String, partner: PartnerName)] = []
+        let before = previous.withLockedValue { $0 }
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: spool.dropDirectory)) ?? []
+        for folder in folders.sorted() where !folder.hasPrefix(".") {
+            let directory = "\(spool.dropDirectory)/\(folder)"
+            guard let partner = try? PartnerName(folder), (try? registry.partner(named: partner)) != nil else {
+                logger.warning("a drop folder names no partner; its files wait", metadata: ["folder": "\(directory)"])
+                continue
+            }
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+            where !name.hasPrefix(".") && !name.hasSuffix(".tmp") {
+                let path = "\(directory)/\(name)"
+                guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                      attributes[.type] as? FileAttributeType == .typeRegular,
+                      let size = attributes[.size] as? Int64 ?? (attributes[.size] as? Int).map(Int64.init),
+                      let modified = attributes[.modificationDate] as? Date
+                else { continue }
+                let observation = Observation(size: size, modified: modified)
+                if before[path] == observation {
+                    ready.append((path, partner))
+                } else {
+                    seen[path] = observation
+                }
+            }
+        }
+        previous.withLockedValue { $0 = seen }
+        var queued: [Transfer] = []
+        for (path, partner) in ready {
+            do {
+                if let transfer = try outbox.queue(path, for: partner, move: true) { queued.append(transfer) }
+            } catch {
+                logger.error("a dropped file could not be queued", metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+        }
+        return queued
+    }
+}

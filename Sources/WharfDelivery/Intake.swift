@@ -1,0 +1,35 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WharfSpool
+import WharfStore
+
+/// Feeds the queue from the drop folder and the schedules, once a second.
+public struct Intake: Service {
+    private let dropFolder: DropFolder
+    private let scheduler: Scheduler
+    private let interval: Duration
+
+    public init(registry: Registry, spool: Spool, logger: Logger, interval: Duration = .seconds(1)) {
+        self.dropFolder = DropFolder(registry: registry, spool: spool, logger: logger)
+        self.scheduler = Scheduler(registry: registry, spool: spool, logger: logger)
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            dropFolder.scan()
+            scheduler.runDue(now: Date())
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// What `wharf deliver --once` does before delivering: two scans of the drop folder
+    /// `interval` apart (a file must be unchanged across two), and the schedules due now.
+    public func runOnce() async {
+        dropFolder.scan()
+        try? await Task.sleep(for: interval)
+        dropFolder.scan()
+        scheduler.runDue(now: Date())
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import WharfCore
+import WharfSpool
+import WharfStore
+
+/// Runs schedules: at each time of its cron expression, a schedule queues the files of its
+/// directory that match its pattern — moved into the spool, or with `--keep` copied and
+/// sent again only when their content changed.
+public struct Scheduler: Sendable {
+    private let outbox: Outbox
+    private let registry: Registry
+    private let logger: Logger
+
+    public init(registry: Registry, spool: Spool, logger: Logger) {
+        self.outbox = Outbox(registry: registry, spool: spool)
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Runs every schedule due at `now` and sets its next run; returns what was queued.
+    @discardableResult
+    public func runDue(now: Date, calendar: Calendar = .current) -> [Transfer] {
+        var queued: [Transfer] = []
+        let due: [Schedule]
+        do {
+            due = try registry.dueSchedules(now: now)
+        } catch {
+            logger.error("schedules cannot be read", metadata: ["error": "\(error)"])
+            return []
+        }
+        for schedule in due {
+            queued += run(schedule)
+            do {
+                let cron = try CronExpression(parsing: schedule.cron)
+                // A schedule that never fires again is parked far in the future.
+                try registry.setNextRun(of: schedule.id, to: cron.next(after: now, calendar: calendar) ?? .distantFuture)
+            } catch {
+                logger.error("a schedule could not be advanced", metadata: ["schedule": "\(schedule.id)", "error": "\(error)"])
+            }
+        }
+        return queued
+    }
+
+    private func run(_ schedule: Schedule) -> [Transfer] {
+        guard let partner = try? PartnerName(schedule.partner) else { return [] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: schedule.sourceDirectory)) ?? []
+        var queued: [Transfer] = []
+        for name in names.sorted()
+        where !name.hasPrefix(".") && !name.hasSuffix(".tmp") && fnmatch(schedule.pattern, name, 0) == 0 {
+            let path = "\(schedule.sourceDirectory)/\(name)"
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            do {
+                let transfer = schedule.keep
+                    ? try outbox.queue(path, for: partner, schedule: schedule.id)
+                    : try outbox.queue(path, for: partner, move: true)
+                if let transfer { queued.append(transfer) }
+            } catch {
+                logger.error("a scheduled file could not be queued", metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+        }
+        return queued
+    }
+}
