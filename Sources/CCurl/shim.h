@@ -42,6 +42,17 @@ static inline size_t wharf_curl_readfunc_abort(void) {
     return CURL_READFUNC_ABORT;
 }
 
+typedef int (*wharf_curl_debug_callback)(CURL *handle, curl_infotype type, char *data, size_t size, void *userdata);
+
+static inline CURLcode wharf_curl_easy_setopt_debug_callback(CURL *handle, wharf_curl_debug_callback value) {
+    return curl_easy_setopt(handle, CURLOPT_DEBUGFUNCTION, value);
+}
+
+/// The server's certificate chain after a transfer made with `CURLOPT_CERTINFO`.
+static inline CURLcode wharf_curl_easy_getinfo_certinfo(CURL *handle, struct curl_certinfo **value) {
+    return curl_easy_getinfo(handle, CURLINFO_CERTINFO, value);
+}
+
 static inline CURLcode wharf_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

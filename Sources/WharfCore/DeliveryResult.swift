@@ -64,7 +64,8 @@ public enum DeliveryVerdict: Sendable, Equatable {
         }
     }
 
-    static func looksLikeCertificateRefusal(_ error: String?) -> Bool {
+    /// Whether libcurl's words for a failed handshake say the server refused our certificate.
+    public static func looksLikeCertificateRefusal(_ error: String?) -> Bool {
         guard let error = error?.lowercased() else { return false }
         return ["certificate required", "bad certificate", "unknown ca", "certificate unknown", "alert handshake failure", "access denied"]
             .contains { error.contains($0) }

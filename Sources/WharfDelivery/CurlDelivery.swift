@@ -44,9 +44,7 @@ enum CurlDelivery {
         let code: CURLcode = errorBuffer.withUnsafeMutableBytes { errorBytes in
             do {
                 curl.reset()
-                try curl.set(CURLOPT_NOSIGNAL, 1)
                 try curl.set(CURLOPT_URL, request.url)
-                try curl.set(CURLOPT_PROTOCOLS_STR, "https")
                 try curl.set(CURLOPT_UPLOAD, 1)
                 try curl.set(CURLOPT_INFILESIZE_LARGE, request.size)
                 try curl.set(CURLOPT_READFUNCTION, callback: readFile)
@@ -57,22 +55,7 @@ enum CurlDelivery {
                 try curl.set(CURLOPT_HEADERDATA, pointer: context.toOpaque())
                 try curl.set(CURLOPT_HTTPHEADER, list: headers)
                 try curl.set(CURLOPT_ERRORBUFFER, pointer: errorBytes.baseAddress)
-                try curl.set(CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
-                try curl.set(CURLOPT_SSL_VERIFYPEER, 1)
-                try curl.set(CURLOPT_SSL_VERIFYHOST, 2)
-                try curl.set(CURLOPT_SSLCERTTYPE, "PEM")
-                try curl.set(CURLOPT_SSLCERT_BLOB, blob: Array(request.clientCertificatePEM.utf8))
-                try curl.set(CURLOPT_SSLKEYTYPE, "PEM")
-                try curl.set(CURLOPT_SSLKEY_BLOB, blob: Array(request.clientKeyPEM.utf8))
-                if let serverCA = request.serverCAPEM {
-                    try curl.set(CURLOPT_CAINFO_BLOB, blob: Array(serverCA.utf8))
-                }
-                if !request.pins.isEmpty {
-                    try curl.set(CURLOPT_PINNEDPUBLICKEY, request.pins.map(\.rawValue).joined(separator: ";"))
-                }
-                try curl.set(CURLOPT_CONNECTTIMEOUT, request.connectTimeout)
-                try curl.set(CURLOPT_LOW_SPEED_LIMIT, request.lowSpeedLimit)
-                try curl.set(CURLOPT_LOW_SPEED_TIME, request.lowSpeedTime)
+                try applySecurity(of: request, to: curl)
             } catch {
                 let message = Array("\(error)".utf8.prefix(errorBytes.count - 1))
                 errorBytes.copyBytes(from: message + [0])
@@ -91,6 +74,30 @@ enum CurlDelivery {
             body: String(decoding: exchange.body, as: UTF8.self),
             retryAfter: exchange.retryAfter
         )
+    }
+
+    /// What every connection to a partner uses: TLS 1.2 or later, host name and chain
+    /// verification against the partner's CA bundle (else the system's), its pins, our
+    /// client certificate, a 10 s connect timeout and the low-speed abort.
+    static func applySecurity(of request: DeliveryRequest, to curl: CurlEasy, verify: Bool = true) throws(WharfError) {
+        try curl.set(CURLOPT_NOSIGNAL, 1)
+        try curl.set(CURLOPT_PROTOCOLS_STR, "https")
+        try curl.set(CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
+        try curl.set(CURLOPT_SSL_VERIFYPEER, verify ? 1 : 0)
+        try curl.set(CURLOPT_SSL_VERIFYHOST, verify ? 2 : 0)
+        try curl.set(CURLOPT_SSLCERTTYPE, "PEM")
+        try curl.set(CURLOPT_SSLCERT_BLOB, blob: Array(request.clientCertificatePEM.utf8))
+        try curl.set(CURLOPT_SSLKEYTYPE, "PEM")
+        try curl.set(CURLOPT_SSLKEY_BLOB, blob: Array(request.clientKeyPEM.utf8))
+        if let serverCA = request.serverCAPEM {
+            try curl.set(CURLOPT_CAINFO_BLOB, blob: Array(serverCA.utf8))
+        }
+        if verify && !request.pins.isEmpty {
+            try curl.set(CURLOPT_PINNEDPUBLICKEY, request.pins.map(\.rawValue).joined(separator: ";"))
+        }
+        try curl.set(CURLOPT_CONNECTTIMEOUT, request.connectTimeout)
+        try curl.set(CURLOPT_LOW_SPEED_LIMIT, request.lowSpeedLimit)
+        try curl.set(CURLOPT_LOW_SPEED_TIME, request.lowSpeedTime)
     }
 
     static func bytes(hex: String) -> [UInt8] {
@@ -128,7 +135,7 @@ private let readFile: wharf_curl_data_callback = { buffer, size, count, userdata
 }
 
 /// `CURLOPT_WRITEFUNCTION`: the response body, kept up to `bodyLimit` bytes.
-private let collectBody: wharf_curl_data_callback = { buffer, size, count, userdata in
+let collectBody: wharf_curl_data_callback = { buffer, size, count, userdata in
     let exchange = Unmanaged<CurlDelivery.Exchange>.fromOpaque(userdata!).takeUnretainedValue()
     let length = size * count
     let room = max(0, CurlDelivery.bodyLimit - exchange.body.count)

@@ -59,6 +59,26 @@ final class CurlEasy {
         try check(wharf_curl_easy_setopt_data_callback(handle, option, callback), option)
     }
 
+    func set(debug callback: wharf_curl_debug_callback) throws(WharfError) {
+        try check(wharf_curl_easy_setopt_debug_callback(handle, callback), CURLOPT_DEBUGFUNCTION)
+    }
+
+    /// The PEM of each certificate the server sent, leaf first (needs `CURLOPT_CERTINFO`).
+    func serverCertificatesPEM() -> [String] {
+        var info: UnsafeMutablePointer<curl_certinfo>?
+        guard wharf_curl_easy_getinfo_certinfo(handle, &info) == CURLE_OK, let info, let lists = info.pointee.certinfo else { return [] }
+        var certificates: [String] = []
+        for index in 0..<Int(info.pointee.num_of_certs) {
+            var node = lists[index]
+            while let current = node {
+                let entry = String(cString: current.pointee.data)
+                if entry.hasPrefix("Cert:") { certificates.append(String(entry.dropFirst(5))) }
+                node = current.pointee.next
+            }
+        }
+        return certificates
+    }
+
     /// Runs the transfer to its end; blocks the calling thread.
     func perform() -> CURLcode {
         curl_easy_perform(handle)

@@ -82,3 +82,29 @@ import WharfTestSupport
         #expect(stored.count == 50)
     }
 }
+
+@Suite(.serialized) struct PartnerTestAgainstWharfTests {
+    @Test func theTestPassesForARegisteredSenderAndFailsForAnUnknownCertificate() async throws {
+        let (receiver, sender) = try await WharfToWharfTests.pair()
+        let accepted = try await sender.wharf("partner", "test", "receiver")
+        // The same receiver, but presenting the sender's own Wharf certificate, which the receiver does not know.
+        try await sender.succeed("partner", "add", "stranger", "--url", receiver.url("/inbox"),
+                                 "--server-ca", "\(receiver.home)/pki/ca.crt")
+        let refused = try await sender.wharf("partner", "test", "stranger")
+        // A certificate from the receiver's CA whose partner was removed since: TLS passes, the request gets 403.
+        try await receiver.fixture.succeed("partner", "add", "ghost")
+        try await receiver.fixture.succeed("partner", "issue", "ghost")
+        try await receiver.fixture.succeed("partner", "remove", "ghost")
+        let ghost = "\(receiver.home)/partners/ghost"
+        try await sender.succeed("partner", "add", "ghost", "--url", receiver.url("/inbox"), "--server-ca", "\(receiver.home)/pki/ca.crt",
+                                 "--client-cert", "\(ghost)/ghost.crt", "--client-key", "\(ghost)/ghost.key")
+        let forbidden = try await sender.wharf("partner", "test", "ghost")
+        try await receiver.stop()
+        #expect(accepted.status == 0, "\(accepted.stdout)")
+        #expect(accepted.stdout.contains("probe GET \(receiver.url("/inbox"))/: HTTP 200"), "\(accepted.stdout)")
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("[FAIL] our client certificate was refused"), "\(refused.stdout)")
+        #expect(forbidden.status == 1)
+        #expect(forbidden.stdout.contains("our client certificate was probably refused: GET \(receiver.url("/inbox"))/ answered HTTP 403"), "\(forbidden.stdout)")
+    }
+}
