@@ -69,6 +69,11 @@ static inline CURLcode wharf_curl_easy_getinfo_string(CURL *handle, CURLINFO inf
     return curl_easy_getinfo(handle, info, value);
 }
 
+/// The result of a finished transfer in a `CURLMSG_DONE` message (a union member in C).
+static inline CURLcode wharf_curl_msg_result(CURLMsg *message) {
+    return message->data.result;
+}
+
 static inline CURLMcode wharf_curl_multi_setopt_long(CURLM *handle, CURLMoption option, long value) {
     return curl_multi_setopt(handle, option, value);
 }

@@ -29,24 +29,18 @@ struct Inbox: ParsableCommand {
         func run() throws {
             let partner = try partner.map { name throws(WharfError) in try PartnerName(name).rawValue }
             let receipts = try home.resolved.openRegistry().receipts(partner: partner, limit: limit)
-            if json {
-                print(PartnerReport.json(receipts))
-                return
-            }
-            guard !receipts.isEmpty else {
-                print("Nothing received yet.")
-                return
-            }
-            print("ID                         PARTNER         SIZE  SHA-256           RECEIVED              NAME")
-            for receipt in receipts {
-                print([
+            Listing.print(
+                receipts, json: json, empty: "Nothing received yet.",
+                header: "ID                         PARTNER         SIZE  SHA-256           RECEIVED              NAME"
+            ) { receipt in
+                [
                     receipt.id.padding(toLength: 25, withPad: " ", startingAt: 0),
                     receipt.partner.padding(toLength: 12, withPad: " ", startingAt: 0),
                     String(receipt.size).leftPadded(to: 8),
                     String(receipt.sha256.prefix(16)),
                     receipt.receivedAt.formatted(.iso8601),
                     receipt.filename,
-                ].joined(separator: "  "))
+                ].joined(separator: "  ")
             }
         }
     }
@@ -72,13 +66,9 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             let events = try home.resolved.openRegistry().auditEvents(limit: limit)
-            if json {
-                print(PartnerReport.json(events))
-                return
-            }
-            for event in events {
+            Listing.print(events, json: json, empty: "No events yet.") { event in
                 let who = event.partner ?? event.subject ?? "no certificate"
-                print("\(event.at.formatted(.iso8601))  \(event.outcome.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))  \(event.status.map(String.init) ?? "-")  \(who)  \(event.remoteAddress ?? "-")  \(event.detail ?? "")")
+                return "\(event.at.formatted(.iso8601))  \(event.outcome.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))  \(event.status.map(String.init) ?? "-")  \(who)  \(event.remoteAddress ?? "-")  \(event.detail ?? "")"
             }
         }
     }

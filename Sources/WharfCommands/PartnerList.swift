@@ -12,19 +12,13 @@ struct PartnerList: ParsableCommand {
 
     func run() throws {
         let reports = try home.resolved.openRegistry().partners().map(PartnerReport.init)
-        if json {
-            print(PartnerReport.json(reports))
-            return
-        }
-        guard !reports.isEmpty else {
-            print("No partners yet: `wharf partner add NAME` registers one.")
-            return
-        }
         let width = max(4, reports.map(\.name.count).max() ?? 0)
         func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
-        print("\(pad("NAME", width))  STATUS    IDS  URL")
-        for report in reports {
-            print("\(pad(report.name, width))  \(pad(report.status, 8))  \(pad(String(report.identities.count), 3))  \(report.outbound.url ?? "-")")
+        Listing.print(
+            reports, json: json, empty: "No partners yet: `wharf partner add NAME` registers one.",
+            header: "\(pad("NAME", width))  STATUS    IDS  URL"
+        ) { report in
+            "\(pad(report.name, width))  \(pad(report.status, 8))  \(pad(String(report.identities.count), 3))  \(report.outbound.url ?? "-")"
         }
     }
 }
@@ -47,6 +41,6 @@ struct PartnerShow: ParsableCommand {
             throw WharfError.unknownPartner(name.rawValue)
         }
         let report = PartnerReport(partner)
-        print(json ? PartnerReport.json(report) : report.text)
+        print(json ? Listing.json(report) : report.text)
     }
 }

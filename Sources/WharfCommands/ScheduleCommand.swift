@@ -66,16 +66,8 @@ struct ScheduleCommand: ParsableCommand {
 
         func run() throws {
             let schedules = try home.resolved.openRegistry().schedules()
-            if json {
-                print(PartnerReport.json(schedules))
-                return
-            }
-            guard !schedules.isEmpty else {
-                print("No schedules.")
-                return
-            }
-            for schedule in schedules {
-                print("\(schedule.id)  \(schedule.partner)  '\(schedule.cron)'  \(schedule.sourceDirectory)/\(schedule.pattern)\(schedule.keep ? "  keep" : "")  next \(schedule.nextRunAt.formatted(.iso8601))")
+            Listing.print(schedules, json: json, empty: "No schedules.") { schedule in
+                "\(schedule.id)  \(schedule.partner)  '\(schedule.cron)'  \(schedule.sourceDirectory)/\(schedule.pattern)\(schedule.keep ? "  keep" : "")  next \(schedule.nextRunAt.formatted(.iso8601))"
             }
         }
     }

@@ -32,17 +32,9 @@ struct Transfers: ParsableCommand {
         func run() throws {
             let partner = try partner.map { name throws(WharfError) in try PartnerName(name).rawValue }
             let transfers = try home.resolved.openRegistry().transfers(state: state, partner: partner, limit: limit)
-            if json {
-                print(PartnerReport.json(transfers))
-                return
-            }
-            guard !transfers.isEmpty else {
-                print("No transfers.")
-                return
-            }
-            for transfer in transfers {
+            Listing.print(transfers, json: json, empty: "No transfers.") { transfer in
                 let next = transfer.state == .retrying ? transfer.nextAttemptAt.map { " next \($0.formatted(.iso8601))" } ?? "" : ""
-                print("\(transfer.id)  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(transfer.partner)  \(transfer.filename)  \(transfer.size) bytes  \(transfer.attempts) attempts\(next)\(transfer.lastError.map { "  \($0)" } ?? "")")
+                return "\(transfer.id)  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(transfer.partner)  \(transfer.filename)  \(transfer.size) bytes  \(transfer.attempts) attempts\(next)\(transfer.lastError.map { "  \($0)" } ?? "")"
             }
         }
     }
@@ -70,7 +62,7 @@ struct Transfers: ParsableCommand {
             }
             let attempts = try registry.attempts(of: id)
             if json {
-                print(PartnerReport.json(Report(transfer: transfer, attempts: attempts)))
+                print(Listing.json(Report(transfer: transfer, attempts: attempts)))
                 return
             }
             print("\(transfer.id)  \(transfer.state.rawValue)")

@@ -4,7 +4,7 @@ import WharfCore
 
 /// One HTTP PUT through libcurl: the file streamed from disk with `Content-Length`,
 /// `Content-Digest` and `Idempotency-Key`, TLS 1.2 or later, the partner's CA, pins and
-/// our client certificate. Blocks the calling thread until the exchange ends.
+/// our client certificate. The transfer runs on `CurlMulti`'s thread.
 enum CurlDelivery {
     /// State the C callbacks reach through their user-data pointer.
     final class Exchange {
@@ -20,7 +20,7 @@ enum CurlDelivery {
 
     static let bodyLimit = 16 * 1024
 
-    static func put(_ request: DeliveryRequest, using curl: CurlEasy) -> DeliveryResult {
+    static func put(_ request: DeliveryRequest, using curl: CurlEasy, on multi: CurlMulti) async -> DeliveryResult {
         let descriptor = open(request.filePath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             return DeliveryResult(curlCode: 26, curlError: "cannot read the queued file \(request.filePath): \(String(cString: strerror(errno)))", httpStatus: nil)
@@ -29,8 +29,10 @@ enum CurlDelivery {
         let exchange = Exchange(descriptor: descriptor)
         let context = Unmanaged.passRetained(exchange)
         defer { context.release() }
-
-        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        // libcurl writes into these while the transfer runs on the multi thread.
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        defer { errorBuffer.deallocate() }
         var headers: UnsafeMutablePointer<curl_slist>?
         for header in [
             "Content-Type: application/octet-stream",
@@ -41,31 +43,27 @@ enum CurlDelivery {
         }
         defer { curl_slist_free_all(headers) }
 
-        let code: CURLcode = errorBuffer.withUnsafeMutableBytes { errorBytes in
-            do {
-                curl.reset()
-                try curl.set(CURLOPT_URL, request.url)
-                try curl.set(CURLOPT_UPLOAD, 1)
-                try curl.set(CURLOPT_INFILESIZE_LARGE, request.size)
-                try curl.set(CURLOPT_READFUNCTION, callback: readFile)
-                try curl.set(CURLOPT_READDATA, pointer: context.toOpaque())
-                try curl.set(CURLOPT_WRITEFUNCTION, callback: collectBody)
-                try curl.set(CURLOPT_WRITEDATA, pointer: context.toOpaque())
-                try curl.set(CURLOPT_HEADERFUNCTION, callback: readHeader)
-                try curl.set(CURLOPT_HEADERDATA, pointer: context.toOpaque())
-                try curl.set(CURLOPT_HTTPHEADER, list: headers)
-                try curl.set(CURLOPT_ERRORBUFFER, pointer: errorBytes.baseAddress)
-                try applySecurity(of: request, to: curl)
-            } catch {
-                let message = Array("\(error)".utf8.prefix(errorBytes.count - 1))
-                errorBytes.copyBytes(from: message + [0])
-                return CURLE_BAD_FUNCTION_ARGUMENT
-            }
-            return curl.perform()
+        do {
+            curl.reset()
+            try curl.set(CURLOPT_URL, request.url)
+            try curl.set(CURLOPT_UPLOAD, 1)
+            try curl.set(CURLOPT_INFILESIZE_LARGE, request.size)
+            try curl.set(CURLOPT_READFUNCTION, callback: readFile)
+            try curl.set(CURLOPT_READDATA, pointer: context.toOpaque())
+            try curl.set(CURLOPT_WRITEFUNCTION, callback: collectBody)
+            try curl.set(CURLOPT_WRITEDATA, pointer: context.toOpaque())
+            try curl.set(CURLOPT_HEADERFUNCTION, callback: readHeader)
+            try curl.set(CURLOPT_HEADERDATA, pointer: context.toOpaque())
+            try curl.set(CURLOPT_HTTPHEADER, list: headers)
+            try curl.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
+            try applySecurity(of: request, to: curl)
+        } catch {
+            return DeliveryResult(curlCode: Int(CURLE_BAD_FUNCTION_ARGUMENT.rawValue), curlError: "\(error)", httpStatus: nil)
         }
+        let code = await multi.perform(curl)
 
         let status = curl.info(long: CURLINFO_RESPONSE_CODE)
-        let errorText = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let errorText = String(cString: errorBuffer)
         return DeliveryResult(
             curlCode: Int(code.rawValue),
             curlError: code == CURLE_OK ? nil : (errorText.isEmpty ? String(cString: curl_easy_strerror(code)) : errorText),

@@ -3,20 +3,24 @@ import WharfCore
 
 /// A libcurl easy handle, with one typed method per kind of option.
 ///
-/// Not `Sendable`: a handle is used by one thread at a time and never shared. Reusing a
-/// handle (after `reset()`) keeps its connection cache, which is how deliveries to the
-/// same partner reuse connections.
+/// A handle is used by one thread at a time: the delivering task sets it up, hands it to
+/// `CurlMulti`'s thread for the transfer, and reads the results once it is handed back.
+/// That hand-over, never sharing, is what makes the unchecked `Sendable` sound.
 /// See https://curl.se/libcurl/c/curl_easy_setopt.html for every option.
-final class CurlEasy {
-    private let handle: UnsafeMutableRawPointer
+final class CurlEasy: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
 
     /// `curl_global_init`, once per process, before the first handle.
     private static let globalInit: Void = {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
     }()
 
+    static func initializeLibrary() {
+        _ = globalInit
+    }
+
     init() throws(WharfError) {
-        _ = Self.globalInit
+        Self.initializeLibrary()
         guard let handle = curl_easy_init() else { throw WharfError(.storage, "libcurl could not create a handle") }
         self.handle = handle
     }
@@ -79,7 +83,8 @@ final class CurlEasy {
         return certificates
     }
 
-    /// Runs the transfer to its end; blocks the calling thread.
+    /// Runs the transfer to its end on the calling thread, which it blocks (the easy
+    /// interface; deliveries use `CurlMulti`).
     func perform() -> CURLcode {
         curl_easy_perform(handle)
     }

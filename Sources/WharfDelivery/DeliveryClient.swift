@@ -1,42 +1,40 @@
 import NIOConcurrencyHelpers
 import WharfCore
 
-/// Runs deliveries, keeping idle curl handles per partner so that connections (and TLS
-/// sessions) are reused from one delivery to the next.
+/// Runs deliveries through one `CurlMulti` (one thread, one connection cache), keeping
+/// idle easy handles per partner for reuse.
 public final class DeliveryClient: Sendable {
-    private let idle = NIOLockedValueBox<[String: [HandleBox]]>([:])
+    private let idle = NIOLockedValueBox<[String: [CurlEasy]]>([:])
+    private let multi: CurlMulti?
 
-    public init() {}
+    public init() {
+        multi = try? CurlMulti()
+    }
 
-    /// Delivers on the calling thread, which it blocks until the exchange ends.
-    public func deliver(_ request: DeliveryRequest, partner: String) -> DeliveryResult {
-        let box: HandleBox
+    deinit {
+        multi?.shutdown()
+    }
+
+    /// Delivers, suspending until the exchange ends.
+    public func deliver(_ request: DeliveryRequest, partner: String) async -> DeliveryResult {
+        guard let multi else { return DeliveryResult(curlCode: 2, curlError: "libcurl could not start", httpStatus: nil) }
+        let handle: CurlEasy
         if let reused = idle.withLockedValue({ $0[partner]?.popLast() }) {
-            box = reused
+            handle = reused
         } else {
             do {
-                box = HandleBox(try CurlEasy())
+                handle = try CurlEasy()
             } catch {
                 return DeliveryResult(curlCode: 2, curlError: error.description, httpStatus: nil)
             }
         }
-        let result = CurlDelivery.put(request, using: box.handle)
-        idle.withLockedValue { $0[partner, default: []].append(box) }
+        let result = await CurlDelivery.put(request, using: handle, on: multi)
+        idle.withLockedValue { $0[partner, default: []].append(handle) }
         return result
     }
 
     /// Drops the idle handles (and their connections) of every partner.
     public func closeIdleConnections() {
         idle.withLockedValue { $0.removeAll() }
-    }
-}
-
-/// A curl handle passed between threads, one at a time: taken out of the idle list by the
-/// thread that uses it and put back when done.
-private final class HandleBox: @unchecked Sendable {
-    let handle: CurlEasy
-
-    init(_ handle: CurlEasy) {
-        self.handle = handle
     }
 }

@@ -14,8 +14,8 @@ public struct DeliveryConfiguration: Sendable {
     public var retryPolicy = RetryPolicy()
     /// Deliveries to one partner at once, unless it sets its own limit.
     public var maxDeliveriesPerPartner = 4
-    /// Deliveries at once in all; each holds a thread while curl runs.
-    public var maxDeliveries = 16
+    /// Deliveries at once in all (they share libcurl's one thread).
+    public var maxDeliveries = 64
     /// How often the queue is checked for transfers that fell due.
     public var pollInterval: Duration = .milliseconds(250)
     /// How long delivered files stay in `spool/sent/`, in seconds.
@@ -24,8 +24,8 @@ public struct DeliveryConfiguration: Sendable {
     public init() {}
 }
 
-/// Delivers queued transfers: claims those due, runs each on a thread of its own with
-/// libcurl, and records the attempt and what follows (delivered, retry later, dead).
+/// Delivers queued transfers: claims those due, runs them through libcurl's multi
+/// interface, and records each attempt and what follows (delivered, retry later, dead).
 ///
 /// A partner that is down only holds its own deliveries: each partner has its own limit,
 /// and attempts to it time out (connect 10 s) without holding anyone else's.
@@ -72,7 +72,8 @@ public struct DeliveryWorker: Service {
     }
 
     private func work(stopWhenIdle: Bool, stopping: NIOLockedValueBox<Bool>) async throws {
-        let threads = NIOThreadPool(numberOfThreads: configuration.maxDeliveries)
+        // For the registry's blocking calls around each attempt.
+        let threads = NIOThreadPool(numberOfThreads: 4)
         threads.start()
         defer { threads.shutdownGracefully { _ in } }
         let inFlight = NIOLockedValueBox(0)
@@ -93,11 +94,7 @@ public struct DeliveryWorker: Service {
                 for transfer in claimed {
                     inFlight.withLockedValue { $0 += 1 }
                     group.addTask {
-                        do {
-                            try await threads.runIfActive { deliver(transfer) }
-                        } catch {
-                            try? registry.release(transfer.id, retryAt: Date(), reason: "not attempted: \(error)")
-                        }
+                        await deliver(transfer, threads: threads)
                         inFlight.withLockedValue { $0 -= 1 }
                     }
                 }
@@ -112,75 +109,96 @@ public struct DeliveryWorker: Service {
         }
     }
 
-    /// One attempt, start to finish, on the calling (pool) thread.
-    func deliver(_ transfer: Transfer) {
+    /// What an attempt needs, read from the registry before it starts.
+    private struct Plan: Sendable {
+        let partner: Partner
+        let request: DeliveryRequest
+    }
+
+    /// One attempt, start to finish: the registry is read and written on the thread pool
+    /// (those calls block on SQLite and fsync), the transfer runs on libcurl's thread.
+    func deliver(_ transfer: Transfer, threads: NIOThreadPool) async {
         let started = Date()
-        var logger = logger
-        logger[metadataKey: "transfer"] = "\(transfer.id)"
-        logger[metadataKey: "partner"] = "\(transfer.partner)"
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "transfer"] = "\(transfer.id)"
+            logger[metadataKey: "partner"] = "\(transfer.partner)"
+            return logger
+        }()
         do {
-            guard let partner = try registry.partner(named: PartnerName(transfer.partner)) else {
-                try registry.kill(transfer.id, reason: "partner '\(transfer.partner)' no longer exists")
-                return
-            }
-            guard let url = partner.outbound.url else {
-                try registry.kill(
-                    transfer.id,
-                    reason: "partner '\(partner.name)' has no delivery URL; set one with `wharf partner update \(partner.name) --url URL`, then `wharf transfers retry \(transfer.id)`"
-                )
-                return
-            }
-            let credential = try partner.outbound.clientCredential ?? {
-                let own = try pki.loadClient()
-                return ClientCredential(certificatePEM: own.certificate.pemText, privateKeyPEM: own.privateKeyPEM)
-            }()
-            let request = DeliveryRequest(
-                url: DeliveryRequest.url(base: url, filename: transfer.filename), filePath: spool.outgoingPath(transfer.id),
-                size: transfer.size, sha256: transfer.sha256, idempotencyKey: transfer.id,
-                clientCertificatePEM: credential.certificatePEM, clientKeyPEM: credential.privateKeyPEM,
-                serverCAPEM: partner.outbound.serverCAPEM, pins: partner.outbound.pins
-            )
-            let result = client.deliver(request, partner: transfer.partner)
-            let verdict = DeliveryVerdict.judge(result, expectedSHA256: transfer.sha256)
-            let reason: String? = switch verdict {
-            case .delivered: nil
-            case .transient(let why), .permanent(let why): why
-            }
-            let attempt = DeliveryAttempt(
-                transferID: transfer.id, number: transfer.attempts + 1, startedAt: started,
-                duration: Date().timeIntervalSince(started), curlCode: result.curlCode, httpStatus: result.httpStatus,
-                bytesSent: result.bytesSent, error: reason
-            )
-            switch verdict {
-            case .delivered:
-                try registry.finish(transfer, attempt: attempt, outcome: .delivered(receipt: result.body)) {
-                    try spool.moveToSent(transfer, receipt: result.body)
-                }
-                logger.info("delivered", metadata: ["attempt": "\(attempt.number)", "status": "\(result.httpStatus ?? 0)"])
-            case .transient(let why):
-                let policy = partner.outbound.retryPolicy(overriding: configuration.retryPolicy)
-                let queuedAt = try registry.queuedAt(transfer.id) ?? transfer.createdAt
-                switch policy.afterTransientFailure(
-                    attempts: attempt.number, createdAt: queuedAt, now: Date(), retryAfter: result.retryAfter,
-                    random: Double.random(in: 0..<1)
-                ) {
-                case .retry(let date):
-                    try registry.finish(transfer, attempt: attempt, outcome: .retry(at: date, reason: why))
-                    logger.notice("delivery failed; will retry", metadata: ["reason": "\(why)", "at": "\(date)"])
-                case .giveUp(let giveUp):
-                    try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: "\(why); \(giveUp)"))
-                    logger.warning("transfer dead", metadata: ["reason": "\(why); \(giveUp)"])
-                }
-            case .permanent(let why):
-                try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: why))
-                logger.warning("transfer dead", metadata: ["reason": "\(why)"])
-            }
+            guard let plan = try await threads.runIfActive({ try plan(transfer) }) else { return }
+            let result = await client.deliver(plan.request, partner: transfer.partner)
+            try await threads.runIfActive { try record(transfer, plan: plan, result: result, started: started, logger: logger) }
         } catch {
             // The transfer must not stay `sending`: try again after the first retry delay.
             logger.error("delivery could not be recorded", metadata: ["error": "\(error)"])
             try? registry.release(
                 transfer.id, retryAt: Date().addingTimeInterval(configuration.retryPolicy.initialDelay), reason: "\(error)"
             )
+        }
+    }
+
+    /// The request for `transfer`, or `nil` when it cannot be attempted (it is then dead).
+    private func plan(_ transfer: Transfer) throws -> Plan? {
+        guard let partner = try registry.partner(named: PartnerName(transfer.partner)) else {
+            try registry.kill(transfer.id, reason: "partner '\(transfer.partner)' no longer exists")
+            return nil
+        }
+        guard let url = partner.outbound.url else {
+            try registry.kill(
+                transfer.id,
+                reason: "partner '\(partner.name)' has no delivery URL; set one with `wharf partner update \(partner.name) --url URL`, then `wharf transfers retry \(transfer.id)`"
+            )
+            return nil
+        }
+        let credential = try partner.outbound.clientCredential ?? {
+            let own = try pki.loadClient()
+            return ClientCredential(certificatePEM: own.certificate.pemText, privateKeyPEM: own.privateKeyPEM)
+        }()
+        let request = DeliveryRequest(
+            url: DeliveryRequest.url(base: url, filename: transfer.filename), filePath: spool.outgoingPath(transfer.id),
+            size: transfer.size, sha256: transfer.sha256, idempotencyKey: transfer.id,
+            clientCertificatePEM: credential.certificatePEM, clientKeyPEM: credential.privateKeyPEM,
+            serverCAPEM: partner.outbound.serverCAPEM, pins: partner.outbound.pins
+        )
+        return Plan(partner: partner, request: request)
+    }
+
+    /// Records the attempt and what follows from it: delivered, a retry, or dead.
+    private func record(_ transfer: Transfer, plan: Plan, result: DeliveryResult, started: Date, logger: Logger) throws {
+        let verdict = DeliveryVerdict.judge(result, expectedSHA256: transfer.sha256)
+        let reason: String? = switch verdict {
+        case .delivered: nil
+        case .transient(let why), .permanent(let why): why
+        }
+        let attempt = DeliveryAttempt(
+            transferID: transfer.id, number: transfer.attempts + 1, startedAt: started,
+            duration: Date().timeIntervalSince(started), curlCode: result.curlCode, httpStatus: result.httpStatus,
+            bytesSent: result.bytesSent, error: reason
+        )
+        switch verdict {
+        case .delivered:
+            try registry.finish(transfer, attempt: attempt, outcome: .delivered(receipt: result.body)) {
+                try spool.moveToSent(transfer, receipt: result.body)
+            }
+            logger.info("delivered", metadata: ["attempt": "\(attempt.number)", "status": "\(result.httpStatus ?? 0)"])
+        case .transient(let why):
+            let policy = plan.partner.outbound.retryPolicy(overriding: configuration.retryPolicy)
+            let queuedAt = try registry.queuedAt(transfer.id) ?? transfer.createdAt
+            switch policy.afterTransientFailure(
+                attempts: attempt.number, createdAt: queuedAt, now: Date(), retryAfter: result.retryAfter,
+                random: Double.random(in: 0..<1)
+            ) {
+            case .retry(let date):
+                try registry.finish(transfer, attempt: attempt, outcome: .retry(at: date, reason: why))
+                logger.notice("delivery failed; will retry", metadata: ["reason": "\(why)", "at": "\(date)"])
+            case .giveUp(let giveUp):
+                try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: "\(why); \(giveUp)"))
+                logger.warning("transfer dead", metadata: ["reason": "\(why); \(giveUp)"])
+            }
+        case .permanent(let why):
+            try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: why))
+            logger.warning("transfer dead", metadata: ["reason": "\(why)"])
         }
     }
 }

@@ -58,3 +58,19 @@ import WharfTestSupport
         #expect(throws: WharfError.self) { try spool.stage(id: "same") }
     }
 }
+
+@Suite struct SentRetentionTests {
+    @Test func deliveredFilesOlderThanTheRetentionAreDeleted() throws {
+        let directory = try TemporaryDirectory("wharf-sent")
+        let spool = Spool(root: directory.file("spool"))
+        try spool.prepare()
+        let partner = "\(spool.sentDirectory)/acme"
+        try FileManager.default.createDirectory(atPath: partner, withIntermediateDirectories: true)
+        try "old".write(toFile: "\(partner)/old.xml", atomically: false, encoding: .utf8)
+        try "new".write(toFile: "\(partner)/new.xml", atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-8 * 86_400)], ofItemAtPath: "\(partner)/old.xml")
+
+        #expect(spool.pruneSent(olderThan: 7 * 86_400) == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: partner) == ["new.xml"])
+    }
+}
