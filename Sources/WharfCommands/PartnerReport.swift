@@ -45,8 +45,16 @@ struct PartnerReport: Encodable {
         let pins: [String]
         /// `nil` means Wharf's own client certificate.
         let clientCertificate: CertificateSummary?
+        /// This partner's overrides of the gateway's retry settings; `nil` keeps the gateway's.
+        let retryInitialSeconds: Double?
+        let retryMaximumSeconds: Double?
+        let maxAttempts: Int?
+        let maxAgeSeconds: Double?
+        let maxDeliveries: Int?
 
-        enum CodingKeys: CodingKey { case url, serverCA, pins, clientCertificate }
+        enum CodingKeys: CodingKey {
+            case url, serverCA, pins, clientCertificate, retryInitialSeconds, retryMaximumSeconds, maxAttempts, maxAgeSeconds, maxDeliveries
+        }
 
         // Absent values are written as `null`, so scripts see every key.
         func encode(to encoder: any Encoder) throws {
@@ -55,6 +63,11 @@ struct PartnerReport: Encodable {
             try container.encode(serverCA, forKey: .serverCA)
             try container.encode(pins, forKey: .pins)
             try container.encode(clientCertificate, forKey: .clientCertificate)
+            try container.encode(retryInitialSeconds, forKey: .retryInitialSeconds)
+            try container.encode(retryMaximumSeconds, forKey: .retryMaximumSeconds)
+            try container.encode(maxAttempts, forKey: .maxAttempts)
+            try container.encode(maxAgeSeconds, forKey: .maxAgeSeconds)
+            try container.encode(maxDeliveries, forKey: .maxDeliveries)
         }
     }
 
@@ -92,7 +105,12 @@ struct PartnerReport: Encodable {
             url: partner.outbound.url?.rawValue,
             serverCA: CertificateSummary.all(inPEM: partner.outbound.serverCAPEM),
             pins: partner.outbound.pins.map(\.rawValue),
-            clientCertificate: CertificateSummary.all(inPEM: partner.outbound.clientCredential?.certificatePEM)?.first
+            clientCertificate: CertificateSummary.all(inPEM: partner.outbound.clientCredential?.certificatePEM)?.first,
+            retryInitialSeconds: partner.outbound.retryInitialDelay,
+            retryMaximumSeconds: partner.outbound.retryMaximumDelay,
+            maxAttempts: partner.outbound.maxAttempts,
+            maxAgeSeconds: partner.outbound.maxAge,
+            maxDeliveries: partner.outbound.maxDeliveries
         )
     }
 
@@ -127,6 +145,14 @@ struct PartnerReport: Encodable {
         } else {
             lines.append("  client cert   Wharf's own")
         }
+        let overrides = [
+            outbound.retryInitialSeconds.map { "first retry within \($0) s" },
+            outbound.retryMaximumSeconds.map { "retries at most \($0) s apart" },
+            outbound.maxAttempts.map { "\($0) attempts" },
+            outbound.maxAgeSeconds.map { "gives up after \($0) s" },
+            outbound.maxDeliveries.map { "\($0) deliveries at once" },
+        ].compactMap { $0 }
+        lines.append("  delivery      \(overrides.isEmpty ? "the gateway's retry settings" : overrides.joined(separator: ", "))")
         return lines.joined(separator: "\n")
     }
 }

@@ -165,6 +165,17 @@ import WharfTestSupport
         #expect(try fixture.succeed("partner", "show", "acme").stdout.contains("identity      subject CN=gw2,O=Acme,C=US"))
     }
 
+    @Test func deliverySettingsOfAPartnerAreShown() throws {
+        try fixture.succeed("partner", "add", "acme", "--retry-initial", "5", "--max-attempts", "3", "--max-deliveries", "2")
+        let outbound = try #require(try fixture.partnerJSON("acme")["outbound"] as? [String: Any])
+        #expect(outbound["retry_initial_seconds"] as? Double == 5)
+        #expect(outbound["max_attempts"] as? Int == 3)
+        #expect(outbound["max_deliveries"] as? Int == 2)
+        #expect(outbound["max_age_seconds"] is NSNull)
+        let text = try fixture.succeed("partner", "show", "acme").stdout
+        #expect(text.contains("delivery      first retry within 5.0 s, 3 attempts, 2 deliveries at once"), "\(text)")
+    }
+
     @Test func disableEnableAndRemove() throws {
         try fixture.succeed("partner", "add", "acme", "--subject", "CN=gw")
         try fixture.succeed("partner", "disable", "acme")
