@@ -77,6 +77,7 @@ struct Deliver: AsyncParsableCommand {
         let registry = try home.openRegistry()
         let spool = Spool(root: home.spoolDirectory)
         try spool.prepare()
+        try SpoolRecovery.run(registry: registry, spool: spool, logger: Logger(label: "wharf"))
         let worker = DeliveryWorker(
             configuration: try delivery.configuration(), registry: registry, spool: spool, pki: home.pki,
             logger: Logger(label: "wharf")

@@ -50,15 +50,7 @@ struct Serve: AsyncParsableCommand {
 
         let spool = Spool(root: home.spoolDirectory)
         try spool.prepare()
-        let recovery = try spool.recover(
-            committedReceipt: { id throws(WharfError) in try registry.receipt(id: id) },
-            committedTransfer: { id throws(WharfError) in try registry.transfer(id: id) != nil }
-        )
-        if !recovery.completed.isEmpty || !recovery.removed.isEmpty {
-            logger.notice("spool recovered", metadata: [
-                "completed": "\(recovery.completed.count)", "removed_unacknowledged": "\(recovery.removed.count)",
-            ])
-        }
+        try SpoolRecovery.run(registry: registry, spool: spool, logger: logger)
 
         var configuration = ListenerConfiguration()
         configuration.host = host

@@ -151,6 +151,10 @@ public struct DeliveryWorker: Service {
             )
             return nil
         }
+        guard FileManager.default.fileExists(atPath: spool.outgoingPath(transfer.id)) else {
+            try registry.kill(transfer.id, reason: "its file is missing from \(spool.outgoingDirectory)")
+            return nil
+        }
         let credential = try partner.outbound.clientCredential ?? {
             let own = try pki.loadClient()
             return ClientCredential(certificatePEM: own.certificate.pemText, privateKeyPEM: own.privateKeyPEM)

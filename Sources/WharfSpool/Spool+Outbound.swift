@@ -156,3 +156,10 @@ extension Spool {
         return (size, Hex.encode(hasher.finalize()))
     }
 }
+
+extension Spool {
+    /// The ids of the files in `outgoing/`.
+    public func outgoingIDs() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: outgoingDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+}

@@ -16,12 +16,13 @@ extension Registry {
     /// Commits `receipt` unless its idempotency key was used before by the same partner,
     /// and records the audit event `audit` makes of the outcome in the same transaction.
     ///
-    /// `install` runs inside the transaction after the row is written, so the file moves
-    /// into place only if the receipt is recorded; if `install` throws, nothing is recorded.
+    /// `install` (moving the file into the inbox) runs once the receipt is committed; if it
+    /// throws, the receipt is deleted again. A crash in between leaves a committed receipt
+    /// whose file is still staged, which `Spool.recover` moves into place at start.
     public func commit(
         _ receipt: Receipt, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
     ) throws(WharfError) -> ReceiptCommit {
-        try write { db in
+        let outcome: ReceiptCommit = try write { db in
             if let key = receipt.idempotencyKey,
                let earlier = try Self.fetchReceipt(
                    db, sql: "SELECT * FROM receipt WHERE partner = ? AND idempotency_key = ?", [receipt.partner, key]
@@ -40,9 +41,26 @@ extension Registry {
                             receipt.sha256, receipt.receivedAt, receipt.idempotencyKey]
             )
             try Self.insert(audit(.committed(receipt)), db)
-            try install()
             return .committed(receipt)
         }
+        if case .committed = outcome {
+            do {
+                try install()
+            } catch {
+                try? write { db in
+                    try db.execute(sql: "DELETE FROM receipt WHERE id = ?", arguments: [receipt.id])
+                    var refusal = audit(outcome)
+                    refusal = AuditEvent(
+                        outcome: .refused, status: nil, partner: refusal.partner, subject: refusal.subject,
+                        fingerprint: refusal.fingerprint, remoteAddress: refusal.remoteAddress,
+                        detail: "receipt \(receipt.id) withdrawn: the file could not be moved into the inbox"
+                    )
+                    try Self.insert(refusal, db)
+                }
+                throw error as? WharfError ?? WharfError(.storage, "\(error)")
+            }
+        }
+        return outcome
     }
 
     /// The receipt with this id.

@@ -60,7 +60,7 @@ extension Registry {
     }
 
     /// Queues `transfer` and, in the same transaction, remembers that `path` was sent with
-    /// its SHA-256 by `scheduleID`.
+    /// its SHA-256 by `scheduleID`; then installs its file as `enqueue` does.
     public func enqueue(_ transfer: Transfer, sentBy scheduleID: Int64, path: String, install: () throws -> Void) throws(WharfError) {
         try write { db in
             try Self.insert(transfer, db)
@@ -68,8 +68,10 @@ extension Registry {
                 sql: "INSERT OR REPLACE INTO schedule_sent (schedule_id, path, sha256) VALUES (?, ?, ?)",
                 arguments: [scheduleID, path, transfer.sha256]
             )
-            try install()
         }
+        try installOrWithdraw(transfer.id, withdraw: { db in
+            try db.execute(sql: "DELETE FROM schedule_sent WHERE schedule_id = ? AND path = ?", arguments: [scheduleID, path])
+        }, install)
     }
 
     static func schedule(from row: Row) -> Schedule {

@@ -10,12 +10,26 @@ extension Registry {
         case dead(reason: String)
     }
 
-    /// Records a new queued transfer; `install` (moving its file into the spool) runs in
-    /// the same transaction, so a transfer row never exists without its file.
+    /// Records a new queued transfer, then runs `install` (moving its file to
+    /// `spool/outgoing/`); if that throws, the transfer is deleted again. A crash in between
+    /// leaves a transfer whose file is still staged, which `Spool.recover` moves into place.
     public func enqueue(_ transfer: Transfer, install: () throws -> Void) throws(WharfError) {
-        try write { db in
-            try Self.insert(transfer, db)
+        try write { db in try Self.insert(transfer, db) }
+        try installOrWithdraw(transfer.id, install)
+    }
+
+    /// Runs `install`; if it throws, deletes the transfer (and runs `withdraw`) again.
+    func installOrWithdraw(
+        _ transferID: String, withdraw: (Database) throws -> Void = { _ in }, _ install: () throws -> Void
+    ) throws(WharfError) {
+        do {
             try install()
+        } catch {
+            try? write { db in
+                try withdraw(db)
+                try db.execute(sql: "DELETE FROM transfer WHERE id = ?", arguments: [transferID])
+            }
+            throw error as? WharfError ?? WharfError(.storage, "\(error)")
         }
     }
 
@@ -70,8 +84,9 @@ extension Registry {
         }
     }
 
-    /// Records an attempt and what follows from it, in one transaction; `install` (moving
-    /// a delivered file to `sent/`) runs inside it. Attempts are numbered over the
+    /// Records an attempt and what follows from it, in one transaction, then runs `install`
+    /// (moving a delivered file to `sent/`). A crash in between leaves a delivered transfer
+    /// whose file is still in `outgoing/`, which `Spool.recover`'s caller moves at start. Attempts are numbered over the
     /// transfer's whole life (`retry` resets the count the policy uses, not the numbering).
     public func finish(
         _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome, install: () throws -> Void = {}
@@ -106,7 +121,11 @@ extension Registry {
                     arguments: [reason, transfer.id]
                 )
             }
+        }
+        do {
             try install()
+        } catch {
+            throw error as? WharfError ?? WharfError(.storage, "\(error)")
         }
     }
 
@@ -196,8 +215,8 @@ extension Registry {
         }
     }
 
-    /// Cancels a transfer that is not being sent or finished; `remove` deletes its file in
-    /// the same transaction.
+    /// Cancels a transfer that is not being sent or finished, then runs `remove` (deleting
+    /// its file).
     public func cancel(_ transferID: String, remove: () throws -> Void) throws(WharfError) {
         try write { db in
             guard let state = try String.fetchOne(db, sql: "SELECT state FROM transfer WHERE id = ?", arguments: [transferID]) else {
@@ -210,7 +229,11 @@ extension Registry {
                 )
             }
             try db.execute(sql: "UPDATE transfer SET state = 'cancelled', next_attempt_at = NULL WHERE id = ?", arguments: [transferID])
+        }
+        do {
             try remove()
+        } catch {
+            throw error as? WharfError ?? WharfError(.storage, "\(error)")
         }
     }
 

@@ -125,3 +125,38 @@ import WharfTestSupport
         #expect(hung.allSatisfy { !$0.state.isFinal })
     }
 }
+
+/// What a crash between a commit and the file move leaves behind is finished at start.
+@Suite(.serialized) struct OutboundRecoveryTests {
+    @Test func committedTransfersWhoseFilesWereNotMovedYetAreFinishedAtStart() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://localhost:\(try FreePort.pick())/inbox", "--max-attempts", "5")
+        let files = try (0..<2).map { try TestGatewayFiles(fixture: fixture).randomFile("r\($0).bin", size: 100) }
+        try await fixture.succeed(["send", "partner"] + files.map(\.path))
+        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
+        let transfers = try registry.transfers().sorted { $0.filename < $1.filename }
+        let spool = "\(fixture.home)/spool"
+
+        // A delivery recorded, its file not yet moved to sent/.
+        let delivered = transfers[0]
+        _ = try registry.claimDue(now: Date(), defaultPerPartner: 4, limit: 1)
+        try registry.finish(
+            delivered,
+            attempt: DeliveryAttempt(transferID: delivered.id, number: 1, startedAt: Date(), duration: 0.1, curlCode: 0,
+                                     httpStatus: 201, bytesSent: 100, error: nil),
+            outcome: .delivered(receipt: "{}")
+        )
+        // A transfer committed, its file still staged.
+        let queued = transfers[1]
+        try FileManager.default.moveItem(atPath: "\(spool)/outgoing/\(queued.id)", toPath: "\(spool)/tmp/\(queued.id).out")
+
+        try await fixture.succeed("deliver", "--once")
+
+        #expect(FileManager.default.fileExists(atPath: "\(spool)/sent/partner/\(delivered.id)-r0.bin"))
+        #expect(!FileManager.default.fileExists(atPath: "\(spool)/outgoing/\(delivered.id)"))
+        #expect(FileManager.default.fileExists(atPath: "\(spool)/outgoing/\(queued.id)"))
+        let attempted = try #require(try registry.transfer(id: queued.id))
+        #expect(attempted.state == .retrying, "the receiver is down, the file is there: \(attempted)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(spool)/tmp").isEmpty)
+    }
+}

@@ -1,0 +1,43 @@
+import Logging
+import WharfCore
+import WharfSpool
+import WharfStore
+
+/// Puts the spool and the registry back in step after a stop or a crash. Run it at start,
+/// before anything receives or delivers (`wharf serve`, `wharf deliver --once`).
+///
+/// The registry is committed first and files move after, so a crash can leave: a
+/// committed upload or transfer whose file is still staged in `tmp/` (moved into place
+/// now), a staged file nothing committed (removed: never acknowledged), and a delivered
+/// or cancelled transfer whose file is still in `outgoing/` (moved to `sent/`, or removed).
+public enum SpoolRecovery {
+    public static func run(registry: Registry, spool: Spool, logger: Logger) throws(WharfError) {
+        let staged = try spool.recover(
+            committedReceipt: { id throws(WharfError) in try registry.receipt(id: id) },
+            committedTransfer: { id throws(WharfError) in try registry.transfer(id: id) != nil }
+        )
+        var finished = 0
+        for id in spool.outgoingIDs() {
+            guard let transfer = try registry.transfer(id: id) else {
+                logger.warning("a queued file has no transfer; it is left in place", metadata: ["file": "\(spool.outgoingPath(id))"])
+                continue
+            }
+            switch transfer.state {
+            case .delivered:
+                try spool.moveToSent(transfer, receipt: transfer.receipt ?? "")
+                finished += 1
+            case .cancelled:
+                spool.removeOutgoing(id)
+                finished += 1
+            default:
+                break
+            }
+        }
+        if !staged.completed.isEmpty || !staged.removed.isEmpty || finished > 0 {
+            logger.notice("spool recovered", metadata: [
+                "completed": "\(staged.completed.count)", "removed_unacknowledged": "\(staged.removed.count)",
+                "finished_outgoing": "\(finished)",
+            ])
+        }
+    }
+}
