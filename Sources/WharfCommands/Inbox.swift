@@ -17,20 +17,12 @@ struct Inbox: ParsableCommand {
 
         @OptionGroup var home: HomeOptions
 
-        @Option(help: "Only this partner's files.")
-        var partner: String?
-
-        @Option(help: "How many to list.")
-        var limit: Int = 100
-
-        @Flag(help: "Print JSON.")
-        var json = false
+        @OptionGroup var list: ListOptions
 
         func run() throws {
-            let partner = try partner.map { name throws(WharfError) in try PartnerName(name).rawValue }
-            let receipts = try home.resolved.openRegistry().receipts(partner: partner, limit: limit)
+            let receipts = try home.resolved.openRegistry().receipts(partner: try list.partnerName(), limit: list.limit)
             Listing.print(
-                receipts, json: json, empty: "Nothing received yet.",
+                receipts, json: list.json, empty: "Nothing received yet.",
                 header: "ID                         PARTNER         SIZE  SHA-256           RECEIVED              NAME"
             ) { receipt in
                 [

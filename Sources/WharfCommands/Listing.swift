@@ -1,4 +1,6 @@
+import ArgumentParser
 import Foundation
+import WharfCore
 
 /// How the `list` commands print: JSON with `--json`; else `empty` when there is nothing,
 /// else an optional header and one line per item.
@@ -23,5 +25,22 @@ enum Listing {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try! encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// `--partner`, `--limit` and `--json`, shared by `inbox list` and `transfers list`.
+struct ListOptions: ParsableArguments {
+    @Option(help: "Only this partner's entries.")
+    var partner: String?
+
+    @Option(help: "How many to list, newest first.")
+    var limit: Int = 100
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    /// `--partner`, checked to be a partner name.
+    func partnerName() throws(WharfError) -> String? {
+        try partner.map { name throws(WharfError) in try PartnerName(name).rawValue }
     }
 }

@@ -20,19 +20,11 @@ struct Transfers: ParsableCommand {
         @Option(help: "Only transfers in this state: queued, sending, retrying, delivered, dead or cancelled.")
         var state: Transfer.State?
 
-        @Option(help: "Only this partner's transfers.")
-        var partner: String?
-
-        @Option(help: "How many to list.")
-        var limit: Int = 100
-
-        @Flag(help: "Print JSON.")
-        var json = false
+        @OptionGroup var list: ListOptions
 
         func run() throws {
-            let partner = try partner.map { name throws(WharfError) in try PartnerName(name).rawValue }
-            let transfers = try home.resolved.openRegistry().transfers(state: state, partner: partner, limit: limit)
-            Listing.print(transfers, json: json, empty: "No transfers.") { transfer in
+            let transfers = try home.resolved.openRegistry().transfers(state: state, partner: try list.partnerName(), limit: list.limit)
+            Listing.print(transfers, json: list.json, empty: "No transfers.") { transfer in
                 let next = transfer.state == .retrying ? transfer.nextAttemptAt.map { " next \($0.formatted(.iso8601))" } ?? "" : ""
                 return "\(transfer.id)  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(transfer.partner)  \(transfer.filename)  \(transfer.size) bytes  \(transfer.attempts) attempts\(next)\(transfer.lastError.map { "  \($0)" } ?? "")"
             }

@@ -49,13 +49,12 @@ extension Registry {
             } catch {
                 try? write { db in
                     try db.execute(sql: "DELETE FROM receipt WHERE id = ?", arguments: [receipt.id])
-                    var refusal = audit(outcome)
-                    refusal = AuditEvent(
-                        outcome: .refused, status: nil, partner: refusal.partner, subject: refusal.subject,
-                        fingerprint: refusal.fingerprint, remoteAddress: refusal.remoteAddress,
+                    let accepted = audit(outcome)
+                    try Self.insert(AuditEvent(
+                        outcome: .refused, status: nil, partner: accepted.partner, subject: accepted.subject,
+                        fingerprint: accepted.fingerprint, remoteAddress: accepted.remoteAddress,
                         detail: "receipt \(receipt.id) withdrawn: the file could not be moved into the inbox"
-                    )
-                    try Self.insert(refusal, db)
+                    ), db)
                 }
                 throw error as? WharfError ?? WharfError(.storage, "\(error)")
             }

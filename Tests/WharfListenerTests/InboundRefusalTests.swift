@@ -21,6 +21,14 @@ import X509
         try PKIDirectory(path: "\(gateway.home)/pki").loadAuthority()
     }
 
+    /// Uploads a small file presenting `credentials`; the answer, and the spool before and after.
+    func upload(to gateway: TestGateway, presenting credentials: [String]) async throws -> (result: HTTPResult, before: [String], after: [String]) {
+        let file = try gateway.randomFile("a.txt", size: 100)
+        let before = try gateway.spoolState()
+        let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
+        return (result, before, try gateway.spoolState())
+    }
+
     func latestAudit(_ gateway: TestGateway) throws -> AuditEvent? {
         try gateway.registry.auditEvents(limit: 1).first
     }
@@ -45,10 +53,7 @@ import X509
         let credentials = try makeClient("stranger", in: gateway, by: foreign)
         // Even with a subject the registry knows.
         try await gateway.fixture.succeed("partner", "add", "known", "--subject", "CN=stranger,O=Test")
-        let file = try gateway.randomFile("a.txt", size: 100)
-        let before = try gateway.spoolState()
-        let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
-        let after = try gateway.spoolState()
+        let (result, before, after) = try await upload(to: gateway, presenting: credentials)
         try await gateway.stop()
         #expect(result.curlStatus != 0 && result.status == 0, "\(result.stderr)")
         #expect(after == before)
@@ -58,10 +63,7 @@ import X509
         let gateway = try await TestGateway.start()
         let credentials = try makeClient("expired", in: gateway, by: try wharfCA(gateway), now: Date().addingTimeInterval(-10 * 86_400), days: 1)
         try await gateway.fixture.succeed("partner", "add", "late", "--subject", "CN=expired,O=Test")
-        let file = try gateway.randomFile("a.txt", size: 100)
-        let before = try gateway.spoolState()
-        let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
-        let after = try gateway.spoolState()
+        let (result, before, after) = try await upload(to: gateway, presenting: credentials)
         try await gateway.stop()
         #expect(result.curlStatus != 0 && result.status == 0, "\(result.stderr)")
         #expect(after == before)
@@ -70,10 +72,7 @@ import X509
     @Test func aValidCertificateOfNoPartnerGets403() async throws {
         let gateway = try await TestGateway.start()
         let credentials = try makeClient("nobody", in: gateway, by: try wharfCA(gateway))
-        let file = try gateway.randomFile("a.txt", size: 100)
-        let before = try gateway.spoolState()
-        let result = try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
-        let after = try gateway.spoolState()
+        let (result, before, after) = try await upload(to: gateway, presenting: credentials)
         try await gateway.stop()
         #expect(result.status == 403)
         #expect(result.json?["error"] as? String == "unknown_partner")
