@@ -50,12 +50,14 @@ actor TLSContextProvider {
     private func cacheKey(_ partnerAnchors: [(partner: PartnerName, pem: String)]) throws -> String {
         var hasher = SHA256()
         for path in [pki.serverCertificatePath, pki.serverKeyPath, pki.caCertificatePath] {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             // Files are replaced by rename, so a new inode number marks a new file even
             // within the same second and at the same size.
-            let inode = attributes?[.systemFileNumber] ?? 0
-            hasher.update(data: Array("\(path) \(inode) \(modified) \(attributes?[.size] ?? 0)\n".utf8))
+            var status = stat()
+            if stat(path, &status) == 0 {
+                hasher.update(data: Array("\(path) \(status.st_ino) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_size)\n".utf8))
+            } else {
+                hasher.update(data: Array("\(path) missing\n".utf8))
+            }
         }
         for (partner, pem) in partnerAnchors {
             hasher.update(data: Array("\(partner)\n\(pem)\n".utf8))

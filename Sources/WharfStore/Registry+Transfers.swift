@@ -51,27 +51,35 @@ extension Registry {
         try write { db in
             let sending = try Row.fetchAll(db, sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner")
             var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
-            let candidates = try Row.fetchAll(
+            // Partners already at their limit are left out in SQL, so a long queue for a
+            // busy partner is not read on every claim.
+            let candidates = try Row.fetchCursor(
                 db,
                 sql: """
+                    WITH busy AS (SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner)
                     SELECT transfer.*, partner.max_deliveries AS partner_limit, partner.status AS partner_status
-                    FROM transfer LEFT JOIN partner ON partner.name = transfer.partner
+                    FROM transfer
+                    LEFT JOIN partner ON partner.name = transfer.partner
+                    LEFT JOIN busy ON busy.partner = transfer.partner
                     WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= ?
+                      AND (partner.status IS NULL OR partner.status = 'active')
+                      AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, ?)
                     ORDER BY transfer.next_attempt_at, transfer.created_at
                     """,
-                arguments: [now]
+                arguments: [now, defaultPerPartner]
             )
             var claimed: [Transfer] = []
-            for row in candidates where claimed.count < limit {
+            while claimed.count < limit, let row = try candidates.next() {
                 let partner: String = row["partner"]
-                if let status: String = row["partner_status"], status != Partner.Status.active.rawValue { continue }
                 let partnerLimit: Int = row["partner_limit"] ?? defaultPerPartner
                 guard busy[partner, default: 0] < partnerLimit else { continue }
                 busy[partner, default: 0] += 1
-                try db.execute(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?", arguments: [row["id"] as String])
                 var transfer = Self.transfer(from: row)
                 transfer.state = .sending
                 claimed.append(transfer)
+            }
+            for transfer in claimed {
+                try db.execute(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?", arguments: [transfer.id])
             }
             return claimed
         }

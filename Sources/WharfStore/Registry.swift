@@ -9,6 +9,7 @@ import WharfCore
 /// change leaves the registry exactly as it was.
 public final class Registry: Sendable {
     private let pool: DatabasePool
+    private let commits: GroupCommit
 
     /// The file name of the registry inside a Wharf home.
     public static let fileName = "wharf.sqlite"
@@ -48,6 +49,7 @@ public final class Registry: Sendable {
         } catch {
             throw WharfError(.storage, "cannot open the registry at \(path): \(error)")
         }
+        commits = GroupCommit(pool: pool)
     }
 
     /// The names of the migrations applied, in order.
@@ -65,9 +67,11 @@ public final class Registry: Sendable {
         }
     }
 
+    /// Runs `body` in a transaction shared with the writes of concurrent callers (see
+    /// `GroupCommit`); returns once that transaction is durable.
     func write<T>(_ body: (Database) throws -> T) throws(WharfError) -> T {
         do {
-            return try pool.write(body)
+            return try commits.write(body)
         } catch {
             throw Self.translate(error)
         }

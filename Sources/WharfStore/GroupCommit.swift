@@ -1,0 +1,100 @@
+import Foundation
+import GRDB
+
+/// Commits the writes of concurrent callers together: one transaction, one WAL fsync.
+///
+/// Every registry write waits for its fsync (`synchronous = FULL`), and a disk does a few
+/// thousand of those a second at best. So a caller that finds no commit running becomes
+/// the leader: it takes every write queued so far, runs each in its own savepoint inside
+/// one transaction, commits once and wakes the others. Writes that arrive meanwhile wait
+/// for the next commit, which the first of them leads.
+///
+/// Each write keeps its own outcome: one that throws is rolled back to its savepoint and
+/// its caller gets the error, while the rest of the batch commits. No caller hears of
+/// success before the transaction holding its write is durable.
+///
+/// Callers block (they run on thread pools, never on an event loop); bodies must not
+/// write to the registry themselves.
+final class GroupCommit: @unchecked Sendable {
+    // `queue` and `leading` are guarded by `condition`; a job's `done` and `error` are
+    // written by the leader before `done` is set under the lock, and read by its caller after.
+    private let condition = NSCondition()
+    private var queue: [Job] = []
+    private var leading = false
+    private var committed = 0
+    private let pool: DatabasePool
+
+    private final class Job {
+        let body: (Database) throws -> Void
+        var error: (any Error)?
+        var done = false
+
+        init(_ body: @escaping (Database) throws -> Void) {
+            self.body = body
+        }
+    }
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        // The job does not outlive this call: it returns only once the leader ran it.
+        try withoutActuallyEscaping(body) { body in
+            var result: T?
+            let job = Job { db in result = try body(db) }
+            try wait(for: job)
+            return result!
+        }
+    }
+
+    private func wait(for job: Job) throws {
+        condition.lock()
+        queue.append(job)
+        while !job.done {
+            if leading {
+                condition.wait()
+                continue
+            }
+            leading = true
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            condition.unlock()
+            commit(batch)
+            condition.lock()
+            for finished in batch { finished.done = true }
+            committed += 1
+            leading = false
+            condition.broadcast()
+        }
+        condition.unlock()
+        if let error = job.error { throw error }
+    }
+
+    /// Transactions run so far, and writes waiting for the next one.
+    var counts: (transactions: Int, waiting: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (committed, queue.count)
+    }
+
+    private func commit(_ batch: [Job]) {
+        do {
+            try pool.write { db in
+                for job in batch {
+                    do {
+                        try db.inSavepoint {
+                            try job.body(db)
+                            return .commit
+                        }
+                    } catch {
+                        job.error = error
+                    }
+                }
+            }
+        } catch {
+            // The commit itself failed: nothing of the batch is stored.
+            for job in batch where job.error == nil { job.error = error }
+        }
+    }
+}
