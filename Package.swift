@@ -60,9 +60,11 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // Linux calls Swift's Glibc module leaves out (sync_file_range).
+        .target(name: "CWharfSystem"),
         .target(
             name: "WharfSpool",
-            dependencies: ["WharfCore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["WharfCore", "CWharfSystem", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "WharfListener",

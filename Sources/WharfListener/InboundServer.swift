@@ -38,7 +38,9 @@ public struct InboundServer: Service {
         // Fail at start, with the reason, rather than on the first connection.
         _ = try await tls.current()
 
-        let threadPool = NIOThreadPool(numberOfThreads: 4)
+        // Uploads block on fsync here; with a thread each, concurrent uploads share their
+        // registry commits and directory syncs instead of queueing for a thread.
+        let threadPool = NIOThreadPool(numberOfThreads: configuration.blockingThreads)
         threadPool.start()
         defer { threadPool.shutdownGracefully { _ in } }
 

@@ -16,6 +16,8 @@ public struct ListenerConfiguration: Sendable {
     public var receiptListLimit: Int = 100
     /// Body bytes gathered before one write to the staged file.
     public var writeBufferSize: Int = 256 * 1024
+    /// Threads for the calls that block: file writes, fsyncs, registry reads and commits.
+    public var blockingThreads: Int = 16
 
     public init() {}
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CWharfSystem
 import Foundation
 import WharfCore
 
@@ -86,11 +87,9 @@ public struct Spool: Sendable {
         }
     }
 
+    /// Makes the entries renamed into `path` durable (sharing the `fsync` with concurrent callers).
     static func syncDirectory(_ path: String) throws(WharfError) {
-        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw StagedFile.failure("open", path) }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw StagedFile.failure("sync", path) }
+        try DirectorySync.shared.sync(path)
     }
 }
 
@@ -101,6 +100,15 @@ public struct Spool: Sendable {
 public final class StagedFile: @unchecked Sendable {
     public let path: String
     private var descriptor: Int32
+    /// Bytes written so far, and how far writeback to disk was started.
+    private var written: Int64 = 0
+    private var writebackStarted: Int64 = 0
+    private var writebackWaited: Int64 = 0
+
+    /// Large uploads go to disk while they arrive, in steps of this size: the fsync at
+    /// the end then finds little left to write, and a slow disk slows the sender down
+    /// instead of filling memory with dirty pages.
+    static let writebackStep: Int64 = 8 * 1024 * 1024
 
     init(path: String) throws(WharfError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
@@ -113,12 +121,23 @@ public final class StagedFile: @unchecked Sendable {
     public func write(_ bytes: UnsafeRawBufferPointer) throws(WharfError) {
         var offset = 0
         while offset < bytes.count {
-            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
+            let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0 {
                 if errno == EINTR { continue }
                 throw Self.failure("write", path)
             }
-            offset += written
+            offset += count
+        }
+        written += Int64(bytes.count)
+        if written - writebackStarted >= Self.writebackStep {
+            // Start this step's writeback, then wait for the previous step's (best effort:
+            // the fsync in `finish` is what makes the file durable).
+            _ = wharf_start_writeback(descriptor, writebackStarted, written - writebackStarted)
+            if writebackStarted > writebackWaited {
+                _ = wharf_wait_writeback(descriptor, writebackWaited, writebackStarted - writebackWaited)
+                writebackWaited = writebackStarted
+            }
+            writebackStarted = written
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import WharfCore
 import WharfTestSupport
@@ -24,6 +25,19 @@ import WharfTestSupport
         try Array(text.utf8).withUnsafeBytes { bytes in try staged.write(bytes) }
         try staged.finish()
         return staged
+    }
+
+    @Test func aFileLargerThanSeveralWritebackStepsIsStoredWhole() throws {
+        let staged = try spool.stage(id: "large")
+        var expected: [UInt8] = []
+        for step in 0..<40 {
+            let chunk = [UInt8](repeating: UInt8(step), count: 512 * 1024 + step)
+            expected += chunk
+            try chunk.withUnsafeBytes { bytes in try staged.write(bytes) }
+        }
+        try staged.finish()
+        #expect(Int64(expected.count) > 2 * StagedFile.writebackStep)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: staged.path)) == Data(expected))
     }
 
     @Test func installMovesTheFileIntoThePartnersInbox() throws {
@@ -72,5 +86,23 @@ import WharfTestSupport
 
         #expect(spool.pruneSent(olderThan: 7 * 86_400) == 1)
         #expect(try FileManager.default.contentsOfDirectory(atPath: partner) == ["new.xml"])
+    }
+}
+
+@Suite struct DirectorySyncTests {
+    @Test func concurrentSyncsOfOneDirectoryAllReturnAndAMissingDirectoryIsAnError() throws {
+        let directory = try TemporaryDirectory("wharf-dirsync")
+        let spool = Spool(root: directory.path)
+        try spool.prepare()
+        let failed = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 32) { _ in
+            do {
+                try DirectorySync.shared.sync(spool.inboxDirectory)
+            } catch {
+                failed.withLock { $0 += 1 }
+            }
+        }
+        #expect(failed.withLock { $0 } == 0)
+        #expect(throws: WharfError.self) { try DirectorySync.shared.sync("\(directory.path)/missing") }
     }
 }

@@ -1,0 +1,13 @@
+#ifndef CWHARF_SYSTEM_H
+#define CWHARF_SYSTEM_H
+
+/// Linux calls that Swift's Glibc module does not show (they need _GNU_SOURCE).
+
+/// Starts writing the file's dirty pages in [offset, offset + length) to disk; returns at once.
+int wharf_start_writeback(int descriptor, long long offset, long long length);
+
+/// Writes [offset, offset + length) to disk and waits until that is done. Unlike fsync it
+/// makes nothing durable (no metadata, no disk cache flush); it bounds dirty pages.
+int wharf_wait_writeback(int descriptor, long long offset, long long length);
+
+#endif
