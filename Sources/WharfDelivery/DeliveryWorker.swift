@@ -16,10 +16,14 @@ public struct DeliveryConfiguration: Sendable {
     public var maxDeliveriesPerPartner = 4
     /// Deliveries at once in all (they share libcurl's one thread).
     public var maxDeliveries = 64
-    /// How often the queue is checked for transfers that fell due.
+    /// How often the queue is checked for transfers that fell due or were queued by another
+    /// process (a finished delivery makes the worker check at once).
     public var pollInterval: Duration = .milliseconds(250)
     /// How long delivered files stay in `spool/sent/`, in seconds.
     public var sentRetention: Double = 7 * 86_400
+    /// Threads for the calls that block around each attempt (registry reads and commits,
+    /// moving files).
+    public var blockingThreads = 16
 
     public init() {}
 }
@@ -72,12 +76,26 @@ public struct DeliveryWorker: Service {
     }
 
     private func work(stopWhenIdle: Bool, stopping: NIOLockedValueBox<Bool>) async throws {
-        // For the registry's blocking calls around each attempt.
-        let threads = NIOThreadPool(numberOfThreads: 4)
+        // For the registry's blocking calls around each attempt: with a thread per
+        // delivery in flight, their commits share fsyncs instead of queueing.
+        let threads = NIOThreadPool(numberOfThreads: configuration.blockingThreads)
         threads.start()
         defer { threads.shutdownGracefully { _ in } }
         let inFlight = NIOLockedValueBox(0)
         var lastPrune = Date.distantPast
+
+        // The loop claims again when woken: by a delivery that finished (room for the
+        // next one at once) or by the poll tick (transfers queued by other processes,
+        // retries falling due). Wake-ups that arrive while it works count once.
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var wakeups = wakes.makeAsyncIterator()
+        let ticker = Task { [pollInterval = configuration.pollInterval] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: pollInterval)
+                wake.yield()
+            }
+        }
+        defer { ticker.cancel() }
 
         await withDiscardingTaskGroup { group in
             while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
@@ -96,6 +114,7 @@ public struct DeliveryWorker: Service {
                     group.addTask {
                         await deliver(transfer, threads: threads)
                         inFlight.withLockedValue { $0 -= 1 }
+                        wake.yield()
                     }
                 }
                 if stopWhenIdle, claimed.isEmpty, inFlight.withLockedValue({ $0 }) == 0 { break }
@@ -104,8 +123,10 @@ public struct DeliveryWorker: Service {
                     if pruned > 0 { logger.info("pruned delivered files", metadata: ["count": "\(pruned)"]) }
                     lastPrune = Date()
                 }
-                try? await Task.sleep(for: configuration.pollInterval)
+                _ = await wakeups.next()
             }
+            // Deliveries in flight finish before the group returns.
+            ticker.cancel()
         }
     }
 

@@ -30,6 +30,11 @@ public final class DropFolder: Sendable {
         self.logger = logger
     }
 
+    /// Whether the last scan saw files it will queue if the next scan finds them unchanged.
+    public var hasFilesWaiting: Bool {
+        previous.withLockedValue { !$0.isEmpty }
+    }
+
     /// One scan: queues the files unchanged since the previous scan, and returns them.
     @discardableResult
     public func scan() -> [Transfer] {

@@ -24,12 +24,16 @@ public struct Intake: Service {
         }
     }
 
-    /// What `wharf deliver --once` does before delivering: two scans of the drop folder
-    /// `interval` apart (a file must be unchanged across two), and the schedules due now.
+    /// What `wharf deliver --once` does before delivering: a scan of the drop folder and,
+    /// if it found files, a second one `interval` later (a file must be unchanged across
+    /// two), and the schedules due now.
     public func runOnce() async {
         dropFolder.scan()
-        try? await Task.sleep(for: interval)
-        dropFolder.scan()
+        // A second look only when there is something to look at again.
+        if dropFolder.hasFilesWaiting {
+            try? await Task.sleep(for: interval)
+            dropFolder.scan()
+        }
         scheduler.runDue(now: Date())
     }
 }

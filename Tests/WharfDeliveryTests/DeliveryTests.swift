@@ -1,7 +1,11 @@
 import Crypto
 import Foundation
+import Logging
 import Testing
 import WharfCore
+import WharfDelivery
+import WharfPKI
+import WharfSpool
 import WharfStore
 import WharfTestSupport
 
@@ -187,5 +191,40 @@ import WharfTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/outgoing").isEmpty)
         let again = try await fixture.wharf("transfers", "cancel", transfer.id)
         #expect(again.status != 0 && again.stderr.contains("cannot be cancelled"))
+    }
+}
+
+@Suite(.serialized) struct DeliveryWorkerWakeTests {
+    @Test func aFinishedDeliveryStartsTheNextAtOnceRatherThanAtTheNextPoll() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile, "--max-deliveries", "1")
+        let files = try (0..<6).map { try NginxDeliveryTests.file(fixture, "file-\($0).bin", size: 2_000) }
+        try await fixture.succeed(["send", "partner"] + files.map(\.path))
+
+        // One delivery at a time and an hour between polls: only finished deliveries can
+        // start the next five.
+        var configuration = DeliveryConfiguration()
+        configuration.pollInterval = .seconds(3600)
+        let worker = DeliveryWorker(
+            configuration: configuration, registry: try Registry.open(at: "\(fixture.home)/wharf.sqlite"),
+            spool: Spool(root: "\(fixture.home)/spool"), pki: PKIDirectory(path: "\(fixture.home)/pki"),
+            logger: Logger(label: "test")
+        )
+        let drained = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await worker.drain(); return true }
+            group.addTask { try await Task.sleep(for: .seconds(60)); return false }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        try await nginx.stop()
+
+        let states = try NginxDeliveryTests.transfers(fixture).map { "\($0.state) \($0.attempts) \($0.lastError ?? "")" }
+        #expect(drained, "the worker waited for its poll between deliveries: \(states)")
+        #expect(try NginxDeliveryTests.transfers(fixture).allSatisfy { $0.state == .delivered })
+        for (index, file) in files.enumerated() {
+            #expect(try NginxDeliveryTests.sha256("\(nginx.received)/file-\(index).bin") == file.sha256)
+        }
     }
 }
