@@ -179,13 +179,10 @@ struct InboxConnection {
             try? await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
         }
 
+        // The staged file is opened by the first write, and a small upload is written,
+        // fsynced, committed and moved in one trip to the thread pool.
         let spool = context.spool
-        let staged: StagedFile
-        do {
-            staged = try await context.threadPool.runIfActive { try spool.stage(id: id) }
-        } catch {
-            return await storageFailure(error, refuse: refuse)
-        }
+        let staged = LazyStagedFile(spool: spool, id: id)
 
         var hasher = SHA256()
         var size: Int64 = 0
@@ -206,7 +203,7 @@ struct InboxConnection {
                     if pending.readableBytes >= flushSize {
                         let full = pending
                         pending = ByteBuffer()
-                        try await context.threadPool.runIfActive { try full.withUnsafeReadableBytes { bytes throws(WharfError) in try staged.write(bytes) } }
+                        try await context.threadPool.runIfActive { try staged.write(full) }
                     }
                 case .end:
                     ended = true
@@ -218,11 +215,6 @@ struct InboxConnection {
                 staged.discard()
                 await record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
                 return .error(.badRequest, "incomplete", "the body ended early", close: true)
-            }
-            let rest = pending
-            try await context.threadPool.runIfActive {
-                try rest.withUnsafeReadableBytes { bytes throws(WharfError) in try staged.write(bytes) }
-                try staged.finish()
             }
         } catch {
             staged.discard()
@@ -242,10 +234,13 @@ struct InboxConnection {
             size: size, sha256: sha256, receivedAt: Date(), idempotencyKey: idempotencyKey
         )
         let registry = context.registry
+        let rest = pending
         do {
             let outcome = try await context.threadPool.runIfActive {
-                try registry.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
-                    try staged.install(in: spool, receipt: receipt)
+                try staged.write(rest)
+                let file = try staged.finish()
+                return try registry.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
+                    try file.install(in: spool, receipt: receipt)
                 }
             }
             switch outcome {
@@ -357,5 +352,44 @@ struct AuditTemplate: Sendable {
         case .conflict(let earlier):
             event(.refused, 409, partner: earlier.partner, detail: "\(name): Idempotency-Key of receipt \(earlier.id) with other content")
         }
+    }
+}
+
+/// An upload's staged file, created in `tmp/` by its first write.
+///
+/// One upload task uses it, one call after another (each on the thread pool), which is
+/// what makes the unchecked `Sendable` sound.
+final class LazyStagedFile: @unchecked Sendable {
+    private let spool: Spool
+    private let id: String
+    private var file: StagedFile?
+
+    init(spool: Spool, id: String) {
+        self.spool = spool
+        self.id = id
+    }
+
+    func write(_ buffer: ByteBuffer) throws(WharfError) {
+        let file = try opened()
+        try buffer.withUnsafeReadableBytes { bytes throws(WharfError) in try file.write(bytes) }
+    }
+
+    /// Flushes the file to disk and closes it; returns it for installing.
+    func finish() throws(WharfError) -> StagedFile {
+        let file = try opened()
+        try file.finish()
+        return file
+    }
+
+    /// Removes the file if it was created.
+    func discard() {
+        file?.discard()
+    }
+
+    private func opened() throws(WharfError) -> StagedFile {
+        if let file { return file }
+        let created = try spool.stage(id: id)
+        file = created
+        return created
     }
 }

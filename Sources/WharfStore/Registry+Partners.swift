@@ -94,11 +94,10 @@ extension Registry {
     public func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?) throws(WharfError) -> [Partner] {
         try read { db in
             let names = try String.fetchAll(
-                db,
-                sql: """
+                db.cachedStatement(sql: """
                     SELECT DISTINCT partner FROM partner_identity
                     WHERE (kind = 'fingerprint' AND match_key = ?) OR (kind = 'subject' AND match_key = ?)
-                    """,
+                    """),
                 arguments: [fingerprint.hex, subject?.matchKey]
             )
             return try names.compactMap { try Self.fetch(PartnerName($0), db) }
@@ -109,7 +108,7 @@ extension Registry {
     public func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)] {
         try read { db in
             try Row.fetchAll(
-                db, sql: "SELECT name, trust_ca_pem FROM partner WHERE trust_ca_pem IS NOT NULL AND status = 'active' ORDER BY name"
+                db.cachedStatement(sql: "SELECT name, trust_ca_pem FROM partner WHERE trust_ca_pem IS NOT NULL AND status = 'active' ORDER BY name")
             ).map { (try PartnerName($0["name"]), $0["trust_ca_pem"]) }
         }
     }
@@ -163,11 +162,12 @@ extension Registry {
     }
 
     private static func fetch(_ name: PartnerName, _ db: Database) throws -> Partner? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM partner WHERE name = ?", arguments: [name.rawValue]) else {
+        // Cached statements: this runs for every inbound request.
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM partner WHERE name = ?"), arguments: [name.rawValue]) else {
             return nil
         }
         let identities = try Row.fetchAll(
-            db, sql: "SELECT * FROM partner_identity WHERE partner = ? ORDER BY id", arguments: [name.rawValue]
+            db.cachedStatement(sql: "SELECT * FROM partner_identity WHERE partner = ? ORDER BY id"), arguments: [name.rawValue]
         ).map { row -> InboundIdentity in
             let value: String = row["value"]
             let kind: InboundIdentity.Kind = switch row["kind"] as String {
@@ -177,7 +177,7 @@ extension Registry {
             return try InboundIdentity(kind, notBefore: row["not_before"], notAfter: row["not_after"])
         }
         let pins = try String.fetchAll(
-            db, sql: "SELECT pin FROM partner_pin WHERE partner = ? ORDER BY position", arguments: [name.rawValue]
+            db.cachedStatement(sql: "SELECT pin FROM partner_pin WHERE partner = ? ORDER BY position"), arguments: [name.rawValue]
         ).map { try PublicKeyPin(parsing: $0) }
         let clientCertificate: String? = row["client_cert_pem"]
         let clientKey: String? = row["client_key_pem"]

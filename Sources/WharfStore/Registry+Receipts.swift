@@ -32,11 +32,10 @@ extension Registry {
                 try Self.insert(audit(outcome), db)
                 return outcome
             }
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """).execute(
                 arguments: [receipt.id, receipt.partner, receipt.filename, receipt.storedName, receipt.size,
                             receipt.sha256, receipt.receivedAt, receipt.idempotencyKey]
             )
@@ -85,11 +84,10 @@ extension Registry {
     }
 
     private static func insert(_ event: AuditEvent, _ db: Database) throws {
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO audit_event (at, outcome, status, partner, subject, fingerprint, remote_address, detail)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """).execute(
                 arguments: [event.at, event.outcome.rawValue, event.status, event.partner, event.subject,
                             event.fingerprint, event.remoteAddress, event.detail]
             )
