@@ -36,10 +36,13 @@ public struct Receipt: Sendable, Equatable, Codable {
         return "\(Self.compactTimestamp(date))-\(padded)"
     }
 
+    /// `YYYYMMDDTHHMMSSZ` in UTC. Made for every upload, so without a calendar object.
     static func compactTimestamp(_ date: Date) -> String {
-        let components = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
-        func two(_ value: Int?) -> String { String(format: "%02d", value ?? 0) }
-        return "\(components.year ?? 0)\(two(components.month))\(two(components.day))T\(two(components.hour))\(two(components.minute))\(two(components.second))Z"
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var utc = tm()
+        gmtime_r(&seconds, &utc)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(utc.tm_year + 1900)\(two(utc.tm_mon + 1))\(two(utc.tm_mday))T\(two(utc.tm_hour))\(two(utc.tm_min))\(two(utc.tm_sec))Z"
     }
 }
 

@@ -101,3 +101,13 @@ import WharfCore
         #expect(ByteSize.describe(1000) == "1000 bytes")
     }
 }
+
+@Suite struct ReceiptIDTests {
+    @Test func anIDIsItsUTCSecondThenEightHexDigits() throws {
+        let id = Receipt.newID(at: Date(timeIntervalSince1970: 1_700_000_000.9))
+        #expect(id.hasPrefix("20231114T221320Z-"))
+        #expect(id.count == "20231114T221320Z-".count + 8)
+        #expect(Receipt.newID(at: Date(timeIntervalSince1970: 1_704_067_199)).hasPrefix("20231231T235959Z-"))
+        #expect(Receipt.newID(at: Date(timeIntervalSince1970: 1_704_067_200)).hasPrefix("20240101T000000Z-"))
+    }
+}
