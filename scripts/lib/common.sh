@@ -5,6 +5,8 @@
 WHARF_BUILD_PACKAGES=(pkg-config libssl-dev libcurl4-openssl-dev libsqlite3-dev openssl curl ca-certificates)
 # What the tests add: Java's keytool to open the keystores Wharf writes, nginx as a partner endpoint.
 WHARF_TEST_PACKAGES=(openjdk-17-jre-headless nginx python3)
+# What scripts/bench adds: the baselines (nginx, ab from apache2-utils, curl) and its driver.
+WHARF_BENCH_PACKAGES=(nginx apache2-utils curl python3)
 
 # ensure_packages PACKAGE...: installs those of PACKAGE that are not installed yet.
 ensure_packages() {

@@ -1,0 +1,679 @@
+#!/usr/bin/env python3
+"""Wharf's benchmarks: each case runs Wharf and its baseline alternately on this machine
+and prints medians and their ratio. Run it through scripts/bench, which installs the
+baselines and builds Wharf in release mode first.
+
+Every figure is checked before it counts: an upload not answered 2xx, a file missing
+from the inbox or from the partner's endpoint, or a wrong size turns the case into FAIL.
+"""
+
+import argparse
+import datetime
+import hashlib
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MiB = 1024 * 1024
+
+# Full and quick sizes of every case.
+SIZES = {
+    "full": dict(b1_requests=4000, b1_processes=3, b1_concurrency=4, b2_requests=20000, b2_concurrency=16,
+                 big_bytes=1024 * MiB, b4_files=1000, b6_connections=1000, b7_partners=100_000),
+    "quick": dict(b1_requests=300, b1_processes=3, b1_concurrency=4, b2_requests=2000, b2_concurrency=16,
+                  big_bytes=32 * MiB, b4_files=100, b6_connections=100, b7_partners=10_000),
+}
+CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7"]
+
+
+class Failure(Exception):
+    """A case lost or refused something: it reports FAIL with this reason."""
+
+
+# MARK: processes
+
+class Processes:
+    """Everything the benchmark started, so that all of it is stopped at the end."""
+
+    def __init__(self):
+        self.running = []
+
+    def start(self, argv, log, **kwargs):
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+        self.running.append(process)
+        return process
+
+    def stop(self, process, sig=signal.SIGTERM):
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process in self.running:
+            self.running.remove(process)
+
+    def stop_all(self):
+        for process in list(self.running):
+            self.stop(process)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, what, timeout=60.0, process=None):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise Failure(f"{what}: the process exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise Failure(f"{what}: not after {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def listening(port):
+    def check():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+    return check
+
+
+def run(argv, **kwargs):
+    result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise Failure(f"{' '.join(map(str, argv[:3]))}... exited {result.returncode}: {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
+def proc_status(pid, field):
+    """A size field of /proc/PID/status (VmRSS, VmHWM) in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise Failure(f"no {field} for process {pid}")
+
+
+def count_files(directory):
+    return len(os.listdir(directory)) if os.path.isdir(directory) else 0
+
+
+def empty_directory(directory):
+    if os.path.isdir(directory):
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+
+
+# MARK: the peers
+
+class Wharf:
+    """A Wharf home and, while it serves, its process."""
+
+    def __init__(self, bench, home):
+        self.bench = bench
+        self.home = home
+        self.process = None
+        self.port = None
+
+    def cli(self, *arguments):
+        return run([self.bench.wharf, *arguments, "--home", self.home])
+
+    def create(self):
+        self.cli("init", "--server-name", "127.0.0.1", "--server-name", "localhost")
+        self.cli("partner", "add", "bench", "--max-upload-size", "2G")
+        self.cli("partner", "issue", "bench")
+        bundle = f"{self.home}/partners/bench"
+        # ab reads the certificate and its key from one file.
+        with open(f"{self.home}/bench-client.pem", "w") as pem:
+            pem.write(open(f"{bundle}/bench.crt").read() + open(f"{bundle}/bench.key").read())
+
+    @property
+    def client_pem(self):
+        return f"{self.home}/bench-client.pem"
+
+    @property
+    def bundle(self):
+        return f"{self.home}/partners/bench"
+
+    @property
+    def inbox(self):
+        return f"{self.home}/spool/inbox/bench"
+
+    def serve(self):
+        self.port = free_port()
+        log = open(f"{self.home}/serve.log", "ab")
+        self.process = self.bench.processes.start(
+            [self.bench.wharf, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"], log)
+        wait_until(listening(self.port), "wharf serve listens", process=self.process)
+        return f"https://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.process is not None:
+            self.bench.processes.stop(self.process)
+            if self.process.returncode not in (0, -signal.SIGTERM):
+                raise Failure(f"wharf serve exited {self.process.returncode}; see {self.home}/serve.log")
+            self.process = None
+
+
+class Nginx:
+    """nginx as a partner's endpoint: mutual TLS against Wharf's CA, DAV PUT to disk."""
+
+    def __init__(self, bench, wharf):
+        self.bench = bench
+        self.prefix = f"{bench.workdir}/nginx"
+        self.root = f"{self.prefix}/root"
+        self.port = free_port()
+        self.process = None
+        os.makedirs(f"{self.root}/dav", exist_ok=True)
+        os.makedirs(f"{self.root}/inbox", exist_ok=True)
+        os.makedirs(f"{self.prefix}/body", exist_ok=True)
+        pki = f"{wharf.home}/pki"
+        user = "user root;" if os.geteuid() == 0 else ""
+        with open(f"{self.prefix}/nginx.conf", "w") as conf:
+            conf.write(f"""
+{user}
+worker_processes auto;
+daemon off;
+pid {self.prefix}/nginx.pid;
+error_log {self.prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.prefix}/body;
+    proxy_temp_path {self.prefix}/body;
+    fastcgi_temp_path {self.prefix}/body;
+    uwsgi_temp_path {self.prefix}/body;
+    scgi_temp_path {self.prefix}/body;
+    server {{
+        listen 127.0.0.1:{self.port} ssl;
+        ssl_certificate {pki}/server.crt;
+        ssl_certificate_key {pki}/server.key;
+        ssl_client_certificate {pki}/ca.crt;
+        ssl_verify_client on;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        keepalive_requests 1000000;
+        client_max_body_size 0;
+        location / {{
+            root {self.root};
+            dav_methods PUT;
+            create_full_put_path on;
+        }}
+    }}
+}}
+""")
+
+    def start(self):
+        log = open(f"{self.prefix}/stdout.log", "ab")
+        self.process = self.bench.processes.start(["nginx", "-p", self.prefix, "-c", f"{self.prefix}/nginx.conf"], log)
+        wait_until(listening(self.port), "nginx listens", process=self.process)
+        return f"https://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.process is not None:
+            self.bench.processes.stop(self.process, signal.SIGQUIT)
+            self.process = None
+
+
+# MARK: load generators
+
+def ab_put(url, client_pem, body, requests, processes, concurrency, keepalive):
+    """Runs `processes` ab processes at once; returns requests/s over the wall time of all."""
+    per_process = requests // processes
+    argv = ["ab", "-q", "-r", "-n", str(per_process), "-c", str(concurrency), "-E", client_pem,
+            "-u", body, "-T", "application/octet-stream"]
+    if keepalive:
+        argv.append("-k")
+    started = time.monotonic()
+    runs = [subprocess.Popen(argv + [url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(processes)]
+    outputs = [(r.communicate(), r.returncode) for r in runs]
+    elapsed = time.monotonic() - started
+    for (stdout, stderr), code in outputs:
+        if code != 0:
+            raise Failure(f"ab exited {code}: {stderr.strip()[-300:]}")
+        complete = int(re.search(r"Complete requests:\s+(\d+)", stdout).group(1))
+        if complete != per_process:
+            raise Failure(f"ab completed {complete} of {per_process} requests")
+        failed = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: \d+, Exceptions: (\d+)\)", stdout)
+        if failed and any(int(n) for n in failed.groups()):
+            raise Failure(f"ab saw failed requests: {failed.group(0)}")
+        non2xx = re.search(r"Non-2xx responses:\s+(\d+)", stdout)
+        if non2xx:
+            raise Failure(f"{non2xx.group(1)} responses were not 2xx")
+        if re.search(r"Write errors:\s+[1-9]", stdout):
+            raise Failure("ab saw write errors")
+    return per_process * processes / elapsed, per_process * processes
+
+
+def curl_tls(cert, key, cacert):
+    return ["--cert", cert, "--key", key, "--cacert", cacert]
+
+
+def curl_put(url, source, tls):
+    """One `curl -T`; returns seconds and checks the answer was 2xx."""
+    started = time.monotonic()
+    out = run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *tls, "-T", source, url])
+    elapsed = time.monotonic() - started
+    if not out.startswith("2"):
+        raise Failure(f"curl -T {os.path.basename(source)} got HTTP {out}")
+    return elapsed
+
+
+# MARK: the benchmark
+
+class Bench:
+    def __init__(self, options):
+        self.options = options
+        self.sizes = SIZES["quick" if options.quick else "full"]
+        self.runs = options.runs
+        self.wharf = os.path.abspath(options.wharf)
+        self.processes = Processes()
+        self.workdir = tempfile.mkdtemp(prefix="wharf-bench-", dir=options.workdir)
+        self.rows = []
+
+    def log(self, text):
+        print(text, file=sys.stderr, flush=True)
+
+    def alternate(self, wharf_run, baseline_run):
+        """Runs Wharf, then the baseline, `runs` times; returns both medians."""
+        wharf, baseline = [], []
+        for _ in range(self.runs):
+            wharf.append(wharf_run())
+            baseline.append(baseline_run())
+        self.log(f"    wharf {['%.4g' % v for v in wharf]}  baseline {['%.4g' % v for v in baseline]}")
+        return statistics.median(wharf), statistics.median(baseline)
+
+    def add(self, case, what, wharf, baseline, ratio, target, meets, unit):
+        self.rows.append(dict(case=case, what=what, wharf=wharf, baseline=baseline, ratio=ratio,
+                              target=target, meets=meets, unit=unit))
+
+    def fail(self, case, what, reason):
+        self.rows.append(dict(case=case, what=what, fail=reason))
+
+    # Fixtures
+
+    def setup(self):
+        self.log(f"work directory {self.workdir}")
+        self.home = Wharf(self, f"{self.workdir}/home")
+        self.home.create()
+        pki = f"{self.home.home}/pki"
+        self.nginx = Nginx(self, self.home)
+        self.nginx_url = self.nginx.start()
+        # Wharf delivers to nginx with its own client certificate, as curl does.
+        self.home.cli("partner", "add", "nginx", "--url", f"{self.nginx_url}/dav/", "--server-ca", f"{pki}/ca.crt",
+                      "--max-deliveries", "8")
+        self.partner_tls = curl_tls(f"{self.home.bundle}/bench.crt", f"{self.home.bundle}/bench.key", f"{self.home.bundle}/ca.crt")
+        self.wharf_tls = curl_tls(f"{pki}/client.crt", f"{pki}/client.key", f"{pki}/ca.crt")
+        self.small = f"{self.workdir}/small.bin"
+        with open(self.small, "wb") as f:
+            f.write(os.urandom(1024))
+
+    def big_file(self):
+        path = f"{self.workdir}/big.bin"
+        if not os.path.exists(path):
+            digest = hashlib.sha256()
+            with open(path, "wb") as f:
+                for _ in range(self.sizes["big_bytes"] // MiB):
+                    chunk = os.urandom(MiB)
+                    digest.update(chunk)
+                    f.write(chunk)
+            self.big_sha256 = digest.hexdigest()
+        return path
+
+    # Cases
+
+    def b1_rate(self, wharf, url):
+        """One B1 run against a serving Wharf: uploads/s, checked against its inbox."""
+        s = self.sizes
+        def one():
+            empty_directory(wharf.inbox)
+            rate, sent = ab_put(f"{url}/inbox/b1.bin", wharf.client_pem, self.small, s["b1_requests"],
+                                s["b1_processes"], s["b1_concurrency"], keepalive=False)
+            stored = count_files(wharf.inbox)
+            if stored != sent:
+                raise Failure(f"{sent} uploads answered 2xx but {stored} files are in the inbox")
+            return rate
+        return one
+
+    def nginx_rate(self, keepalive):
+        s = self.sizes
+        def one():
+            if keepalive:
+                rate, _ = ab_put(f"{self.nginx_url}/inbox/b2.bin", self.home.client_pem, self.small,
+                                 s["b2_requests"], 1, s["b2_concurrency"], keepalive=True)
+            else:
+                rate, _ = ab_put(f"{self.nginx_url}/inbox/b1.bin", self.home.client_pem, self.small,
+                                 s["b1_requests"], s["b1_processes"], s["b1_concurrency"], keepalive=False)
+            if not os.path.exists(f"{self.nginx.root}/inbox/{'b2' if keepalive else 'b1'}.bin"):
+                raise Failure("nginx did not store the upload")
+            return rate
+        return one
+
+    def case_b1(self):
+        s = self.sizes
+        what = f"new mTLS connection per 1 KiB PUT ({s['b1_processes']} ab × -c {s['b1_concurrency']})"
+        url = self.home.serve()
+        try:
+            w, n = self.alternate(self.b1_rate(self.home, url), self.nginx_rate(keepalive=False))
+        finally:
+            self.home.stop()
+        self.add("B1", what, w, n, w / n, "≥ 1.0× nginx", w / n >= 1.0, "uploads/s")
+
+    def case_b2(self):
+        s = self.sizes
+        what = f"keep-alive 1 KiB PUTs, {s['b2_concurrency']} connections (ab -k)"
+        url = self.home.serve()
+        try:
+            def wharf_one():
+                empty_directory(self.home.inbox)
+                rate, sent = ab_put(f"{url}/inbox/b2.bin", self.home.client_pem, self.small, s["b2_requests"], 1,
+                                    s["b2_concurrency"], keepalive=True)
+                stored = count_files(self.home.inbox)
+                if stored != sent:
+                    raise Failure(f"{sent} uploads answered 2xx but {stored} files are in the inbox")
+                return rate
+            w, n = self.alternate(wharf_one, self.nginx_rate(keepalive=True))
+        finally:
+            self.home.stop()
+        self.add("B2", what, w, n, w / n, "≥ 1.0× nginx", w / n >= 1.0, "uploads/s")
+
+    def case_b3(self):
+        big = self.big_file()
+        size = os.path.getsize(big)
+        label = f"{size // MiB} MiB"
+        url = self.home.serve()
+        try:
+            def wharf_one():
+                empty_directory(self.home.inbox)
+                seconds = curl_put(f"{url}/inbox/big.bin", big, self.partner_tls)
+                stored = [f for f in os.listdir(self.home.inbox)]
+                if len(stored) != 1 or os.path.getsize(f"{self.home.inbox}/{stored[0]}") != size:
+                    raise Failure("the inbox does not hold the whole upload")
+                receipt = sqlite3.connect(f"{self.home.home}/wharf.sqlite").execute(
+                    "SELECT sha256 FROM receipt ORDER BY received_at DESC LIMIT 1").fetchone()[0]
+                if receipt != self.big_sha256:
+                    raise Failure("the receipt's SHA-256 is not the file's")
+                empty_directory(self.home.inbox)
+                return size / seconds / 1e6
+
+            def nginx_one():
+                seconds = curl_put(f"{self.nginx_url}/inbox/big.bin", big, self.partner_tls)
+                if os.path.getsize(f"{self.nginx.root}/inbox/big.bin") != size:
+                    raise Failure("nginx stored a file of the wrong size")
+                os.unlink(f"{self.nginx.root}/inbox/big.bin")
+                return size / seconds / 1e6
+
+            w, n = self.alternate(wharf_one, nginx_one)
+            peak = proc_status(self.home.process.pid, "VmHWM")
+        finally:
+            self.home.stop()
+
+        def dd_one():
+            target = f"{self.workdir}/dd.bin"
+            started = time.monotonic()
+            run(["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={size // MiB}", "conv=fdatasync"])
+            seconds = time.monotonic() - started
+            os.unlink(target)
+            return size / seconds / 1e6
+        d = statistics.median([dd_one() for _ in range(self.runs)])
+        self.add("B3", f"one {label} upload with curl", w, n, w / n, "≥ 1.1× nginx", w / n >= 1.1, "MB/s")
+        self.add("B3", f"the same, against the disk (dd conv=fdatasync)", w, d, w / d, "≥ 0.8× dd", w / d >= 0.8, "MB/s")
+        self.add("B3", "Wharf's peak RSS during the uploads", peak / MiB, None, None, "≤ 64 MiB", peak <= 64 * MiB, "MiB")
+
+    def deliver_all(self, expected, names, size):
+        """Times `wharf deliver --once` and checks every file arrived whole at nginx."""
+        started = time.monotonic()
+        run([self.wharf, "deliver", "--once", "--home", self.home.home])
+        seconds = time.monotonic() - started
+        dav = f"{self.nginx.root}/dav"
+        arrived = [n for n in names if os.path.exists(f"{dav}/{n}") and os.path.getsize(f"{dav}/{n}") == size]
+        if len(arrived) != expected:
+            raise Failure(f"{len(arrived)} of {expected} files arrived whole at nginx")
+        pending = sqlite3.connect(f"{self.home.home}/wharf.sqlite").execute(
+            "SELECT count(*) FROM transfer WHERE state != 'delivered'").fetchone()[0]
+        if pending:
+            raise Failure(f"{pending} transfers are not delivered")
+        return seconds
+
+    def case_b4(self):
+        count = self.sizes["b4_files"]
+        source = f"{self.workdir}/b4"
+        os.makedirs(source, exist_ok=True)
+        names = [f"file-{i:05d}.bin" for i in range(count)]
+        for name in names:
+            with open(f"{source}/{name}", "wb") as f:
+                f.write(os.urandom(1024))
+        dav = f"{self.nginx.root}/dav"
+
+        def wharf_one():
+            empty_directory(dav)
+            empty_directory(f"{self.home.home}/spool/sent")
+            self.home.cli("send", "nginx", *[f"{source}/{n}" for n in names])
+            return self.deliver_all(count, names, 1024)
+
+        def curl_one():
+            empty_directory(dav)
+            config = f"{self.workdir}/b4.curl"
+            with open(config, "w") as f:
+                for name in names:
+                    f.write(f'upload-file = "{source}/{name}"\nurl = "{self.nginx_url}/dav/{name}"\n'
+                            'output = "/dev/null"\n')
+            started = time.monotonic()
+            out = run(["curl", "-sS", "--parallel", "--parallel-max", "8", *self.wharf_tls,
+                       "-w", "%{http_code}\n", "-K", config])
+            seconds = time.monotonic() - started
+            codes = out.split()
+            if len(codes) != count or any(not c.startswith("2") for c in codes):
+                raise Failure("curl's uploads were not all answered 2xx")
+            return seconds
+
+        w, c = self.alternate(wharf_one, curl_one)
+        self.add("B4", f"deliver {count} queued 1 KiB files to nginx", count / w, count / c, c / w,
+                 "≥ 1.0× curl --parallel-max 8", c / w >= 1.0, "files/s")
+
+    def case_b5(self):
+        big = self.big_file()
+        size = os.path.getsize(big)
+        dav = f"{self.nginx.root}/dav"
+
+        def wharf_one():
+            empty_directory(dav)
+            empty_directory(f"{self.home.home}/spool/sent")
+            self.home.cli("send", "nginx", big)
+            seconds = self.deliver_all(1, ["big.bin"], size)
+            return size / seconds / 1e6
+
+        def curl_one():
+            empty_directory(dav)
+            seconds = curl_put(f"{self.nginx_url}/dav/big.bin", big, self.wharf_tls)
+            if os.path.getsize(f"{dav}/big.bin") != size:
+                raise Failure("nginx stored a file of the wrong size")
+            return size / seconds / 1e6
+
+        w, c = self.alternate(wharf_one, curl_one)
+        empty_directory(dav)
+        empty_directory(f"{self.home.home}/spool/sent")
+        self.add("B5", f"deliver one {size // MiB} MiB file to nginx", w, c, w / c, "≥ 0.95× curl -T", w / c >= 0.95, "MB/s")
+
+    def case_b6(self):
+        count = self.sizes["b6_connections"]
+        self.home.serve()
+        pid = self.home.process.pid
+        sockets = []
+        try:
+            # Idle: listening, nothing connected; let start-up allocations settle first.
+            time.sleep(1.0)
+            idle = proc_status(pid, "VmRSS")
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.load_verify_locations(f"{self.home.bundle}/ca.crt")
+            context.load_cert_chain(f"{self.home.bundle}/bench.crt", f"{self.home.bundle}/bench.key")
+            descriptors = lambda: len(os.listdir(f"/proc/{pid}/fd"))
+            before = descriptors()
+            for _ in range(count):
+                raw = socket.create_connection(("127.0.0.1", self.home.port))
+                sockets.append(context.wrap_socket(raw, server_hostname="127.0.0.1"))
+            # The server finishes its side of each handshake after the client: wait until it holds them all.
+            wait_until(lambda: descriptors() >= before + count, f"Wharf holds {count} connections", timeout=60)
+            held = proc_status(pid, "VmRSS")
+            alive = 0
+            for s in sockets:
+                s.setblocking(False)
+                try:
+                    alive += 1 if s.recv(1) else 0
+                except ssl.SSLWantReadError:
+                    alive += 1
+                except OSError:
+                    pass
+            if alive != count:
+                raise Failure(f"{count - alive} of {count} connections were closed")
+        finally:
+            for s in sockets:
+                s.close()
+            self.home.stop()
+        self.add("B6", "RSS idle", idle / MiB, None, None, "≤ 30 MiB", idle <= 30 * MiB, "MiB")
+        self.add("B6", f"RSS with {count} idle mTLS connections", held / MiB, None, None, "≤ 128 MiB",
+                 held <= 128 * MiB, "MiB")
+
+    def case_b7(self):
+        partners = self.sizes["b7_partners"]
+        large = Wharf(self, f"{self.workdir}/home-large")
+        shutil.copytree(self.home.home, large.home, ignore=shutil.ignore_patterns("spool", "*.log", "wharf.sqlite-*"))
+        self.log(f"    registering {partners} more partners")
+        # Rows shaped like the registry's own: each partner a copy of `bench` with its own
+        # name and a fingerprint identity of its own.
+        db = sqlite3.connect(f"{large.home}/wharf.sqlite")
+        with db:
+            db.execute("""
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+                INSERT INTO partner (name, display_name, status, created_at, updated_at)
+                SELECT printf('partner-%06d', i), printf('Partner %d', i), 'active', created_at, updated_at
+                FROM n, (SELECT created_at, updated_at FROM partner WHERE name = 'bench')""", (partners,))
+            window = db.execute("SELECT not_before, not_after FROM partner_identity WHERE partner = 'bench'").fetchone()
+            db.executemany(
+                "INSERT INTO partner_identity (partner, kind, value, match_key, not_before, not_after)"
+                " VALUES (?, 'fingerprint', ?, ?, ?, ?)",
+                ((f"partner-{i:06d}", fp, fp, *window) for i in range(1, partners + 1) for fp in [os.urandom(32).hex()]))
+        total = db.execute("SELECT count(*) FROM partner").fetchone()[0]
+        db.close()
+        if total < partners + 1:
+            raise Failure(f"the registry holds {total} partners")
+        what = f"B1 with {total:,} partners registered, against B1 with {total - partners}"
+        small_one = self.b1_rate(self.home, self.home.serve())
+        try:
+            large_one = self.b1_rate(large, large.serve())
+            try:
+                w, b = self.alternate(large_one, small_one)
+            finally:
+                large.stop()
+        finally:
+            self.home.stop()
+        self.add("B7", what, w, b, w / b, "≥ 0.95×", w / b >= 0.95, "uploads/s")
+
+    # Report
+
+    def machine(self):
+        cpu = "unknown CPU"
+        try:
+            for line in open("/proc/cpuinfo"):
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+        curl = run(["curl", "--version"]).split()[1]
+        return (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} × {cpu} · "
+                f"Linux {platform.release()} · nginx {nginx}, curl {curl} · "
+                f"{'quick' if self.options.quick else 'full'} sizes, {self.runs} runs each, medians")
+
+    def table(self):
+        lines = ["| case | what | Wharf | baseline | ratio | target | |", "|---|---|---|---|---|---|---|"]
+        for row in self.rows:
+            if "fail" in row:
+                lines.append(f"| {row['case']} | {row['what']} | FAIL | | | | {row['fail']} |")
+                continue
+            unit = row["unit"]
+            baseline = "—" if row["baseline"] is None else f"{row['baseline']:,.1f} {unit}"
+            ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}×"
+            verdict = "meets" if row["meets"] else "below"
+            lines.append(f"| {row['case']} | {row['what']} | {row['wharf']:,.1f} {unit} | {baseline} | {ratio} | "
+                         f"{row['target']} | {verdict} |")
+        return "\n".join(lines)
+
+    def main(self):
+        selected = [c.upper() for c in self.options.cases.split(",")] if self.options.cases else CASES
+        try:
+            self.setup()
+            for case in selected:
+                self.log(f"{case} ...")
+                started = time.monotonic()
+                try:
+                    getattr(self, f"case_{case.lower()}")()
+                except Failure as failure:
+                    self.fail(case, "", str(failure))
+                    self.home.stop()
+                self.log(f"    {time.monotonic() - started:.1f} s")
+        finally:
+            self.processes.stop_all()
+            if not self.options.keep:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        report = f"{self.machine()}\n\n{self.table()}\n"
+        print(report)
+        if self.options.markdown:
+            with open(self.options.markdown, "w") as f:
+                f.write(report)
+        return 1 if any("fail" in row for row in self.rows) else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Benchmark Wharf against nginx, curl and dd on this machine; print medians and ratios.",
+        epilog="Cases: B1 new connection per upload, B2 keep-alive uploads, B3 one large upload, "
+               "B4 many small deliveries, B5 one large delivery, B6 memory, B7 registry size. "
+               "A case that loses or refuses anything reports FAIL and the exit status is 1.")
+    parser.add_argument("--quick", action="store_true", help="small sizes: every case in under two minutes")
+    parser.add_argument("--runs", type=int, default=3, help="runs of Wharf and of the baseline, alternating (default 3)")
+    parser.add_argument("--cases", help="comma-separated cases to run, such as B1,B3 (default: all)")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, homes, nginx) afterwards")
+    parser.add_argument("--workdir", metavar="DIR", default=None,
+                        help="where to make the work directory (default: the system's temporary directory); "
+                             "it should be on the disk the spool would use")
+    parser.add_argument("--wharf", default=".build/release/wharf", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.runs < 1:
+        parser.error("--runs must be at least 1")
+    if options.cases:
+        unknown = [c for c in options.cases.split(",") if c.upper() not in CASES]
+        if unknown:
+            parser.error(f"unknown case {', '.join(unknown)}; the cases are {', '.join(CASES)}")
+    sys.exit(Bench(options).main())
+
+
+if __name__ == "__main__":
+    main()
