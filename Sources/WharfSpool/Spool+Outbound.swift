@@ -85,7 +85,8 @@ extension Spool {
         _ = Array(receipt.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         close(descriptor)
         guard rename(outgoingPath(transfer.id), destination) == 0 else { throw StagedFile.failure("move to sent", destination) }
-        try Self.syncDirectory(directory)
+        // Not fsynced either: the transfer is recorded delivered first, and if a crash
+        // undoes this rename, recovery at start moves the file again.
     }
 
     /// Removes the file of a cancelled transfer.

@@ -26,10 +26,12 @@ final class GroupCommit: @unchecked Sendable {
 
     private final class Job {
         let body: (Database) throws -> Void
+        let durable: Bool
         var error: (any Error)?
         var done = false
 
-        init(_ body: @escaping (Database) throws -> Void) {
+        init(durable: Bool, _ body: @escaping (Database) throws -> Void) {
+            self.durable = durable
             self.body = body
         }
     }
@@ -38,11 +40,15 @@ final class GroupCommit: @unchecked Sendable {
         self.pool = pool
     }
 
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
+    /// Runs `body` in the next shared transaction. With `durable: false` the caller does
+    /// not wait for an fsync of its own: the write is durable with the next durable commit
+    /// (the WAL is written in order), and a crash may lose it. For state that recovery
+    /// rebuilds anyway, such as a delivery being claimed.
+    func write<T>(durable: Bool = true, _ body: (Database) throws -> T) throws -> T {
         // The job does not outlive this call: it returns only once the leader ran it.
         try withoutActuallyEscaping(body) { body in
             var result: T?
-            let job = Job { db in result = try body(db) }
+            let job = Job(durable: durable) { db in result = try body(db) }
             try wait(for: job)
             return result!
         }
@@ -79,17 +85,23 @@ final class GroupCommit: @unchecked Sendable {
     }
 
     private func commit(_ batch: [Job]) {
+        let durable = batch.contains { $0.durable }
         do {
-            try pool.write { db in
-                for job in batch {
-                    do {
-                        try db.inSavepoint {
-                            try job.body(db)
-                            return .commit
+            try pool.writeWithoutTransaction { db in
+                if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                defer { if !durable { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                try db.inTransaction {
+                    for job in batch {
+                        do {
+                            try db.inSavepoint {
+                                try job.body(db)
+                                return .commit
+                            }
+                        } catch {
+                            job.error = error
                         }
-                    } catch {
-                        job.error = error
                     }
+                    return .commit
                 }
             }
         } catch {

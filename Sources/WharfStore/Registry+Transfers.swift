@@ -48,7 +48,10 @@ extension Registry {
     /// each partner at most its delivery limit (`defaultPerPartner` unless it sets one)
     /// counting those already sending. Transfers of disabled partners wait.
     public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> [Transfer] {
-        try write { db in
+        // A claim need not survive a crash: at start, `requeueInterrupted` makes transfers
+        // left `sending` due again, and a claim a crash lost leaves them `queued`, which is
+        // the same. So it does not wait for an fsync.
+        try write(durable: false) { db in
             let sending = try Row.fetchAll(db, sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner")
             var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
             // Partners already at their limit are left out in SQL, so a long queue for a

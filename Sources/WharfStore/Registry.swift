@@ -68,10 +68,11 @@ public final class Registry: Sendable {
     }
 
     /// Runs `body` in a transaction shared with the writes of concurrent callers (see
-    /// `GroupCommit`); returns once that transaction is durable.
-    func write<T>(_ body: (Database) throws -> T) throws(WharfError) -> T {
+    /// `GroupCommit`); returns once that transaction is durable (or, with `durable: false`,
+    /// committed).
+    func write<T>(durable: Bool = true, _ body: (Database) throws -> T) throws(WharfError) -> T {
         do {
-            return try commits.write(body)
+            return try commits.write(durable: durable, body)
         } catch {
             throw Self.translate(error)
         }

@@ -57,3 +57,25 @@ import Testing
         #expect((0..<8).allSatisfy { results["item-\($0)-queued"] == true })
     }
 }
+
+extension GroupCommitTests {
+    @Test func aWriteThatNeedNotWaitForAnFsyncLeavesTheConnectionSyncingInFull() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-group-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let pool = try DatabasePool(path: "\(directory)/test.sqlite", configuration: configuration)
+        try pool.write { try $0.execute(sql: "CREATE TABLE item (name TEXT PRIMARY KEY NOT NULL)") }
+        let commits = GroupCommit(pool: pool)
+
+        try commits.write(durable: false) { db in try db.execute(sql: "INSERT INTO item (name) VALUES ('claimed')") }
+        #expect(try pool.read { try String.fetchAll($0, sql: "SELECT name FROM item") } == ["claimed"])
+        // 2 is FULL: the next durable commit syncs as before (and covers this one).
+        #expect(try pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+        #expect(throws: DatabaseError.self) {
+            try commits.write(durable: false) { db in try db.execute(sql: "INSERT INTO item (name) VALUES ('claimed')") }
+        }
+        #expect(try pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+    }
+}
