@@ -84,7 +84,7 @@ struct Deliver: AsyncParsableCommand {
         )
         await Intake(registry: registry, spool: spool, logger: Logger(label: "wharf")).runOnce()
         try await worker.drain()
-        let counts = Dictionary(grouping: try registry.transfers(limit: 10_000), by: \.state).mapValues(\.count)
+        let counts = try registry.transferCounts()
         print(Transfer.State.allCases.compactMap { state in counts[state].map { "\(state.rawValue): \($0)" } }.joined(separator: ", "))
     }
 }

@@ -99,11 +99,17 @@ public struct DeliveryWorker: Service {
 
         await withDiscardingTaskGroup { group in
             while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
-                let room = configuration.maxDeliveries - inFlight.withLockedValue { $0 }
+                // Read before claiming: deliveries that finish during the claim were still
+                // `sending` to it, so an empty claim means idle only if none was in flight.
+                let inFlightBeforeClaim = inFlight.withLockedValue { $0 }
+                let room = configuration.maxDeliveries - inFlightBeforeClaim
                 let claimed: [Transfer]
                 do {
+                    // On the thread pool: a claim blocks on SQLite, and the cooperative
+                    // threads (as many as cores) carry every delivery's continuations.
+                    let (registry, perPartner) = (registry, configuration.maxDeliveriesPerPartner)
                     claimed = room > 0
-                        ? try registry.claimDue(now: Date(), defaultPerPartner: configuration.maxDeliveriesPerPartner, limit: room)
+                        ? try await threads.runIfActive { try registry.claimDue(now: Date(), defaultPerPartner: perPartner, limit: room) }
                         : []
                 } catch {
                     logger.error("the queue cannot be read", metadata: ["error": "\(error)"])
@@ -117,11 +123,14 @@ public struct DeliveryWorker: Service {
                         wake.yield()
                     }
                 }
-                if stopWhenIdle, claimed.isEmpty, inFlight.withLockedValue({ $0 }) == 0 { break }
+                if stopWhenIdle, claimed.isEmpty, inFlightBeforeClaim == 0 { break }
                 if Date().timeIntervalSince(lastPrune) > 3600 {
-                    let pruned = spool.pruneSent(olderThan: configuration.sentRetention)
-                    if pruned > 0 { logger.info("pruned delivered files", metadata: ["count": "\(pruned)"]) }
                     lastPrune = Date()
+                    let (spool, retention, logger) = (spool, configuration.sentRetention, logger)
+                    group.addTask {
+                        let pruned = (try? await threads.runIfActive { spool.pruneSent(olderThan: retention) }) ?? 0
+                        if pruned > 0 { logger.info("pruned delivered files", metadata: ["count": "\(pruned)"]) }
+                    }
                 }
                 _ = await wakeups.next()
             }

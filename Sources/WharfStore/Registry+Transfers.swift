@@ -52,10 +52,11 @@ extension Registry {
         // left `sending` due again, and a claim a crash lost leaves them `queued`, which is
         // the same. So it does not wait for an fsync.
         try write(durable: false) { db in
-            let sending = try Row.fetchAll(db, sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner")
+            let sending = try Row.fetchAll(db.cachedStatement(sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner"))
             var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
             // Partners already at their limit are left out in SQL, so a long queue for a
             // busy partner is not read on every claim.
+            // Not a cached statement: the cursor may stop before its last row.
             let candidates = try Row.fetchCursor(
                 db,
                 sql: """
@@ -81,8 +82,9 @@ extension Registry {
                 transfer.state = .sending
                 claimed.append(transfer)
             }
+            let markSending = try db.cachedStatement(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?")
             for transfer in claimed {
-                try db.execute(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?", arguments: [transfer.id])
+                try markSending.execute(arguments: [transfer.id])
             }
             return claimed
         }
@@ -102,23 +104,22 @@ extension Registry {
     public func finish(
         _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome, install: () throws -> Void = {}
     ) throws(WharfError) {
+        // Cached statements: these run for every delivery.
         try write { db in
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
                     VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE transfer_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
-                    """,
+                    """).execute(
                 arguments: [attempt.transferID, attempt.startedAt, attempt.duration, attempt.curlCode,
                             attempt.httpStatus, attempt.bytesSent, attempt.error]
             )
             switch outcome {
             case .delivered(let receipt):
-                try db.execute(
-                    sql: """
+                try db.cachedStatement(sql: """
                         UPDATE transfer SET state = 'delivered', attempts = attempts + 1, receipt = ?, delivered_at = ?,
                                             next_attempt_at = NULL, last_error = NULL
                         WHERE id = ?
-                        """,
+                        """).execute(
                     arguments: [receipt, attempt.startedAt.addingTimeInterval(attempt.duration), transfer.id]
                 )
             case .retry(let date, let reason):
@@ -182,6 +183,17 @@ extension Registry {
     }
 
     /// Transfers, newest first, optionally of one state or partner.
+    /// How many transfers are in each state.
+    public func transferCounts() throws(WharfError) -> [Transfer.State: Int] {
+        try read { db in
+            var counts: [Transfer.State: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM transfer GROUP BY state") {
+                if let state = Transfer.State(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
     public func transfers(state: Transfer.State? = nil, partner: String? = nil, limit: Int = 100) throws(WharfError) -> [Transfer] {
         try read { db in
             try Row.fetchAll(
