@@ -39,6 +39,7 @@ public struct DeliveryWorker: Service {
     private let spool: Spool
     private let pki: PKIDirectory
     private let client: DeliveryClient
+    private let ownCredential: OwnClientCredential
     private let logger: Logger
 
     public init(
@@ -50,6 +51,7 @@ public struct DeliveryWorker: Service {
         self.spool = spool
         self.pki = pki
         self.client = client
+        self.ownCredential = OwnClientCredential(pki: pki)
         self.logger = logger
     }
 
@@ -185,10 +187,7 @@ public struct DeliveryWorker: Service {
             try registry.kill(transfer.id, reason: "its file is missing from \(spool.outgoingDirectory)")
             return nil
         }
-        let credential = try partner.outbound.clientCredential ?? {
-            let own = try pki.loadClient()
-            return ClientCredential(certificatePEM: own.certificate.pemText, privateKeyPEM: own.privateKeyPEM)
-        }()
+        let credential = try partner.outbound.clientCredential ?? ownCredential.current()
         let request = DeliveryRequest(
             url: DeliveryRequest.url(base: url, filename: transfer.filename), filePath: spool.outgoingPath(transfer.id),
             size: transfer.size, sha256: transfer.sha256, idempotencyKey: transfer.id,

@@ -55,14 +55,15 @@ extension Registry {
             let sending = try Row.fetchAll(db.cachedStatement(sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner"))
             var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
             // Partners already at their limit are left out in SQL, so a long queue for a
-            // busy partner is not read on every claim.
+            // busy partner is not read on every claim; the queue is read in order from its
+            // index (the planner would rather sort it whole), so a claim stops early.
             // Not a cached statement: the cursor may stop before its last row.
             let candidates = try Row.fetchCursor(
                 db,
                 sql: """
                     WITH busy AS (SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner)
                     SELECT transfer.*, partner.max_deliveries AS partner_limit, partner.status AS partner_status
-                    FROM transfer
+                    FROM transfer INDEXED BY transfer_queue
                     LEFT JOIN partner ON partner.name = transfer.partner
                     LEFT JOIN busy ON busy.partner = transfer.partner
                     WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= ?

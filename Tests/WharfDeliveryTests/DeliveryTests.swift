@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Testing
 import WharfCore
-import WharfDelivery
+@testable import WharfDelivery
 import WharfPKI
 import WharfSpool
 import WharfStore
@@ -226,5 +226,26 @@ import WharfTestSupport
         for (index, file) in files.enumerated() {
             #expect(try NginxDeliveryTests.sha256("\(nginx.received)/file-\(index).bin") == file.sha256)
         }
+    }
+}
+
+@Suite struct OwnClientCredentialTests {
+    @Test func wharfsOwnClientCertificateIsReadOnceAndAgainWhenItsFilesAreReplaced() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        let pki = PKIDirectory(path: "\(fixture.home)/pki")
+        let own = OwnClientCredential(pki: pki)
+        let first = try own.current()
+        let client = try String(contentsOfFile: pki.clientCertificatePath, encoding: .utf8)
+        #expect(first.certificatePEM.trimmingCharacters(in: .whitespacesAndNewlines) == client.trimmingCharacters(in: .whitespacesAndNewlines))
+
+        // Replaced by rename, as Wharf writes its files: the server's pair stands in for a new one.
+        for (from, to) in [(pki.serverKeyPath, pki.clientKeyPath), (pki.serverCertificatePath, pki.clientCertificatePath)] {
+            try FileManager.default.copyItem(atPath: from, toPath: to + ".new")
+            #expect(rename(to + ".new", to) == 0)
+        }
+        let second = try own.current()
+        let server = try String(contentsOfFile: pki.serverCertificatePath, encoding: .utf8)
+        #expect(second.certificatePEM.trimmingCharacters(in: .whitespacesAndNewlines) == server.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(second.certificatePEM != first.certificatePEM)
     }
 }
