@@ -653,7 +653,10 @@ class Bench:
                     getattr(self, f"case_{case.lower()}")()
                 except Failure as failure:
                     self.fail(case, "", str(failure))
-                    self.home.stop()
+                    try:
+                        self.home.stop()
+                    except Failure as stopping:
+                        self.log(f"    {stopping}")
                 self.log(f"    {time.monotonic() - started:.1f} s")
         finally:
             self.processes.stop_all()
