@@ -37,7 +37,6 @@ public struct DeliveryWorker: Service {
     private let configuration: DeliveryConfiguration
     private let registry: Registry
     private let spool: Spool
-    private let pki: PKIDirectory
     private let client: DeliveryClient
     private let ownCredential: OwnClientCredential
     private let logger: Logger
@@ -49,7 +48,6 @@ public struct DeliveryWorker: Service {
         self.configuration = configuration
         self.registry = registry
         self.spool = spool
-        self.pki = pki
         self.client = client
         self.ownCredential = OwnClientCredential(pki: pki)
         self.logger = logger

@@ -16,7 +16,7 @@ import GRDB
 /// Callers block (they run on thread pools, never on an event loop); bodies must not
 /// write to the registry themselves.
 final class GroupCommit: @unchecked Sendable {
-    // `queue` and `leading` are guarded by `condition`; a job's `done` and `error` are
+    // `queue`, `leading` and `committed` are guarded by `condition`; a job's `done` and `error` are
     // written by the leader before `done` is set under the lock, and read by its caller after.
     private let condition = NSCondition()
     private var queue: [Job] = []

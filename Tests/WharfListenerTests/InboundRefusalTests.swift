@@ -136,9 +136,12 @@ import X509
         #expect(after == before)
     }
 
-    @Test func aDigestMismatchGets400AndKeepsNothing() async throws {
+    /// 600,000 bytes pass the 256 KiB write buffer: the staged file exists by then and
+    /// must be removed; 50,000 never reach the disk.
+    @Test(arguments: [50_000, 600_000])
+    func aDigestMismatchGets400AndKeepsNothing(size: Int) async throws {
         let gateway = try await TestGateway.start()
-        let file = try gateway.randomFile("a.txt", size: 50_000)
+        let file = try gateway.randomFile("a.txt", size: size)
         let wrong = ContentDigest.header(sha256: [UInt8](repeating: 7, count: 32))
         let before = try gateway.spoolState()
         let result = try await gateway.put(file.path, as: "a.txt", headers: ["Content-Digest: \(wrong)"])

@@ -95,13 +95,21 @@ import WharfTestSupport
         let spool = Spool(root: directory.path)
         try spool.prepare()
         let failed = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: 32) { _ in
-            do {
-                try DirectorySync.shared.sync(spool.inboxDirectory)
-            } catch {
-                failed.withLock { $0 += 1 }
-            }
+        // Threads of their own, as the blocking-thread pools call it; a wait that never
+        // ends fails the test rather than hanging it.
+        let callers = DispatchGroup()
+        for _ in 0..<32 {
+            callers.enter()
+            Thread {
+                defer { callers.leave() }
+                do {
+                    try DirectorySync.shared.sync(spool.inboxDirectory)
+                } catch {
+                    failed.withLock { $0 += 1 }
+                }
+            }.start()
         }
+        #expect(callers.wait(timeout: .now() + 30) == .success)
         #expect(failed.withLock { $0 } == 0)
         #expect(throws: WharfError.self) { try DirectorySync.shared.sync("\(directory.path)/missing") }
     }
