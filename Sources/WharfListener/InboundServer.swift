@@ -76,7 +76,8 @@ public struct InboundServer: Service {
         onListening(address)
 
         let context = InboxContext(
-            configuration: configuration, registry: registry, spool: spool, threadPool: threadPool, logger: logger
+            configuration: configuration, registry: registry, spool: spool, threadPool: threadPool,
+            rememberedOwners: RememberedOwners(), logger: logger
         )
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -109,5 +110,6 @@ struct InboxContext: Sendable {
     let registry: Registry
     let spool: Spool
     let threadPool: NIOThreadPool
+    let rememberedOwners: RememberedOwners
     let logger: Logger
 }

@@ -14,6 +14,10 @@ import X509
 
 /// One client connection: maps its certificate to a partner on every request and
 /// answers the inbox API.
+///
+/// Every answer reflects the registry as it is when the answer is given: an upload may
+/// start from the partners remembered for its certificate (`RememberedOwners`), and is
+/// decided again when it is committed or refused if the partners changed meanwhile.
 struct InboxConnection {
     typealias Requests = NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
     typealias Responses = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
@@ -86,22 +90,25 @@ struct InboxConnection {
         let hasBody = head.headers.contains(name: "content-length") && head.headers.first(name: "content-length") != "0"
             || head.headers.contains(name: "transfer-encoding")
         let audit = AuditTemplate(presented: presented, remote: remote)
+        let route = InboxRoute(method: head.method, uri: head.uri)
 
-        // Who is asking, decided from the registry as it is now.
-        let partner: Partner
-        switch await authorize(presented) {
-        case .accepted(let accepted):
-            partner = accepted
-        case .refused(let reason):
-            await record(audit.event(.refused, 403, partner: nil, detail: reason))
-            return .error(.forbidden, "unknown_partner", "this client certificate is not accepted: \(reason)", close: true)
+        // Who is asking: for an upload possibly from the partners remembered for this
+        // certificate (confirmed when it is committed), otherwise from the registry as it is now.
+        let authorized: Authorized
+        switch await authorize(presented, rememberedIfUpload: route.isUpload) {
+        case .success(let accepted):
+            authorized = accepted
+        case .failure(let refusal):
+            await record(audit.event(.refused, 403, partner: nil, detail: refusal.reason))
+            return Self.forbidden(refusal.reason)
         }
+        let partner = authorized.partner
 
         let refuse = { (status: HTTPResponseStatus, code: String, message: String) async -> HTTPReply in
             await record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: message))
             return .error(status, code, message, close: hasBody)
         }
-        switch InboxRoute(method: head.method, uri: head.uri) {
+        switch route {
         case .notFound:
             return await refuse(.notFound, "not_found", "no such resource: the inbox is at /inbox")
         case .methodNotAllowed(let allowed):
@@ -120,7 +127,7 @@ struct InboxConnection {
                 return .error(.internalServerError, "storage", "the receipts cannot be read now")
             }
         case .put(let name):
-            return await upload(name: name.rawValue, head: head, partner: partner, audit: audit, requests: &requests, outbound: outbound)
+            return await upload(name: name.rawValue, head: head, authorized: authorized, audit: audit, requests: &requests, outbound: outbound)
         case .post:
             let id = Receipt.newID()
             let given = head.headers.first(name: "content-disposition").flatMap(UploadHeaders.filename(fromContentDisposition:))
@@ -130,31 +137,106 @@ struct InboxConnection {
             } catch {
                 return await refuse(.badRequest, "bad_filename", error.description)
             }
-            return await upload(name: name, id: id, head: head, partner: partner, audit: audit, requests: &requests, outbound: outbound)
+            return await upload(name: name, id: id, head: head, authorized: authorized, audit: audit, requests: &requests, outbound: outbound)
         }
     }
 
-    private func authorize(_ presented: PresentedCertificate?) async -> InboundAuthorization.Decision {
-        guard let presented else { return .refused("no client certificate") }
-        let registry = context.registry
+    /// A certificate mapped to an active partner, as of a partner generation.
+    struct Authorized: Sendable {
+        let partner: Partner
+        let presented: PresentedCertificate
+        let generation: Int64
+    }
+
+    struct Refusal: Error {
+        let reason: String
+    }
+
+    private func authorize(_ presented: PresentedCertificate?, rememberedIfUpload: Bool) async -> Result<Authorized, Refusal> {
+        guard let presented else { return .failure(Refusal(reason: "no client certificate")) }
+        if rememberedIfUpload, let owners = context.rememberedOwners.owners(of: presented.fingerprint),
+           case .accepted(let partner) = InboundAuthorization.decide(presented, owners: owners.partners, at: Date()) {
+            return .success(Authorized(partner: partner, presented: presented, generation: owners.generation))
+        }
         do {
-            let owners = try await context.threadPool.runIfActive {
-                try registry.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
-            }
-            return InboundAuthorization.decide(presented, owners: owners, at: Date())
+            return try await context.threadPool.runIfActive { try decideNow(presented) }
         } catch {
             context.logger.error("registry lookup failed", metadata: ["error": "\(error)"])
-            return .refused("the registry cannot be read now")
+            return .failure(Refusal(reason: "the registry cannot be read now"))
         }
+    }
+
+    /// Decides from the registry as it is now, and remembers what it read. Blocking.
+    private func decideNow(_ presented: PresentedCertificate) throws(WharfError) -> Result<Authorized, Refusal> {
+        let owners = try context.registry.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
+        context.rememberedOwners.remember(owners, for: presented.fingerprint)
+        switch InboundAuthorization.decide(presented, owners: owners.partners, at: Date()) {
+        case .accepted(let partner):
+            return .success(Authorized(partner: partner, presented: presented, generation: owners.generation))
+        case .refused(let reason):
+            return .failure(Refusal(reason: reason))
+        }
+    }
+
+    /// The decision for an authorized request decided again, if the partners changed since
+    /// it was made; `nil` if they did not. Blocking.
+    private func redecided(_ authorized: Authorized) throws(WharfError) -> Result<Authorized, Refusal>? {
+        guard try context.registry.partnerGeneration() != authorized.generation else { return nil }
+        return try decideNow(authorized.presented)
+    }
+
+    /// Why an upload authorized earlier cannot be stored now that the partners changed.
+    struct Objection: Error {
+        let status: HTTPResponseStatus
+        let code: String
+        let message: String
+        /// For the audit trail: no partner once the certificate maps to none.
+        let partner: String?
+    }
+
+    /// The objection to storing an upload of `size` bytes authorized as `authorized`, now
+    /// that the partners decide `now`; `nil` if it can still be stored.
+    private static func objection(to authorized: Authorized, size: Int64, now: Result<Authorized, Refusal>) -> Objection? {
+        switch now {
+        case .failure(let refusal):
+            return Objection(
+                status: .forbidden, code: "unknown_partner",
+                message: "this client certificate is not accepted: \(refusal.reason)", partner: nil
+            )
+        case .success(let current) where current.partner.name != authorized.partner.name:
+            return Objection(
+                status: .conflict, code: "partner_changed",
+                message: "this client certificate now maps to partner '\(current.partner.name)'; send the file again",
+                partner: authorized.partner.name.rawValue
+            )
+        case .success(let current) where size > current.partner.uploadLimit:
+            return Objection(
+                status: .payloadTooLarge, code: "too_large",
+                message: "the body of \(size) bytes is over this partner's limit of \(current.partner.uploadLimit) bytes",
+                partner: current.partner.name.rawValue
+            )
+        case .success:
+            return nil
+        }
+    }
+
+    private static func forbidden(_ reason: String) -> HTTPReply {
+        .error(.forbidden, "unknown_partner", "this client certificate is not accepted: \(reason)", close: true)
     }
 
     // MARK: Uploads
 
     private func upload(
-        name: String, id: String = Receipt.newID(), head: HTTPRequestHead, partner: Partner, audit: AuditTemplate,
+        name: String, id: String = Receipt.newID(), head: HTTPRequestHead, authorized: Authorized, audit: AuditTemplate,
         requests: inout Requests, outbound: Responses
     ) async -> HTTPReply {
+        let partner = authorized.partner
         let refuse = { (status: HTTPResponseStatus, code: String, message: String) async -> HTTPReply in
+            // A partner disabled since the upload was authorized hears that, not the other reason.
+            if case .failure(let refusal)? = try? await context.threadPool.runIfActive({ try redecided(authorized) }) {
+                await record(audit.event(.refused, 403, partner: nil, detail: "\(name): \(refusal.reason)"))
+                return Self.forbidden(refusal.reason)
+            }
             await record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: "\(name): \(message)"))
             return .error(status, code, message, close: true)
         }
@@ -234,14 +316,29 @@ struct InboxConnection {
             size: size, sha256: sha256, receivedAt: Date(), idempotencyKey: idempotencyKey
         )
         let registry = context.registry
-        let rest = pending
+        let (rest, received) = (pending, size)
         do {
-            let outcome = try await context.threadPool.runIfActive {
+            // The partners are checked again in the trip that commits, so that a partner
+            // disabled or changed while the body arrived gets nothing stored.
+            let stored = try await context.threadPool.runIfActive { () throws -> Result<Registry.ReceiptCommit, Objection> in
+                if let now = try redecided(authorized), let objection = Self.objection(to: authorized, size: received, now: now) {
+                    return .failure(objection)
+                }
                 try staged.write(rest)
                 let file = try staged.finish()
-                return try registry.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
+                return .success(try registry.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
                     try file.install(in: spool, receipt: receipt)
-                }
+                })
+            }
+            let outcome: Registry.ReceiptCommit
+            switch stored {
+            case .success(let committed):
+                outcome = committed
+            case .failure(let objection):
+                staged.discard()
+                let detail = "\(name): \(objection.message)"
+                await record(audit.event(.refused, Int(objection.status.code), partner: objection.partner, detail: detail))
+                return .error(objection.status, objection.code, objection.message, close: true)
             }
             switch outcome {
             case .committed(let receipt):

@@ -14,6 +14,14 @@ enum InboxRoute: Equatable {
     case notFound
     case badName(WharfError)
 
+    /// Whether the request sends a file (`PUT` or `POST`).
+    var isUpload: Bool {
+        switch self {
+        case .put, .post: true
+        default: false
+        }
+    }
+
     init(method: HTTPMethod, uri: String) {
         let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
         if path == "/inbox" || (path == "/inbox/" && method != .PUT) {

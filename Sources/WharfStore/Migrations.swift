@@ -157,6 +157,29 @@ enum Migrations {
                     WHERE state IN ('queued', 'retrying')
                 """)
         }
+        migrator.registerMigration("v7-partner-generation") { db in
+            // The listener remembers which partner a certificate maps to and confirms the
+            // decision when an upload is committed by reading this one number: triggers raise
+            // it whenever a partner or one of its identities is added, changed or removed.
+            var statements = """
+                CREATE TABLE partner_generation (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    value INTEGER NOT NULL
+                );
+                INSERT INTO partner_generation (id, value) VALUES (1, 0);
+
+                """
+            for table in ["partner", "partner_identity"] {
+                for event in ["INSERT", "UPDATE", "DELETE"] {
+                    statements += """
+                        CREATE TRIGGER \(table)_\(event.lowercased())_generation AFTER \(event) ON \(table)
+                        BEGIN UPDATE partner_generation SET value = value + 1; END;
+
+                        """
+                }
+            }
+            try db.execute(sql: statements)
+        }
         return migrator
     }
 }

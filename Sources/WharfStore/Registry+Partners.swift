@@ -90,9 +90,11 @@ extension Registry {
     }
 
     /// The partners owning an identity with this certificate fingerprint or subject,
-    /// whatever the identity's window; `InboundAuthorization` decides among them.
-    public func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?) throws(WharfError) -> [Partner] {
+    /// whatever the identity's window, and the partner generation they were read at;
+    /// `InboundAuthorization` decides among them.
+    public func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?) throws(WharfError) -> InboundOwners {
         try read { db in
+            let generation = try Self.partnerGeneration(db)
             let names = try String.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT DISTINCT partner FROM partner_identity
@@ -100,8 +102,19 @@ extension Registry {
                     """),
                 arguments: [fingerprint.hex, subject?.matchKey]
             )
-            return try names.compactMap { try Self.fetch(PartnerName($0), db) }
+            return InboundOwners(partners: try names.compactMap { try Self.fetch(PartnerName($0), db) }, generation: generation)
         }
+    }
+
+    /// A number that grows whenever a partner or one of its identities is added, changed
+    /// or removed (triggers keep it): a decision made from the partners as they were at
+    /// one generation still holds while the generation is the same.
+    public func partnerGeneration() throws(WharfError) -> Int64 {
+        try read { db in try Self.partnerGeneration(db) }
+    }
+
+    private static func partnerGeneration(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM partner_generation WHERE id = 1")) ?? 0
     }
 
     /// The CAs partners trust for their own client certificates, by partner, active partners only.
@@ -207,4 +220,15 @@ extension Registry {
 private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
     guard let a, let b else { return nil }
     return (a, b)
+}
+
+/// The partners a client certificate may map to, as of one partner generation.
+public struct InboundOwners: Sendable {
+    public let partners: [Partner]
+    public let generation: Int64
+
+    public init(partners: [Partner], generation: Int64) {
+        self.partners = partners
+        self.generation = generation
+    }
 }

@@ -112,6 +112,62 @@ import X509
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme").count == 1)
     }
 
+    /// An open connection whose first upload was accepted; its partner is remembered.
+    func connectionWithOneUpload(_ gateway: TestGateway) async throws -> BackgroundProcess {
+        let client = try BackgroundProcess("openssl", gateway.sClient())
+        client.send("PUT /inbox/one.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\none")
+        try await client.waitForOutput { $0.contains("201 Created") && $0.contains("\"sha256\"") }
+        return client
+    }
+
+    @Test func aPartnerDisabledWhileItsBodyArrivesGetsNothingStored() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await connectionWithOneUpload(gateway)
+        client.send("PUT /inbox/two.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n")
+        // The head was accepted: the gateway asks for the body.
+        try await client.waitForOutput { $0.contains("100 Continue") }
+        try await gateway.fixture.succeed("partner", "disable", "acme")
+        client.send("twotwo")
+        let output = try await client.waitForOutput { $0.contains("403 Forbidden") && $0.contains("disabled") }
+        client.closeInput()
+        try await gateway.stop()
+        #expect(!output.contains("\"two.txt\""), "\(output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme").count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp").isEmpty)
+        #expect(try gateway.registry.receipts().count == 1)
+        let event = try #require(try latestAudit(gateway))
+        #expect(event.outcome == .refused && event.status == 403 && event.detail == "two.txt: this client certificate is not accepted: partner 'acme' is disabled")
+    }
+
+    @Test func anUploadLimitLoweredWhileAConnectionIsOpenAppliesToItsNextUpload() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await connectionWithOneUpload(gateway)
+        try await gateway.fixture.succeed("partner", "update", "acme", "--max-upload-size", "1K")
+        let body = String(repeating: "x", count: 2000)
+        client.send("PUT /inbox/big.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000\r\n\r\n\(body)")
+        let output = try await client.waitForOutput { $0.contains("413 Payload Too Large") }
+        client.closeInput()
+        try await gateway.stop()
+        #expect(output.contains("over this partner's limit of 1024 bytes"), "\(output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme").count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp").isEmpty)
+    }
+
+    @Test func aPartnerDisabledSinceItsLastUploadHearsThatRatherThanAnotherRefusal() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await connectionWithOneUpload(gateway)
+        try await gateway.fixture.succeed("partner", "disable", "acme")
+        // Refused for its header, too, but the partner's status comes first.
+        client.send("PUT /inbox/two.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nContent-Digest: sha-256=:bad:\r\n\r\ntwo")
+        let output = try await client.waitForOutput { output in
+            output.range(of: "HTTP/1.1 4").map { output[$0.upperBound...].contains("}") } ?? false
+        }
+        client.closeInput()
+        try await gateway.stop()
+        #expect(output.contains("403 Forbidden") && output.contains("disabled"), "\(output)")
+        #expect(!output.contains("400 Bad Request"), "\(output)")
+    }
+
     @Test(arguments: [
         ("/inbox/%2e%2e", "'..' is not a file name"),
         ("/inbox/.", "'.' is not a file name"),

@@ -40,9 +40,9 @@ import WharfCore
 
     @Test func migrationsAreNamedAndAppliedOnce() throws {
         let registry = try Registry.create(at: path)
-        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order"])
+        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation"])
         let reopened = try Registry.open(at: path)
-        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order"])
+        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation"])
     }
 
     @Test func theRegistryRunsInWALModeReadableByItsOwnerOnly() throws {
@@ -131,6 +131,43 @@ import WharfCore
         #expect(orphans == 0)
         let error = #expect(throws: WharfError.self) { try registry.remove(partner.name) }
         #expect(error?.code == .notFound)
+    }
+
+    @Test func thePartnerGenerationMovesWithPartnersAndIdentitiesOnly() throws {
+        let registry = try Registry.create(at: path)
+        let cli = try Registry.open(at: path)
+        var seen = [try registry.partnerGeneration()]
+        func moved() throws -> Bool {
+            let now = try registry.partnerGeneration()
+            defer { seen.append(now) }
+            return now > seen.last!
+        }
+        let acme = try acme()
+        try cli.add(acme)
+        #expect(try moved(), "a partner added")
+        try cli.setStatus(.disabled, of: acme.name)
+        #expect(try moved(), "a partner disabled")
+        _ = try cli.update(acme.name) { $0.identities.removeLast() }
+        #expect(try moved(), "an identity removed")
+        _ = try cli.update(acme.name) { $0.maxUploadBytes = 10 }
+        #expect(try moved(), "an upload limit changed")
+
+        let receipt = Receipt(
+            id: "r1", partner: "acme", filename: "a.txt", storedName: "r1-a.txt", size: 1,
+            sha256: String(repeating: "0", count: 64), receivedAt: Date(), idempotencyKey: nil
+        )
+        _ = try cli.commit(receipt, audit: { _ in
+            AuditEvent(outcome: .accepted, status: 201, partner: "acme", subject: nil, fingerprint: nil, remoteAddress: nil, detail: nil)
+        }, install: {})
+        #expect(try !moved(), "a receipt and its audit event")
+
+        let owners = try registry.owners(
+            ofFingerprint: CertificateFingerprint(digest: Array(repeating: 0xcd, count: 32)),
+            subject: try SubjectName(parsing: "CN=gw,O=Acme,C=US")
+        )
+        #expect(owners.partners.map(\.name) == [acme.name] && owners.generation == seen.last)
+        try cli.remove(acme.name)
+        #expect(try moved(), "a partner removed")
     }
 
     @Test(arguments: [
