@@ -69,6 +69,7 @@ let package = Package(
         .target(
             name: "WharfListener",
             dependencies: [
+                "CWharfSystem",
                 "WharfCore",
                 "WharfStore",
                 "WharfSpool",

@@ -20,3 +20,19 @@ int wharf_wait_writeback(int descriptor, long long offset, long long length) {
     return 0;
 #endif
 }
+
+int wharf_direct_flag(void) {
+#ifdef O_DIRECT
+    return O_DIRECT;
+#else
+    return 0;
+#endif
+}
+
+#include <malloc.h>
+
+void wharf_release_free_memory(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}

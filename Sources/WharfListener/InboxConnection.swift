@@ -264,12 +264,14 @@ struct InboxConnection {
         // The staged file is opened by the first write, and a small upload is written,
         // fsynced, committed and moved in one trip to the thread pool.
         let spool = context.spool
-        let staged = LazyStagedFile(spool: spool, id: id)
+        let direct = (declared ?? 0) >= context.configuration.directWriteThreshold
+        let staged = LazyStagedFile(
+            spool: spool, id: id, direct: direct, flushSize: context.configuration.writeBufferSize,
+            threadPool: context.threadPool, eventLoop: connection.channel.eventLoop
+        )
 
         var hasher = SHA256()
         var size: Int64 = 0
-        var pending = ByteBuffer()
-        let flushSize = context.configuration.writeBufferSize
         do {
             var ended = false
             while !ended, let part = try await requests.next() {
@@ -281,12 +283,7 @@ struct InboxConnection {
                         return await refuse(.payloadTooLarge, "too_large", "the body passed this partner's limit of \(limit) bytes")
                     }
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                    pending.writeImmutableBuffer(chunk)
-                    if pending.readableBytes >= flushSize {
-                        let full = pending
-                        pending = ByteBuffer()
-                        try await context.threadPool.runIfActive { try staged.write(full) }
-                    }
+                    try await staged.append(chunk)
                 case .end:
                     ended = true
                 case .head:
@@ -316,15 +313,15 @@ struct InboxConnection {
             size: size, sha256: sha256, receivedAt: Date(), idempotencyKey: idempotencyKey
         )
         let registry = context.registry
-        let (rest, received) = (pending, size)
+        let received = size
         do {
+            try await staged.settled()
             // The partners are checked again in the trip that commits, so that a partner
             // disabled or changed while the body arrived gets nothing stored.
             let stored = try await context.threadPool.runIfActive { () throws -> Result<Registry.ReceiptCommit, Objection> in
                 if let now = try redecided(authorized), let objection = Self.objection(to: authorized, size: received, now: now) {
                     return .failure(objection)
                 }
-                try staged.write(rest)
                 let file = try staged.finish()
                 return .success(try registry.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
                     try file.install(in: spool, receipt: receipt)

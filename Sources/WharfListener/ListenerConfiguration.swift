@@ -16,6 +16,9 @@ public struct ListenerConfiguration: Sendable {
     public var receiptListLimit: Int = 100
     /// Body bytes gathered before one write to the staged file.
     public var writeBufferSize: Int = 256 * 1024
+    /// Uploads declaring at least this many bytes are written past the page cache
+    /// (`O_DIRECT`, see `StagedFile`).
+    public var directWriteThreshold: Int64 = 8 * 1024 * 1024
     /// Threads for the calls that block: file writes, fsyncs, registry reads and commits.
     public var blockingThreads: Int = 16
 

@@ -76,9 +76,9 @@ public struct Spool: Sendable {
         return recovery
     }
 
-    /// Opens a new staged file for upload `id`.
-    public func stage(id: String) throws(WharfError) -> StagedFile {
-        try StagedFile(path: "\(stagingDirectory)/\(id).part")
+    /// Opens a new staged file for upload `id`; `direct` for a large one (see `StagedFile`).
+    public func stage(id: String, direct: Bool = false) throws(WharfError) -> StagedFile {
+        try StagedFile(path: "\(stagingDirectory)/\(id).part", direct: direct)
     }
 
     static func makeDirectory(_ path: String) throws(WharfError) {
@@ -110,8 +110,26 @@ public final class StagedFile: @unchecked Sendable {
     /// instead of filling memory with dirty pages.
     static let writebackStep: Int64 = 8 * 1024 * 1024
 
-    init(path: String) throws(WharfError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+    /// Whether writes still go past the page cache (see `init`).
+    public private(set) var isDirect = false
+
+    /// - Parameter direct: open with `O_DIRECT`, so that writes from an `AlignedBuffer`
+    ///   go past the page cache: for a large file this saves the kernel's copy of every
+    ///   byte into the cache and the work of writing it back, which cost more CPU than the
+    ///   rest of receiving it. The first write that is not aligned (the last piece of a
+    ///   file, as a rule) turns that off for the rest of the file. Where the file system
+    ///   refuses `O_DIRECT`, the file is written as usual.
+    init(path: String, direct: Bool = false) throws(WharfError) {
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
+        var descriptor: Int32 = -1
+        if direct, wharf_direct_flag() != 0 {
+            descriptor = open(path, flags | wharf_direct_flag(), 0o640)
+            guard descriptor >= 0 || errno == EINVAL else { throw Self.failure("create", path) }
+        }
+        isDirect = descriptor >= 0
+        if descriptor < 0 {
+            descriptor = open(path, flags, 0o640)
+        }
         guard descriptor >= 0 else { throw Self.failure("create", path) }
         self.path = path
         self.descriptor = descriptor
@@ -119,15 +137,18 @@ public final class StagedFile: @unchecked Sendable {
 
     /// Appends `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(WharfError) {
-        var offset = 0
-        while offset < bytes.count {
-            let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if count < 0 {
-                if errno == EINTR { continue }
+        if isDirect {
+            if AlignedBuffer.isAligned(bytes) {
+                try writeAll(bytes)
+                written += Int64(bytes.count)
+                return
+            }
+            guard fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~wharf_direct_flag()) == 0 else {
                 throw Self.failure("write", path)
             }
-            offset += count
+            isDirect = false
         }
+        try writeAll(bytes)
         written += Int64(bytes.count)
         if written - writebackStarted >= Self.writebackStep {
             // Start this step's writeback, then wait for the previous step's (best effort:
@@ -138,6 +159,18 @@ public final class StagedFile: @unchecked Sendable {
                 writebackWaited = writebackStarted
             }
             writebackStarted = written
+        }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(WharfError) {
+        var offset = 0
+        while offset < bytes.count {
+            let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw Self.failure("write", path)
+            }
+            offset += count
         }
     }
 

@@ -285,13 +285,16 @@ import X509
         try await gateway.stop()
     }
 
-    @Test(.enabled(if: TmpfsMount.available, "mounting a tmpfs needs root"))
-    func aFullDiskGets507AndKeepsNothing() async throws {
+    /// Also with the upload written past the page cache, a write in flight when the disk fills.
+    @Test(.enabled(if: TmpfsMount.available, "mounting a tmpfs needs root"), arguments: [false, true])
+    func aFullDiskGets507AndKeepsNothing(direct: Bool) async throws {
         let fixture = try TestGateway.homeWithAcme()
         let spool = "\(fixture.home)/spool"
         let mount = try TmpfsMount(at: spool, size: "256k")
         defer { mount.unmount() }
-        let gateway = try await TestGateway.start(fixture: fixture)
+        let gateway = try await TestGateway.start(fixture: fixture) { configuration in
+            if direct { configuration.directWriteThreshold = 0 }
+        }
         let file = try gateway.randomFile("big.bin", size: 1_000_000)
         let before = try gateway.spoolState()
         let result = try await gateway.put(file.path, as: "big.bin")

@@ -35,6 +35,24 @@ import WharfTestSupport
         #expect(audit.contains("accepted") && audit.contains("acme") && audit.contains(id))
     }
 
+    @Test func aLargeUploadWrittenPastThePageCacheIsStoredWhole() async throws {
+        let gateway = try await TestGateway.start { configuration in
+            configuration.directWriteThreshold = 1024 * 1024
+        }
+        // Not a whole number of the 4 KiB blocks direct writes are made of.
+        let file = try gateway.randomFile("large.bin", size: 5 * 1024 * 1024 + 7)
+        let result = try await gateway.put(file.path, as: "large.bin")
+        try await gateway.stop()
+
+        #expect(result.status == 201, "\(result.body) \(result.stderr)")
+        #expect(result.json?["sha256"] as? String == file.sha256)
+        let id = try #require(result.json?["id"] as? String)
+        let stored = try Data(contentsOf: URL(fileURLWithPath: "\(gateway.home)/spool/inbox/acme/\(id)-large.bin"))
+        #expect(stored.count == 5 * 1024 * 1024 + 7)
+        #expect(SHA256.hash(data: stored).map { String(format: "%02x", $0) }.joined() == file.sha256)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp").isEmpty)
+    }
+
     @Test func opensslSClientUploadsOverTLS13AndTLS12() async throws {
         let gateway = try await TestGateway.start()
         for version in ["-tls1_3", "-tls1_2"] {

@@ -27,6 +27,32 @@ import WharfTestSupport
         return staged
     }
 
+    @Test func aFileWrittenPastThePageCacheFromAlignedBuffersIsStoredWhole() throws {
+        let staged = try spool.stage(id: "direct", direct: true)
+        #expect(staged.isDirect, "the file system refused O_DIRECT")
+        let buffer = try AlignedBuffer(capacity: 64 * 1024)
+        var expected: [UInt8] = []
+        // Pieces that straddle the buffers, then a last one that is no whole block.
+        for step in 0..<9 {
+            var piece = [UInt8](repeating: UInt8(step + 1), count: 30_000 + 997 * step)[...]
+            expected += piece
+            while !piece.isEmpty {
+                let taken = piece.withUnsafeBytes { buffer.append($0) }
+                piece = piece.dropFirst(taken)
+                if buffer.isFull {
+                    try staged.write(buffer.bytes)
+                    buffer.removeAll()
+                }
+            }
+        }
+        #expect(staged.isDirect, "an aligned write turned direct writes off")
+        try staged.write(buffer.bytes)
+        #expect(!staged.isDirect)
+        try staged.finish()
+        #expect(expected.count % AlignedBuffer.alignment != 0 && expected.count > 3 * buffer.capacity)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: staged.path)) == Data(expected))
+    }
+
     @Test func aFileLargerThanSeveralWritebackStepsIsStoredWhole() throws {
         let staged = try spool.stage(id: "large")
         var expected: [UInt8] = []

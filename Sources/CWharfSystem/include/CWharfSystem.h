@@ -10,4 +10,11 @@ int wharf_start_writeback(int descriptor, long long offset, long long length);
 /// makes nothing durable (no metadata, no disk cache flush); it bounds dirty pages.
 int wharf_wait_writeback(int descriptor, long long offset, long long length);
 
+/// `O_DIRECT` (0 where there is none): `open` with it writes past the page cache, from
+/// aligned memory in aligned sizes.
+int wharf_direct_flag(void);
+
+/// Gives memory malloc holds free back to the system (glibc's `malloc_trim`).
+void wharf_release_free_memory(void);
+
 #endif
