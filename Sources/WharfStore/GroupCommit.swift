@@ -88,9 +88,15 @@ final class GroupCommit: @unchecked Sendable {
         let durable = batch.contains { $0.durable }
         do {
             try pool.writeWithoutTransaction { db in
-                if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-                defer { if !durable { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                // Cached statements: these run for every transaction.
+                if !durable { try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
+                defer { if !durable { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() } }
                 try db.inTransaction {
+                    if batch.count == 1 {
+                        // Alone, a write needs no savepoint: its error rolls back the transaction.
+                        try batch[0].body(db)
+                        return .commit
+                    }
                     for job in batch {
                         do {
                             try db.inSavepoint {
