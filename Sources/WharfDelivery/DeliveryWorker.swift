@@ -39,6 +39,7 @@ public struct DeliveryWorker: Service {
     private let spool: Spool
     private let client: DeliveryClient
     private let ownCredential: OwnClientCredential
+    private let partners = ClaimedPartners()
     private let logger: Logger
 
     public init(
@@ -103,14 +104,18 @@ public struct DeliveryWorker: Service {
                 // `sending` to it, so an empty claim means idle only if none was in flight.
                 let inFlightBeforeClaim = inFlight.withLockedValue { $0 }
                 let room = configuration.maxDeliveries - inFlightBeforeClaim
-                let claimed: [Transfer]
+                var claimed: [Transfer] = []
                 do {
                     // On the thread pool: a claim blocks on SQLite, and the cooperative
                     // threads (as many as cores) carry every delivery's continuations.
                     let (registry, perPartner) = (registry, configuration.maxDeliveriesPerPartner)
-                    claimed = room > 0
-                        ? try await threads.runIfActive { try registry.claimDue(now: Date(), defaultPerPartner: perPartner, limit: room) }
-                        : []
+                    if room > 0 {
+                        let claim = try await threads.runIfActive {
+                            try registry.claimDue(now: Date(), defaultPerPartner: perPartner, limit: room)
+                        }
+                        partners.keep(ifStill: claim.partnerGeneration)
+                        claimed = claim.transfers
+                    }
                 } catch {
                     logger.error("the queue cannot be read", metadata: ["error": "\(error)"])
                     claimed = []
@@ -170,7 +175,7 @@ public struct DeliveryWorker: Service {
 
     /// The request for `transfer`, or `nil` when it cannot be attempted (it is then dead).
     private func plan(_ transfer: Transfer) throws -> Plan? {
-        guard let partner = try registry.partner(named: PartnerName(transfer.partner)) else {
+        guard let partner = try partners.partner(named: PartnerName(transfer.partner), from: registry) else {
             try registry.kill(transfer.id, reason: "partner '\(transfer.partner)' no longer exists")
             return nil
         }
@@ -231,5 +236,38 @@ public struct DeliveryWorker: Service {
             try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: why))
             logger.warning("transfer dead", metadata: ["reason": "\(why)"])
         }
+    }
+}
+
+/// The partners the worker delivered to, kept while the registry's partner generation
+/// stays what the last claim read: deliveries to one partner read its row once, not
+/// once each.
+final class ClaimedPartners: Sendable {
+    private struct State {
+        var generation: Int64?
+        var partners: [PartnerName: Partner] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// Forgets every partner unless `generation` is the one they were kept at.
+    func keep(ifStill generation: Int64) {
+        state.withLockedValue { state in
+            if state.generation != generation {
+                state = State(generation: generation)
+            }
+        }
+    }
+
+    /// The partner as kept, or read from the registry (and kept). Blocking.
+    func partner(named name: PartnerName, from registry: Registry) throws(WharfError) -> Partner? {
+        if let kept = state.withLockedValue({ $0.partners[name] }) { return kept }
+        let generation = state.withLockedValue { $0.generation }
+        guard let partner = try registry.partner(named: name) else { return nil }
+        state.withLockedValue { state in
+            // Kept only if no newer claim moved the generation while it was read.
+            if state.generation == generation && generation != nil { state.partners[name] = partner }
+        }
+        return partner
     }
 }

@@ -17,8 +17,10 @@ public enum SpoolRecovery {
             committedTransfer: { id throws(WharfError) in try registry.transfer(id: id) != nil }
         )
         var finished = 0
-        for id in spool.outgoingIDs() {
-            guard let transfer = try registry.transfer(id: id) else {
+        let outgoing = spool.outgoingIDs()
+        let transfers = try registry.transfers(ids: outgoing)
+        for id in outgoing {
+            guard let transfer = transfers[id] else {
                 logger.warning("a queued file has no transfer; it is left in place", metadata: ["file": "\(spool.outgoingPath(id))"])
                 continue
             }

@@ -113,7 +113,7 @@ extension Registry {
         try read { db in try Self.partnerGeneration(db) }
     }
 
-    private static func partnerGeneration(_ db: Database) throws -> Int64 {
+    static func partnerGeneration(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM partner_generation WHERE id = 1")) ?? 0
     }
 

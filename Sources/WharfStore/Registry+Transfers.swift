@@ -47,7 +47,7 @@ extension Registry {
     /// Marks transfers due at `now` as `sending` and returns them, at most `limit`, and for
     /// each partner at most its delivery limit (`defaultPerPartner` unless it sets one)
     /// counting those already sending. Transfers of disabled partners wait.
-    public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> [Transfer] {
+    public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> Claim {
         // A claim need not survive a crash: at start, `requeueInterrupted` makes transfers
         // left `sending` due again, and a claim a crash lost leaves them `queued`, which is
         // the same. So it does not wait for an fsync.
@@ -56,11 +56,10 @@ extension Registry {
             var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
             // Partners already at their limit are left out in SQL, so a long queue for a
             // busy partner is not read on every claim; the queue is read in order from its
-            // index (the planner would rather sort it whole), so a claim stops early.
-            // Not a cached statement: the cursor may stop before its last row.
+            // index (the planner would rather sort it whole), so a claim stops early (the
+            // cursor resets the cached statement when it goes, before the commit).
             let candidates = try Row.fetchCursor(
-                db,
-                sql: """
+                db.cachedStatement(sql: """
                     WITH busy AS (SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner)
                     SELECT transfer.*, partner.max_deliveries AS partner_limit, partner.status AS partner_status
                     FROM transfer INDEXED BY transfer_queue
@@ -70,7 +69,7 @@ extension Registry {
                       AND (partner.status IS NULL OR partner.status = 'active')
                       AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, ?)
                     ORDER BY transfer.next_attempt_at, transfer.created_at
-                    """,
+                    """),
                 arguments: [now, defaultPerPartner]
             )
             var claimed: [Transfer] = []
@@ -87,7 +86,26 @@ extension Registry {
             for transfer in claimed {
                 try markSending.execute(arguments: [transfer.id])
             }
-            return claimed
+            return Claim(transfers: claimed, partnerGeneration: try Self.partnerGeneration(db))
+        }
+    }
+
+    /// Transfers claimed for delivery, and the partner generation at the claim (partners
+    /// read at the same generation are still as they were).
+    public struct Claim: Sendable {
+        public var transfers: [Transfer]
+        public var partnerGeneration: Int64
+    }
+
+    /// The transfers with these ids, read in one transaction.
+    public func transfers(ids: [String]) throws(WharfError) -> [String: Transfer] {
+        try read { db in
+            let statement = try db.cachedStatement(sql: "SELECT * FROM transfer WHERE id = ?")
+            var found: [String: Transfer] = [:]
+            for id in ids {
+                if let row = try Row.fetchOne(statement, arguments: [id]) { found[id] = Self.transfer(from: row) }
+            }
+            return found
         }
     }
 

@@ -249,3 +249,27 @@ import WharfTestSupport
         #expect(second.certificatePEM != first.certificatePEM)
     }
 }
+
+@Suite struct ClaimedPartnersTests {
+    @Test func aPartnerIsReadOnceAndAgainAfterAClaimSeesTheRegistryChanged() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://a.example/in")
+        try await fixture.succeed("send", "partner", try NginxDeliveryTests.file(fixture, "a.bin").path)
+        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
+        let name = try PartnerName("partner")
+        let partners = ClaimedPartners()
+
+        let claim = try registry.claimDue(now: Date(), defaultPerPartner: 4, limit: 8)
+        #expect(claim.transfers.count == 1)
+        partners.keep(ifStill: claim.partnerGeneration)
+        #expect(try partners.partner(named: name, from: registry)?.outbound.url?.description == "https://a.example/in")
+
+        try await fixture.succeed("partner", "update", "partner", "--url", "https://b.example/in")
+        // Until a claim reads the new generation, the partner as it was is kept.
+        #expect(try partners.partner(named: name, from: registry)?.outbound.url?.description == "https://a.example/in")
+        let next = try registry.claimDue(now: Date(), defaultPerPartner: 4, limit: 8)
+        #expect(next.transfers.isEmpty && next.partnerGeneration > claim.partnerGeneration)
+        partners.keep(ifStill: next.partnerGeneration)
+        #expect(try partners.partner(named: name, from: registry)?.outbound.url?.description == "https://b.example/in")
+    }
+}
