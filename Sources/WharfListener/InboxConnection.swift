@@ -392,11 +392,14 @@ struct InboxConnection {
 
     private func presentedCertificate(_ channel: any Channel) async throws -> PresentedCertificate? {
         guard let peer = try await channel.nioSSL_peerCertificate().get() else { return nil }
-        let leaf = try Certificate(derEncoded: try peer.toDERBytes())
-        return PresentedCertificate(
-            fingerprint: leaf.fingerprint, subject: leaf.subjectName,
-            subjectText: leaf.subject.description, issuer: anchors.issuer(of: leaf)
-        )
+        let der = try peer.toDERBytes()
+        return try anchors.presented.presented(der) {
+            let leaf = try Certificate(derEncoded: der)
+            return PresentedCertificate(
+                fingerprint: leaf.fingerprint, subject: leaf.subjectName,
+                subjectText: leaf.subject.description, issuer: anchors.issuer(of: leaf)
+            )
+        }
     }
 
     /// Appends to the audit trail on the thread pool (the write waits for an fsync).

@@ -24,6 +24,9 @@ actor TLSContextProvider {
     private let registry: Registry
     private let logger: Logger
     private var cached: (key: String, current: Current)?
+    /// The partners' CAs as last read, and the partner generation they were read at:
+    /// read again only when a partner changed.
+    private var partnerAnchorsRead: (generation: Int64, anchors: [(partner: PartnerName, pem: String)])?
 
     init(pki: PKIDirectory, registry: Registry, logger: Logger) {
         self.pki = pki
@@ -32,7 +35,14 @@ actor TLSContextProvider {
     }
 
     func current() throws -> Current {
-        let partnerAnchors = try registry.partnerTrustAnchors()
+        let generation = try registry.partnerGeneration()
+        let partnerAnchors: [(partner: PartnerName, pem: String)]
+        if let read = partnerAnchorsRead, read.generation == generation {
+            partnerAnchors = read.anchors
+        } else {
+            partnerAnchors = try registry.partnerTrustAnchors()
+            partnerAnchorsRead = (generation, partnerAnchors)
+        }
         let key = try cacheKey(partnerAnchors)
         if let cached, cached.key == key { return cached.current }
         do {

@@ -148,6 +148,10 @@ import WharfTestSupport
 
     @Test func aPartnersOwnCAIsTrustedForThatPartnerOnly() async throws {
         let gateway = try await TestGateway.start()
+        // A connection first, so that the listener has read the partners' CAs before.
+        let file = try gateway.randomFile("a.txt", size: 10)
+        let first = try await gateway.put(file.path, as: "a.txt")
+        #expect(first.status == 201, "\(first.body) \(first.stderr)")
         // Gamma runs its own CA; it is registered while the gateway runs.
         let gammaCA = try CertificateAuthority.create(commonName: "Gamma Root", keyType: .p256)
         let directory = gateway.fixture.directory
@@ -160,7 +164,6 @@ import WharfTestSupport
         try directory.write("gamma.key", gammaClient.privateKeyPEM)
         try directory.write("impostor.crt", impostor.certificate.pemText)
         try directory.write("impostor.key", impostor.privateKeyPEM)
-        let file = try gateway.randomFile("a.txt", size: 10)
         let ca = "\(gateway.home)/pki/ca.crt"
 
         let gamma = try await gateway.curl(["--cert", directory.file("gamma.crt"), "--key", directory.file("gamma.key"), "--cacert", ca, "--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
