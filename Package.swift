@@ -149,6 +149,8 @@ let package = Package(
                 "WharfListener", "WharfPKI", "WharfStore", "WharfSpool", "WharfTestSupport", "wharf",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ]
         ),
     ],
