@@ -29,7 +29,9 @@ public enum Command {
         // Read both pipes to the end before waiting, so a chatty program never blocks on a full pipe.
         let errorData = DataBox()
         let errorRead = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
+        // A thread of its own: Dispatch's global queue grows slowly when many such reads
+        // block at once (twenty concurrent curls waited seconds for a thread).
+        Thread.detachNewThread {
             errorData.data = stderr.fileHandleForReading.readDataToEndOfFile()
             errorRead.signal()
         }
