@@ -123,7 +123,7 @@ public struct DeliveryWorker: Service {
                 for transfer in claimed {
                     inFlight.withLockedValue { $0 += 1 }
                     group.addTask {
-                        await deliver(transfer, threads: threads)
+                        await deliver(transfer, threads: threads) { !stopping.withLockedValue { $0 } }
                         inFlight.withLockedValue { $0 -= 1 }
                         wake.yield()
                     }
@@ -150,9 +150,19 @@ public struct DeliveryWorker: Service {
         let request: DeliveryRequest
     }
 
+    /// Attempts `first`, then each transfer the commit of the previous attempt claimed for
+    /// the slot it freed (while `claimNext` says so), and returns when there is none.
+    func deliver(_ first: Transfer, threads: NIOThreadPool, claimNext: @escaping @Sendable () -> Bool) async {
+        var next: Transfer? = first
+        while let transfer = next {
+            next = await attempt(transfer, threads: threads, claimNext: claimNext())
+        }
+    }
+
     /// One attempt, start to finish: the registry is read and written on the thread pool
     /// (those calls block on SQLite and fsync), the transfer runs on libcurl's thread.
-    func deliver(_ transfer: Transfer, threads: NIOThreadPool) async {
+    /// Returns the transfer claimed next, if `claimNext` and one was due.
+    private func attempt(_ transfer: Transfer, threads: NIOThreadPool, claimNext: Bool) async -> Transfer? {
         let started = Date()
         let logger = {
             var logger = self.logger
@@ -161,15 +171,20 @@ public struct DeliveryWorker: Service {
             return logger
         }()
         do {
-            guard let plan = try await threads.runIfActive({ try plan(transfer) }) else { return }
+            guard let plan = try await threads.runIfActive({ try plan(transfer) }) else { return nil }
             let result = await client.deliver(plan.request, partner: transfer.partner)
-            try await threads.runIfActive { try record(transfer, plan: plan, result: result, started: started, logger: logger) }
+            let claim = try await threads.runIfActive {
+                try record(transfer, plan: plan, result: result, started: started, claimNext: claimNext, logger: logger)
+            }
+            if let claim { partners.keep(ifStill: claim.partnerGeneration) }
+            return claim?.transfers.first
         } catch {
             // The transfer must not stay `sending`: try again after the first retry delay.
             logger.error("delivery could not be recorded", metadata: ["error": "\(error)"])
             try? registry.release(
                 transfer.id, retryAt: Date().addingTimeInterval(configuration.retryPolicy.initialDelay), reason: "\(error)"
             )
+            return nil
         }
     }
 
@@ -200,8 +215,12 @@ public struct DeliveryWorker: Service {
         return Plan(partner: partner, request: request)
     }
 
-    /// Records the attempt and what follows from it: delivered, a retry, or dead.
-    private func record(_ transfer: Transfer, plan: Plan, result: DeliveryResult, started: Date, logger: Logger) throws {
+    /// Records the attempt and what follows from it: delivered, a retry, or dead; with
+    /// `claimNext`, claims the next transfer due in the same commit.
+    private func record(
+        _ transfer: Transfer, plan: Plan, result: DeliveryResult, started: Date, claimNext: Bool, logger: Logger
+    ) throws -> Registry.Claim? {
+        let next = claimNext ? (now: Date(), defaultPerPartner: configuration.maxDeliveriesPerPartner) : nil
         let verdict = DeliveryVerdict.judge(result, expectedSHA256: transfer.sha256)
         let reason: String? = switch verdict {
         case .delivered: nil
@@ -214,10 +233,11 @@ public struct DeliveryWorker: Service {
         )
         switch verdict {
         case .delivered:
-            try registry.finish(transfer, attempt: attempt, outcome: .delivered(receipt: result.body)) {
+            let claim = try registry.finish(transfer, attempt: attempt, outcome: .delivered(receipt: result.body), claimingNext: next) {
                 try spool.moveToSent(transfer, receipt: result.body)
             }
             logger.info("delivered", metadata: ["attempt": "\(attempt.number)", "status": "\(result.httpStatus ?? 0)"])
+            return claim
         case .transient(let why):
             let policy = plan.partner.outbound.retryPolicy(overriding: configuration.retryPolicy)
             let queuedAt = try registry.queuedAt(transfer.id) ?? transfer.createdAt
@@ -226,15 +246,18 @@ public struct DeliveryWorker: Service {
                 random: Double.random(in: 0..<1)
             ) {
             case .retry(let date):
-                try registry.finish(transfer, attempt: attempt, outcome: .retry(at: date, reason: why))
+                let claim = try registry.finish(transfer, attempt: attempt, outcome: .retry(at: date, reason: why), claimingNext: next)
                 logger.notice("delivery failed; will retry", metadata: ["reason": "\(why)", "at": "\(date)"])
+                return claim
             case .giveUp(let giveUp):
-                try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: "\(why); \(giveUp)"))
+                let claim = try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: "\(why); \(giveUp)"), claimingNext: next)
                 logger.warning("transfer dead", metadata: ["reason": "\(why); \(giveUp)"])
+                return claim
             }
         case .permanent(let why):
-            try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: why))
+            let claim = try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: why), claimingNext: next)
             logger.warning("transfer dead", metadata: ["reason": "\(why)"])
+            return claim
         }
     }
 }

@@ -51,43 +51,45 @@ extension Registry {
         // A claim need not survive a crash: at start, `requeueInterrupted` makes transfers
         // left `sending` due again, and a claim a crash lost leaves them `queued`, which is
         // the same. So it does not wait for an fsync.
-        try write(durable: false) { db in
-            let sending = try Row.fetchAll(db.cachedStatement(sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner"))
-            var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
-            // Partners already at their limit are left out in SQL, so a long queue for a
-            // busy partner is not read on every claim; the queue is read in order from its
-            // index (the planner would rather sort it whole), so a claim stops early (the
-            // cursor resets the cached statement when it goes, before the commit).
-            let candidates = try Row.fetchCursor(
-                db.cachedStatement(sql: """
-                    WITH busy AS (SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner)
-                    SELECT transfer.*, partner.max_deliveries AS partner_limit, partner.status AS partner_status
-                    FROM transfer INDEXED BY transfer_queue
-                    LEFT JOIN partner ON partner.name = transfer.partner
-                    LEFT JOIN busy ON busy.partner = transfer.partner
-                    WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= ?
-                      AND (partner.status IS NULL OR partner.status = 'active')
-                      AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, ?)
-                    ORDER BY transfer.next_attempt_at, transfer.created_at
-                    """),
-                arguments: [now, defaultPerPartner]
-            )
-            var claimed: [Transfer] = []
-            while claimed.count < limit, let row = try candidates.next() {
-                let partner: String = row["partner"]
-                let partnerLimit: Int = row["partner_limit"] ?? defaultPerPartner
-                guard busy[partner, default: 0] < partnerLimit else { continue }
-                busy[partner, default: 0] += 1
-                var transfer = Self.transfer(from: row)
-                transfer.state = .sending
-                claimed.append(transfer)
-            }
-            let markSending = try db.cachedStatement(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?")
-            for transfer in claimed {
-                try markSending.execute(arguments: [transfer.id])
-            }
-            return Claim(transfers: claimed, partnerGeneration: try Self.partnerGeneration(db))
+        try write(durable: false) { db in try Self.claim(db, now: now, defaultPerPartner: defaultPerPartner, limit: limit) }
+    }
+
+    static func claim(_ db: Database, now: Date, defaultPerPartner: Int, limit: Int) throws -> Claim {
+        let sending = try Row.fetchAll(db.cachedStatement(sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner"))
+        var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
+        // Partners already at their limit are left out in SQL, so a long queue for a
+        // busy partner is not read on every claim; the queue is read in order from its
+        // index (the planner would rather sort it whole), so a claim stops early (the
+        // cursor resets the cached statement when it goes, before the commit).
+        let candidates = try Row.fetchCursor(
+            db.cachedStatement(sql: """
+                WITH busy AS (SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner)
+                SELECT transfer.*, partner.max_deliveries AS partner_limit, partner.status AS partner_status
+                FROM transfer INDEXED BY transfer_queue
+                LEFT JOIN partner ON partner.name = transfer.partner
+                LEFT JOIN busy ON busy.partner = transfer.partner
+                WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= ?
+                  AND (partner.status IS NULL OR partner.status = 'active')
+                  AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, ?)
+                ORDER BY transfer.next_attempt_at, transfer.created_at
+                """),
+            arguments: [now, defaultPerPartner]
+        )
+        var claimed: [Transfer] = []
+        while claimed.count < limit, let row = try candidates.next() {
+            let partner: String = row["partner"]
+            let partnerLimit: Int = row["partner_limit"] ?? defaultPerPartner
+            guard busy[partner, default: 0] < partnerLimit else { continue }
+            busy[partner, default: 0] += 1
+            var transfer = Self.transfer(from: row)
+            transfer.state = .sending
+            claimed.append(transfer)
         }
+        let markSending = try db.cachedStatement(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?")
+        for transfer in claimed {
+            try markSending.execute(arguments: [transfer.id])
+        }
+        return Claim(transfers: claimed, partnerGeneration: try Self.partnerGeneration(db))
     }
 
     /// Transfers claimed for delivery, and the partner generation at the claim (partners
@@ -120,11 +122,17 @@ extension Registry {
     /// (moving a delivered file to `sent/`). A crash in between leaves a delivered transfer
     /// whose file is still in `outgoing/`, which `Spool.recover`'s caller moves at start. Attempts are numbered over the
     /// transfer's whole life (`retry` resets the count the policy uses, not the numbering).
+    ///
+    /// With `claimingNext`, the same transaction claims (as `claimDue` does) one transfer
+    /// due then for the delivery slot this attempt frees, and returns it: a busy worker
+    /// moves from one delivery to the next without a transaction of its own for the claim.
+    @discardableResult
     public func finish(
-        _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome, install: () throws -> Void = {}
-    ) throws(WharfError) {
+        _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome,
+        claimingNext next: (now: Date, defaultPerPartner: Int)? = nil, install: () throws -> Void = {}
+    ) throws(WharfError) -> Claim? {
         // Cached statements: these run for every delivery.
-        try write { db in
+        let claim: Claim? = try write { db in
             try db.cachedStatement(sql: """
                     INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
                     VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE transfer_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
@@ -152,12 +160,19 @@ extension Registry {
                     arguments: [reason, transfer.id]
                 )
             }
+            guard let next else { return nil }
+            return try Self.claim(db, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1)
         }
         do {
             try install()
         } catch {
+            // The claimed transfer will not be started by this caller: due again at once.
+            for claimed in claim?.transfers ?? [] {
+                try? release(claimed.id, retryAt: next?.now ?? Date(), reason: "not started: the delivery before it could not be finished")
+            }
             throw error as? WharfError ?? WharfError(.storage, "\(error)")
         }
+        return claim
     }
 
     /// Puts a transfer that is `sending` back to `retrying` without recording an attempt:

@@ -273,3 +273,41 @@ import WharfTestSupport
         #expect(try partners.partner(named: name, from: registry)?.outbound.url?.description == "https://b.example/in")
     }
 }
+
+@Suite struct ClaimWithFinishTests {
+    func attempt(_ transfer: Transfer) -> DeliveryAttempt {
+        DeliveryAttempt(transferID: transfer.id, number: 1, startedAt: Date(), duration: 0.1, curlCode: 0,
+                        httpStatus: 201, bytesSent: transfer.size, error: nil)
+    }
+
+    @Test func finishingADeliveryClaimsTheNextForItsSlotAndGivesItBackIfItCannotStartIt() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://a.example/in", "--max-deliveries", "1")
+        let files = try (0..<3).map { try NginxDeliveryTests.file(fixture, "f\($0).bin", size: 100) }
+        try await fixture.succeed(["send", "partner"] + files.map(\.path))
+        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
+
+        let first = try #require(try registry.claimDue(now: Date(), defaultPerPartner: 4, limit: 8).transfers.only)
+        let claim = try registry.finish(first, attempt: attempt(first), outcome: .delivered(receipt: "{}"),
+                                        claimingNext: (Date(), 4))
+        let second = try #require(claim?.transfers.only, "the slot the delivery freed is taken at once")
+        #expect(second.id != first.id)
+        #expect(try registry.transfer(id: second.id)?.state == .sending)
+        #expect(try registry.transfers().filter { $0.state == .queued }.count == 1, "the partner's limit of one holds")
+
+        struct MoveFailed: Error {}
+        #expect(throws: (any Error).self) {
+            try registry.finish(second, attempt: attempt(second), outcome: .delivered(receipt: "{}"),
+                                claimingNext: (Date(), 4)) { throw MoveFailed() }
+        }
+        #expect(try registry.transfer(id: second.id)?.state == .delivered)
+        let third = try #require(try registry.transfers().first { $0.id != first.id && $0.id != second.id })
+        #expect(third.state == .retrying && (third.nextAttemptAt ?? .distantFuture) <= Date(), "\(third)")
+        #expect(try registry.transfers().allSatisfy { $0.state != .sending })
+    }
+}
+
+extension Array {
+    /// The one element, if there is exactly one.
+    fileprivate var only: Element? { count == 1 ? first : nil }
+}
