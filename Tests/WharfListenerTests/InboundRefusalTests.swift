@@ -153,6 +153,23 @@ import X509
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp").isEmpty)
     }
 
+    @Test func aCertificateThatNowMapsToAnotherPartnerHasItsUploadRefusedNotFiledUnderEither() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await connectionWithOneUpload(gateway)
+        let fingerprint = try Command.run("openssl", ["x509", "-in", "\(gateway.home)/partners/acme/acme.crt", "-noout", "-fingerprint", "-sha256"])
+        try await gateway.fixture.succeed("partner", "remove", "acme")
+        try await gateway.fixture.succeed("partner", "add", "other", "--fingerprint", fingerprint.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        client.send("PUT /inbox/two.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\ntwo")
+        let output = try await client.waitForOutput { $0.contains("409 Conflict") && $0.contains("send the file again") }
+        client.closeInput()
+        try await gateway.stop()
+        #expect(output.contains("partner_changed") && output.contains("now maps to partner 'other'"), "\(output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: "\(gateway.home)/spool/inbox/other"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp").isEmpty)
+        #expect(try gateway.registry.receipts().count == 1)
+    }
+
     @Test func aPartnerDisabledSinceItsLastUploadHearsThatRatherThanAnotherRefusal() async throws {
         let gateway = try await TestGateway.start()
         let client = try await connectionWithOneUpload(gateway)
