@@ -30,7 +30,6 @@ import WharfTestSupport
         }
         let server = try await Server.start(home: fixture.home)
         let bundle = "\(fixture.home)/partners/acme"
-        let finished = Counter()
 
         let results = try await withThrowingTaskGroup(of: (Int, HTTPResult).self) { group in
             for (index, file) in files.enumerated() {
@@ -41,12 +40,15 @@ import WharfTestSupport
                         "--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt",
                         "--upload-file", file.path, "https://localhost:\(server.port)/inbox/file-\(index).bin",
                     ])
-                    finished.increment()
                     return (index, HTTPResult(result))
                 }
             }
-            // Kill the server once the small files are through and the large ones are in flight.
-            try await Wait.until("ten uploads answered") { finished.value >= 10 }
+            // Kill the server once the small files are stored and the large ones are in flight.
+            // Watched in the inbox, not through curl's results, which can reach the test late.
+            let inbox = "\(fixture.home)/spool/inbox/acme"
+            try await Wait.until("ten uploads stored") {
+                ((try? FileManager.default.contentsOfDirectory(atPath: inbox)) ?? []).count >= 10
+            }
             server.process.signal(SIGKILL)
             var results: [Int: HTTPResult] = [:]
             for try await (index, result) in group { results[index] = result }
