@@ -63,7 +63,8 @@ import WharfTestSupport
         let inbox = "\(fixture.home)/spool/inbox/acme"
         let stored = Set(try FileManager.default.contentsOfDirectory(atPath: inbox))
         let acknowledged = results.filter { $0.value.status == 201 }
-        #expect(acknowledged.count >= 10, "small uploads finished before the kill")
+        // A file can be stored with its 201 still on the way when the kill lands.
+        #expect(stored.count >= 10, "small uploads were stored before the kill")
         #expect(acknowledged.count < 20, "some uploads were in flight at the kill")
         for (index, result) in acknowledged {
             let id = try #require(result.json?["id"] as? String)
