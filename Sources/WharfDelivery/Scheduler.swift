@@ -19,8 +19,11 @@ public struct Scheduler: Sendable {
     }
 
     /// Runs every schedule due at `now` and sets its next run; returns what was queued.
+    /// `calendar` (the system's when `nil`) is made only when a schedule is due: the
+    /// current calendar brings up ICU's locale and time-zone data, which a gateway with no
+    /// schedule due never needs.
     @discardableResult
-    public func runDue(now: Date, calendar: Calendar = .current) -> [Transfer] {
+    public func runDue(now: Date, calendar: Calendar? = nil) -> [Transfer] {
         var queued: [Transfer] = []
         let due: [Schedule]
         do {
@@ -29,6 +32,8 @@ public struct Scheduler: Sendable {
             logger.error("schedules cannot be read", metadata: ["error": "\(error)"])
             return []
         }
+        guard !due.isEmpty else { return [] }
+        let calendar = calendar ?? .current
         for schedule in due {
             queued += run(schedule)
             do {
