@@ -115,7 +115,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "wharf", dependencies: ["WharfCommands"]),
+        .executableTarget(
+            name: "wharf",
+            dependencies: ["WharfCommands"],
+            exclude: ["hot-functions.order"],
+            linkerSettings: [
+                // Release builds link with lld, which places the functions that start-up, an
+                // idle server and an upload run next to each other: the kernel maps a binary's
+                // code 64 KiB at a time, so scattered functions cost resident memory.
+                // `scripts/order-functions` writes the list; stale names are skipped. Packed
+                // relative relocations (glibc 2.36 and later) keep the 120,000 the Swift
+                // runtime's metadata needs out of a 3 MB table read at every start.
+                .unsafeFlags(
+                    [
+                        "-use-ld=lld",
+                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/wharf/hot-functions.order",
+                        "-Xlinker", "--no-warn-symbol-ordering",
+                        "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                    ],
+                    .when(configuration: .release)
+                )
+            ]
+        ),
         .target(
             name: "WharfTestSupport",
             dependencies: [

@@ -29,3 +29,14 @@ ensure_swift() {
         exit 1
     fi
 }
+
+# build_release: the release binary that scripts/start runs and scripts/bench measures, one
+# self-contained file (the Swift runtime and Foundation linked in). Every function gets a
+# section of its own, in Wharf and in what it links, so that the linker can place the
+# functions listed in Sources/wharf/hot-functions.order together (see Package.swift and
+# docs/performance.md, B6).
+build_release() {
+    swift build -c release --static-swift-stdlib \
+        -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
+        --product wharf
+}
