@@ -21,7 +21,7 @@ extension Registry {
                                          created_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: StatementArguments(Self.columns(of: partner) + [now, now] as [(any DatabaseValueConvertible)?])
+                arguments: StatementArguments(Self.columns(of: partner) + [now.stored, now.stored] as [(any DatabaseValueConvertible)?])
             )
             try Self.insertChildren(of: partner, db)
         }
@@ -44,7 +44,7 @@ extension Registry {
                                        max_age_seconds = ?, max_deliveries = ?, updated_at = ?
                     WHERE name = ?
                     """,
-                arguments: StatementArguments(Array(Self.columns(of: partner).dropFirst()) + [Date(), name.rawValue] as [(any DatabaseValueConvertible)?])
+                arguments: StatementArguments(Array(Self.columns(of: partner).dropFirst()) + [Date().stored, name.rawValue] as [(any DatabaseValueConvertible)?])
             )
             try db.execute(sql: "DELETE FROM partner_identity WHERE partner = ?", arguments: [name.rawValue])
             try db.execute(sql: "DELETE FROM partner_pin WHERE partner = ?", arguments: [name.rawValue])
@@ -163,7 +163,7 @@ extension Registry {
                     VALUES (?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [partner.name.rawValue, identity.kindName, identity.value, identity.matchKey,
-                            identity.notBefore, identity.notAfter]
+                            identity.notBefore.stored, identity.notAfter.stored]
             )
         }
         for (position, pin) in partner.outbound.pins.enumerated() {

@@ -37,7 +37,7 @@ extension Registry {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(
                 arguments: [receipt.id, receipt.partner, receipt.filename, receipt.storedName, receipt.size,
-                            receipt.sha256, receipt.receivedAt, receipt.idempotencyKey]
+                            receipt.sha256, receipt.receivedAt.stored, receipt.idempotencyKey]
             )
             try Self.insert(audit(.committed(receipt)), db)
             return .committed(receipt)
@@ -88,7 +88,7 @@ extension Registry {
                     INSERT INTO audit_event (at, outcome, status, partner, subject, fingerprint, remote_address, detail)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(
-                arguments: [event.at, event.outcome.rawValue, event.status, event.partner, event.subject,
+                arguments: [event.at.stored, event.outcome.rawValue, event.status, event.partner, event.subject,
                             event.fingerprint, event.remoteAddress, event.detail]
             )
     }

@@ -16,7 +16,7 @@ extension Registry {
                     INSERT INTO schedule (partner, cron, source_directory, pattern, keep, next_run_at, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [partner.rawValue, cron.description, sourceDirectory, pattern, keep, firstRun, Date()]
+                arguments: [partner.rawValue, cron.description, sourceDirectory, pattern, keep, firstRun.stored, Date().stored]
             )
             return Schedule(
                 id: db.lastInsertedRowID, partner: partner.rawValue, cron: cron.description,
@@ -32,14 +32,14 @@ extension Registry {
     /// Schedules whose next run is at or before `now`.
     public func dueSchedules(now: Date) throws(WharfError) -> [Schedule] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM schedule WHERE next_run_at <= ? ORDER BY next_run_at", arguments: [now])
+            try Row.fetchAll(db, sql: "SELECT * FROM schedule WHERE next_run_at <= ? ORDER BY next_run_at", arguments: [now.stored])
                 .map(Self.schedule(from:))
         }
     }
 
     public func setNextRun(of scheduleID: Int64, to date: Date) throws(WharfError) {
         try write { db in
-            try db.execute(sql: "UPDATE schedule SET next_run_at = ? WHERE id = ?", arguments: [date, scheduleID])
+            try db.execute(sql: "UPDATE schedule SET next_run_at = ? WHERE id = ?", arguments: [date.stored, scheduleID])
         }
     }
 

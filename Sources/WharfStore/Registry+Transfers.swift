@@ -40,7 +40,7 @@ extension Registry {
                 VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
                 """,
             arguments: [transfer.id, transfer.partner, transfer.filename, transfer.size, transfer.sha256,
-                        transfer.createdAt, transfer.createdAt, transfer.createdAt]
+                        transfer.createdAt.stored, transfer.createdAt.stored, transfer.createdAt.stored]
         )
     }
 
@@ -73,7 +73,7 @@ extension Registry {
                   AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, ?)
                 ORDER BY transfer.next_attempt_at, transfer.created_at
                 """),
-            arguments: [now, defaultPerPartner]
+            arguments: [now.stored, defaultPerPartner]
         )
         var claimed: [Transfer] = []
         while claimed.count < limit, let row = try candidates.next() {
@@ -137,7 +137,7 @@ extension Registry {
                     INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
                     VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE transfer_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
                     """).execute(
-                arguments: [attempt.transferID, attempt.startedAt, attempt.duration, attempt.curlCode,
+                arguments: [attempt.transferID, attempt.startedAt.stored, attempt.duration, attempt.curlCode,
                             attempt.httpStatus, attempt.bytesSent, attempt.error]
             )
             switch outcome {
@@ -147,12 +147,12 @@ extension Registry {
                                             next_attempt_at = NULL, last_error = NULL
                         WHERE id = ?
                         """).execute(
-                    arguments: [receipt, attempt.startedAt.addingTimeInterval(attempt.duration), transfer.id]
+                    arguments: [receipt, attempt.startedAt.addingTimeInterval(attempt.duration).stored, transfer.id]
                 )
             case .retry(let date, let reason):
                 try db.execute(
                     sql: "UPDATE transfer SET state = 'retrying', attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                    arguments: [date, reason, transfer.id]
+                    arguments: [date.stored, reason, transfer.id]
                 )
             case .dead(let reason):
                 try db.execute(
@@ -181,7 +181,7 @@ extension Registry {
         try write { db in
             try db.execute(
                 sql: "UPDATE transfer SET state = 'retrying', next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'sending'",
-                arguments: [date, reason, transferID]
+                arguments: [date.stored, reason, transferID]
             )
         }
     }
@@ -206,7 +206,7 @@ extension Registry {
                                         last_error = 'interrupted: the process stopped during an attempt'
                     WHERE state = 'sending'
                     """,
-                arguments: [now]
+                arguments: [now.stored]
             )
             return db.changesCount
         }
@@ -266,7 +266,7 @@ extension Registry {
             }
             try db.execute(
                 sql: "UPDATE transfer SET state = 'queued', attempts = 0, queued_at = ?, next_attempt_at = ? WHERE id = ?",
-                arguments: [now, now, transferID]
+                arguments: [now.stored, now.stored, transferID]
             )
             return try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [transferID]).map(Self.transfer(from:))!
         }
