@@ -12,7 +12,8 @@ import PackageDescription
 /// - `WharfDelivery`: the outbound worker over libcurl: queue, retries, per-partner limits.
 /// - `WharfCommands`: one file per `wharf` subcommand; the single place that wires the rest.
 /// - `wharf`: the executable, a few lines that call `WharfCommands`.
-/// - `COpenSSL`, `CCurl`: system libraries with typed C shims.
+/// - `COpenSSL`: OpenSSL (PKCS#12) as a system library with a typed C shim.
+/// - `CCurl`: libcurl, loaded on first use, behind typed C wrappers.
 let package = Package(
     name: "Wharf",
     platforms: [.macOS(.v14)],
@@ -36,11 +37,8 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
-        .systemLibrary(
-            name: "CCurl",
-            pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"])]
-        ),
+        // libcurl's headers (libcurl4-openssl-dev); the library itself is loaded on first use.
+        .target(name: "CCurl"),
         .target(name: "WharfCore"),
         .target(
             name: "WharfStore",

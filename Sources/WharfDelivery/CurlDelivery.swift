@@ -40,9 +40,9 @@ enum CurlDelivery {
             "Content-Digest: \(ContentDigest.header(sha256: Self.bytes(hex: request.sha256)))",
             "Idempotency-Key: \(request.idempotencyKey)",
         ] {
-            headers = curl_slist_append(headers, header)
+            headers = wharf_curl_slist_append(headers, header)
         }
-        defer { curl_slist_free_all(headers) }
+        defer { wharf_curl_slist_free_all(headers) }
 
         do {
             curl.reset()
@@ -70,7 +70,7 @@ enum CurlDelivery {
         let errorText = String(cString: errorBuffer)
         return DeliveryResult(
             curlCode: Int(code.rawValue),
-            curlError: code == CURLE_OK ? nil : (errorText.isEmpty ? String(cString: curl_easy_strerror(code)) : errorText),
+            curlError: code == CURLE_OK ? nil : (errorText.isEmpty ? String(cString: wharf_curl_easy_strerror(code)) : errorText),
             httpStatus: status > 0 ? status : nil,
             bytesSent: exchange.bytesSent,
             body: String(decoding: exchange.body, as: UTF8.self),

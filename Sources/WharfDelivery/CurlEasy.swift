@@ -10,28 +10,37 @@ import WharfCore
 final class CurlEasy: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
-    /// `curl_global_init`, once per process, before the first handle.
-    private static let globalInit: Void = {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    /// libcurl loaded and `curl_global_init` run, once per process, before the first handle.
+    private static let library: Result<Void, WharfError> = {
+        var reason = [CChar](repeating: 0, count: 512)
+        guard wharf_curl_load(&reason, reason.count) == 0 else {
+            return .failure(WharfError(
+                .storage, "libcurl could not be loaded: \(reason.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
+                fix: "deliveries need Debian's libcurl4 package (apt-get install libcurl4)"
+            ))
+        }
+        wharf_curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        return .success(())
     }()
 
-    static func initializeLibrary() {
-        _ = globalInit
+    /// Loads libcurl on first use; a gateway that only receives never does.
+    static func initializeLibrary() throws(WharfError) {
+        try library.get()
     }
 
     init() throws(WharfError) {
-        Self.initializeLibrary()
-        guard let handle = curl_easy_init() else { throw WharfError(.storage, "libcurl could not create a handle") }
+        try Self.initializeLibrary()
+        guard let handle = wharf_curl_easy_init() else { throw WharfError(.storage, "libcurl could not create a handle") }
         self.handle = handle
     }
 
     deinit {
-        curl_easy_cleanup(handle)
+        wharf_curl_easy_cleanup(handle)
     }
 
     /// Forgets every option, keeping live connections and the TLS session cache.
     func reset() {
-        curl_easy_reset(handle)
+        wharf_curl_easy_reset(handle)
     }
 
     func set(_ option: CURLoption, _ value: Int) throws(WharfError) {
@@ -86,7 +95,7 @@ final class CurlEasy: @unchecked Sendable {
     /// Runs the transfer to its end on the calling thread, which it blocks (the easy
     /// interface; deliveries use `CurlMulti`).
     func perform() -> CURLcode {
-        curl_easy_perform(handle)
+        wharf_curl_easy_perform(handle)
     }
 
     func info(long info: CURLINFO) -> Int {
@@ -103,7 +112,7 @@ final class CurlEasy: @unchecked Sendable {
 
     private func check(_ code: CURLcode, _ option: CURLoption) throws(WharfError) {
         guard code == CURLE_OK else {
-            throw WharfError(.invalidInput, "libcurl refused option \(option.rawValue): \(String(cString: curl_easy_strerror(code)))")
+            throw WharfError(.invalidInput, "libcurl refused option \(option.rawValue): \(String(cString: wharf_curl_easy_strerror(code)))")
         }
     }
 }

@@ -22,8 +22,8 @@ final class CurlMulti: @unchecked Sendable {
     private var running: [UnsafeMutableRawPointer: Job] = [:]
 
     init() throws(WharfError) {
-        CurlEasy.initializeLibrary()
-        guard let multi = curl_multi_init() else { throw WharfError(.storage, "libcurl could not create a multi handle") }
+        try CurlEasy.initializeLibrary()
+        guard let multi = wharf_curl_multi_init() else { throw WharfError(.storage, "libcurl could not create a multi handle") }
         self.multi = multi
         _ = wharf_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 64)
         let thread = Thread { [self] in loop() }
@@ -35,14 +35,14 @@ final class CurlMulti: @unchecked Sendable {
     func perform(_ easy: CurlEasy) async -> CURLcode {
         await withCheckedContinuation { continuation in
             incoming.withLockedValue { $0.jobs.append(Job(easy: easy, continuation: continuation)) }
-            curl_multi_wakeup(multi)
+            wharf_curl_multi_wakeup(multi)
         }
     }
 
     /// Lets transfers in flight finish, then ends the thread and frees the multi handle.
     func shutdown() {
         incoming.withLockedValue { $0.stopping = true }
-        curl_multi_wakeup(multi)
+        wharf_curl_multi_wakeup(multi)
     }
 
     private func loop() {
@@ -53,25 +53,25 @@ final class CurlMulti: @unchecked Sendable {
                 return (state.jobs, state.stopping)
             }
             for job in jobs {
-                if curl_multi_add_handle(multi, job.easy.handle) == CURLM_OK {
+                if wharf_curl_multi_add_handle(multi, job.easy.handle) == CURLM_OK {
                     running[job.easy.handle] = job
                 } else {
                     job.continuation.resume(returning: CURLE_FAILED_INIT)
                 }
             }
             if stopping && running.isEmpty { break }
-            curl_multi_perform(multi, &stillRunning)
+            wharf_curl_multi_perform(multi, &stillRunning)
             var left: Int32 = 0
-            while let message = curl_multi_info_read(multi, &left) {
+            while let message = wharf_curl_multi_info_read(multi, &left) {
                 guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
                       let job = running.removeValue(forKey: handle) else { continue }
                 let result = wharf_curl_msg_result(message)
-                curl_multi_remove_handle(multi, handle)
+                wharf_curl_multi_remove_handle(multi, handle)
                 job.continuation.resume(returning: result)
             }
             // Sleeps until a socket is ready, a timeout of libcurl's is due, or `perform` wakes it.
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            wharf_curl_multi_poll(multi, nil, 0, 1000, nil)
         }
-        curl_multi_cleanup(multi)
+        wharf_curl_multi_cleanup(multi)
     }
 }

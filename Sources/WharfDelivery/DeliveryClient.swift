@@ -2,22 +2,28 @@ import NIOConcurrencyHelpers
 import WharfCore
 
 /// Runs deliveries through one `CurlMulti` (one thread, one connection cache), keeping
-/// idle easy handles per partner for reuse.
+/// idle easy handles per partner for reuse. libcurl is loaded, and the multi handle and its
+/// thread made, by the first delivery.
 public final class DeliveryClient: Sendable {
     private let idle = NIOLockedValueBox<[String: [CurlEasy]]>([:])
-    private let multi: CurlMulti?
+    private let started = NIOLockedValueBox<Result<CurlMulti, WharfError>?>(nil)
 
-    public init() {
-        multi = try? CurlMulti()
-    }
+    public init() {}
 
     deinit {
-        multi?.shutdown()
+        if case .success(let multi) = started.withLockedValue({ $0 }) { multi.shutdown() }
     }
 
     /// Delivers, suspending until the exchange ends.
     public func deliver(_ request: DeliveryRequest, partner: String) async -> DeliveryResult {
-        guard let multi else { return DeliveryResult(curlCode: 2, curlError: "libcurl could not start", httpStatus: nil) }
+        let multi: CurlMulti
+        switch started.withLockedValue({ started in
+            if started == nil { started = Result { () throws(WharfError) in try CurlMulti() } }
+            return started!
+        }) {
+        case .success(let running): multi = running
+        case .failure(let error): return DeliveryResult(curlCode: 2, curlError: error.description, httpStatus: nil)
+        }
         let handle: CurlEasy
         if let reused = idle.withLockedValue({ $0[partner]?.popLast() }) {
             handle = reused

@@ -136,7 +136,7 @@ public enum PartnerProbe {
         let error = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let version = transcript.text.range(of: #"TLSv1\.[0-3]"#, options: .regularExpression).map { String(transcript.text[$0]) }
         return Outcome(
-            code: Int(code.rawValue), error: error.isEmpty ? String(cString: curl_easy_strerror(code)) : error,
+            code: Int(code.rawValue), error: error.isEmpty ? String(cString: wharf_curl_easy_strerror(code)) : error,
             status: status > 0 ? status : nil, tlsVersion: version, certificates: curl.serverCertificatesPEM(),
             body: String(decoding: exchange.body, as: UTF8.self)
         )

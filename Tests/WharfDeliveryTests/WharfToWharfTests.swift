@@ -44,6 +44,24 @@ import WharfTestSupport
         #expect(Set(receipts.compactMap(\.idempotencyKey)) == Set(transfers.map(\.id)))
     }
 
+    @Test func aServerLoadsLibcurlWithItsFirstDeliveryAndNotBefore() async throws {
+        let (receiver, sender) = try await Self.pair()
+        let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0"])
+        _ = try await server.waitForOutput { $0.contains("Listening on") }
+        // Read by cat: Foundation stops reading a /proc file at its first page.
+        let mapped = { () throws -> String in try Command.run("cat", ["/proc/\(server.pid)/maps"]).stdout }
+        #expect(try mapped().contains("libc.so"), "the maps were read whole")
+        #expect(!(try mapped()).contains("libcurl"), "a server with nothing to deliver has libcurl mapped")
+
+        let file = try TestGatewayFiles(fixture: sender).randomFile("first.json", size: 1_000)
+        try await sender.succeed("send", "receiver", file.path)
+        try await Wait.until("the file to arrive") { try receiver.registry.receipts(partner: "sender").count == 1 }
+        #expect(try mapped().contains("libcurl.so.4"), "the first delivery loaded libcurl")
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+        try await receiver.stop()
+    }
+
     @Test func afterSIGKILLWithFiftyDeliveriesInFlightEachFileArrivesExactlyOnce() async throws {
         let (receiver, sender) = try await Self.pair()
         let files = try (0..<50).map { try TestGatewayFiles(fixture: sender).randomFile("file-\($0).bin", size: 400_000) }
