@@ -9,6 +9,13 @@ struct HTTPReply: Sendable {
     var body: Data
     var extraHeaders: [(String, String)] = []
     var closeConnection = false
+    /// Whether the reply is written at all. Not after the request stream failed: the
+    /// connection is broken, or NIO has already answered the malformed request with a 400,
+    /// and a second response would break HTTP's one-response-per-request order.
+    var isWritten = true
+
+    /// No reply; the connection is closed.
+    static let unwritten = HTTPReply(status: .badRequest, body: Data(), closeConnection: true, isWritten: false)
 
     /// An error as `{"error": CODE, "message": TEXT}`.
     static func error(_ status: HTTPResponseStatus, _ code: String, _ message: String, close: Bool = false) -> HTTPReply {

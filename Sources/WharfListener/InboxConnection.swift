@@ -59,6 +59,7 @@ struct InboxConnection {
                         if !head.isKeepAlive || state.withLockedValue({ $0.shuttingDown }) {
                             reply.closeConnection = true
                         }
+                        guard reply.isWritten else { return }
                         try await write(reply, for: head, to: outbound)
                         if reply.closeConnection { return }
                     }
@@ -118,7 +119,11 @@ struct InboxConnection {
         case .badName(let error):
             return await refuse(.badRequest, "bad_filename", error.description)
         case .list:
-            guard await drainEmptyBody(&requests) else { return .error(.badRequest, "unexpected_body", "GET takes no body", close: true) }
+            switch await drainEmptyBody(&requests) {
+            case true?: break
+            case false?: return .error(.badRequest, "unexpected_body", "GET takes no body", close: true)
+            case nil: return .unwritten
+            }
             do {
                 let (registry, limit) = (context.registry, context.configuration.receiptListLimit)
                 let receipts = try await context.threadPool.runIfActive { try registry.receipts(partner: partner.name.rawValue, limit: limit) }
@@ -298,8 +303,11 @@ struct InboxConnection {
         } catch {
             staged.discard()
             if let error = error as? WharfError { return await storageFailure(error, refuse: refuse) }
-            await record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
-            return .error(.badRequest, "incomplete", "the body ended early", close: true)
+            await record(audit.event(
+                .refused, nil, partner: partner.name.rawValue,
+                detail: "\(name): the request broke off after \(size) bytes of body: \(Self.reason(error))"
+            ))
+            return .unwritten
         }
 
         let sha256 = Hex.encode(hasher.finalize())
@@ -363,8 +371,9 @@ struct InboxConnection {
         return await refuse(.internalServerError, "storage", "the file could not be stored; try again later")
     }
 
-    /// Consumes the rest of a request that should have no body; `false` if it had one.
-    private func drainEmptyBody(_ requests: inout Requests) async -> Bool {
+    /// Consumes the rest of a request that should have no body; `false` if it had one, `nil`
+    /// if the request stream failed or ended first.
+    private func drainEmptyBody(_ requests: inout Requests) async -> Bool? {
         while let part = try? await requests.next() {
             switch part {
             case .end: return true
@@ -372,7 +381,7 @@ struct InboxConnection {
             default: continue
             }
         }
-        return false
+        return nil
     }
 
     // MARK: Plumbing
