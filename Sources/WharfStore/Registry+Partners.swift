@@ -187,7 +187,7 @@ extension Registry {
             case "subject": .subject(try SubjectName(parsing: value))
             default: .fingerprint(try CertificateFingerprint(parsing: value))
             }
-            return try InboundIdentity(kind, notBefore: row["not_before"], notAfter: row["not_after"])
+            return try InboundIdentity(kind, notBefore: row.optionalDate("not_before"), notAfter: row.optionalDate("not_after"))
         }
         let pins = try String.fetchAll(
             db.cachedStatement(sql: "SELECT pin FROM partner_pin WHERE partner = ? ORDER BY position"), arguments: [name.rawValue]

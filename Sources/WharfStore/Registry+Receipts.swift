@@ -98,7 +98,7 @@ extension Registry {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit_event ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
                 AuditEvent(
-                    at: row["at"], outcome: AuditEvent.Outcome(rawValue: row["outcome"]) ?? .refused, status: row["status"],
+                    at: row.date("at"), outcome: AuditEvent.Outcome(rawValue: row["outcome"]) ?? .refused, status: row["status"],
                     partner: row["partner"], subject: row["subject"], fingerprint: row["fingerprint"],
                     remoteAddress: row["remote_address"], detail: row["detail"]
                 )
@@ -113,7 +113,7 @@ extension Registry {
     private static func receipt(from row: Row) -> Receipt {
         Receipt(
             id: row["id"], partner: row["partner"], filename: row["filename"], storedName: row["stored_name"],
-            size: row["size"], sha256: row["sha256"], receivedAt: row["received_at"], idempotencyKey: row["idempotency_key"]
+            size: row["size"], sha256: row["sha256"], receivedAt: row.date("received_at"), idempotencyKey: row["idempotency_key"]
         )
     }
 }

@@ -77,7 +77,7 @@ extension Registry {
     static func schedule(from row: Row) -> Schedule {
         Schedule(
             id: row["id"], partner: row["partner"], cron: row["cron"], sourceDirectory: row["source_directory"],
-            pattern: row["pattern"], keep: row["keep"], nextRunAt: row["next_run_at"]
+            pattern: row["pattern"], keep: row["keep"], nextRunAt: row.date("next_run_at")
         )
     }
 }

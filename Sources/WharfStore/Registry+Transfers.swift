@@ -114,7 +114,7 @@ extension Registry {
     /// When the next queued or retrying transfer falls due, if any.
     public func nextDueDate() throws(WharfError) -> Date? {
         try read { db in
-            try Date.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM transfer WHERE state IN ('queued', 'retrying')")
+            try StoredDate.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM transfer WHERE state IN ('queued', 'retrying')")?.date
         }
     }
 
@@ -245,7 +245,7 @@ extension Registry {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM delivery_attempt WHERE transfer_id = ? ORDER BY number", arguments: [transferID]).map { row in
                 DeliveryAttempt(
-                    transferID: row["transfer_id"], number: row["number"], startedAt: row["started_at"],
+                    transferID: row["transfer_id"], number: row["number"], startedAt: row.date("started_at"),
                     duration: row["duration_seconds"], curlCode: row["curl_code"], httpStatus: row["http_status"],
                     bytesSent: row["bytes_sent"], error: row["error"]
                 )
@@ -296,7 +296,7 @@ extension Registry {
 
     /// The date from which a transfer's age counts (its first queueing, or its last `retry`).
     public func queuedAt(_ transferID: String) throws(WharfError) -> Date? {
-        try read { db in try Date.fetchOne(db, sql: "SELECT queued_at FROM transfer WHERE id = ?", arguments: [transferID]) }
+        try read { db in try StoredDate.fetchOne(db, sql: "SELECT queued_at FROM transfer WHERE id = ?", arguments: [transferID])?.date }
     }
 
     static func unknownTransfer(_ id: String) -> WharfError {
@@ -306,9 +306,9 @@ extension Registry {
     static func transfer(from row: Row) -> Transfer {
         Transfer(
             id: row["id"], partner: row["partner"], filename: row["filename"], size: row["size"], sha256: row["sha256"],
-            state: Transfer.State(rawValue: row["state"]) ?? .dead, attempts: row["attempts"], createdAt: row["created_at"],
-            nextAttemptAt: row["next_attempt_at"], lastError: row["last_error"], receipt: row["receipt"],
-            deliveredAt: row["delivered_at"]
+            state: Transfer.State(rawValue: row["state"]) ?? .dead, attempts: row["attempts"], createdAt: row.date("created_at"),
+            nextAttemptAt: row.optionalDate("next_attempt_at"), lastError: row["last_error"], receipt: row["receipt"],
+            deliveredAt: row.optionalDate("delivered_at")
         )
     }
 }

@@ -31,6 +31,34 @@ import Testing
         }
     }
 
+    @Test func readsWhatGRDBReadsFromTheSameText() throws {
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<20_000).map { _ in
+            Date(timeIntervalSince1970: Double.random(in: -11_994_000_000...64_092_211_200, using: &generator))
+        }
+        for date in Self.awkward + random {
+            let text = date.stored.text
+            let ours = try #require(StoredDate.parse(text), "\(text)")
+            let grdbs = try #require(Date.fromDatabaseValue(text.databaseValue), "\(text)")
+            // The same millisecond; the doubles may differ in their last bits (far from 1970,
+            // a few microseconds), as the two compute them differently.
+            #expect(ours.stored.text == text)
+            #expect(abs(ours.timeIntervalSince1970 - grdbs.timeIntervalSince1970) < 0.000_1, "\(text)")
+        }
+    }
+
+    @Test func leavesOtherTextsToGRDB() {
+        // Not the registry's own format, or not a date: parse declines...
+        for text in ["2026-11-29", "2026-11-29T10:00:00.000", "2026-11-29 10:00:00", "2026-02-30 10:00:00.000",
+                     "2026-13-01 10:00:00.000", "2026-11-29 24:00:00.000", "2026-11-29 10:00:00.0x0", ""] {
+            #expect(StoredDate.parse(text) == nil, "\(text)")
+        }
+        // ...and reading falls back to GRDB, which knows more formats.
+        let dateOnly = StoredDate.fromDatabaseValue("2026-11-29".databaseValue)
+        #expect(dateOnly?.date == Date.fromDatabaseValue("2026-11-29".databaseValue))
+        #expect(dateOnly != nil)
+    }
+
     @Test func readsBackTheDateToTheMillisecond() throws {
         let queue = try DatabaseQueue()
         for date in Self.awkward {
