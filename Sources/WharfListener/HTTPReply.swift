@@ -23,13 +23,18 @@ struct HTTPReply: Sendable {
         return HTTPReply(status: status, body: body, closeConnection: close)
     }
 
-    static func json(_ status: HTTPResponseStatus, _ value: some Encodable) -> HTTPReply {
-        HTTPReply(status: status, body: try! ReceiptJSON.encoder.encode(value))
+    static func receipt(_ status: HTTPResponseStatus, _ receipt: Receipt) -> HTTPReply {
+        HTTPReply(status: status, body: Data(ReceiptJSON(receipt).text.utf8))
+    }
+
+    static func receipts(_ receipts: [Receipt]) -> HTTPReply {
+        let list = receipts.map { ReceiptJSON($0).text }.joined(separator: ",")
+        return HTTPReply(status: .ok, body: Data("{\"receipts\":[\(list)]}".utf8))
     }
 }
 
 /// The receipt as partners see it.
-struct ReceiptJSON: Codable {
+struct ReceiptJSON: Encodable {
     let id: String
     let partner: String
     let filename: String
@@ -46,15 +51,43 @@ struct ReceiptJSON: Codable {
         receivedAt = receipt.receivedAt
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-}
+    /// The receipt as JSON: keys sorted, the time in ISO 8601 to the second in UTC, slashes
+    /// not escaped, as `JSONEncoder` writes it with those options (a test holds it to that).
+    /// Written by hand since it answers every upload, and the encoder's date style reaches
+    /// ICU's time-zone classes.
+    var text: String {
+        "{\"filename\":\(Self.quoted(filename)),\"id\":\(Self.quoted(id)),\"partner\":\(Self.quoted(partner)),"
+            + "\"received_at\":\"\(Self.iso8601(receivedAt))\",\"sha256\":\(Self.quoted(sha256)),\"size\":\(size)}"
+    }
 
-struct ReceiptListJSON: Codable {
-    let receipts: [ReceiptJSON]
+    /// `value` as a JSON string: quotes, backslashes and control characters escaped.
+    static func quoted(_ value: String) -> String {
+        var quoted = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            case "\n": quoted += "\\n"
+            case "\r": quoted += "\\r"
+            case "\t": quoted += "\\t"
+            case "\u{08}": quoted += "\\b"
+            case "\u{0C}": quoted += "\\f"
+            case let control where control.value < 0x20:
+                let hex = String(control.value, radix: 16)
+                quoted += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: quoted.unicodeScalars.append(scalar)
+            }
+        }
+        return quoted + "\""
+    }
+
+    /// `date` as `yyyy-MM-ddTHH:mm:ssZ`, the fraction of a second dropped.
+    static func iso8601(_ date: Date) -> String {
+        var seconds = time_t((date.timeIntervalSince1970).rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
 }

@@ -127,7 +127,7 @@ struct InboxConnection {
             do {
                 let (registry, limit) = (context.registry, context.configuration.receiptListLimit)
                 let receipts = try await context.threadPool.runIfActive { try registry.receipts(partner: partner.name.rawValue, limit: limit) }
-                return .json(.ok, ReceiptListJSON(receipts: receipts.map(ReceiptJSON.init)))
+                return .receipts(receipts)
             } catch {
                 return .error(.internalServerError, "storage", "the receipts cannot be read now")
             }
@@ -347,10 +347,10 @@ struct InboxConnection {
             }
             switch outcome {
             case .committed(let receipt):
-                return .json(.created, ReceiptJSON(receipt))
+                return .receipt(.created, receipt)
             case .replay(let earlier):
                 staged.discard()
-                return .json(.ok, ReceiptJSON(earlier))
+                return .receipt(.ok, earlier)
             case .conflict:
                 staged.discard()
                 return .error(.conflict, "idempotency_conflict", "this Idempotency-Key was used before with other content")
