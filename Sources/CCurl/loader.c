@@ -4,8 +4,10 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
-// Debian's libcurl4 (and libcurl4-openssl-dev's libcurl.so) name this file.
+// Debian's libcurl4 (and libcurl4-openssl-dev's libcurl.so) name this file; the
+// environment variable WHARF_LIBCURL names another (a path, or a name the loader finds).
 #define WHARF_LIBCURL "libcurl.so.4"
 
 static struct {
@@ -34,17 +36,21 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int loaded;
 static char load_error[512];
 
+static const char *library_name;
+
 static int resolve(void *library, void **function, const char *name) {
     *function = dlsym(library, name);
     if (*function == NULL) {
-        snprintf(load_error, sizeof load_error, "%s has no %s", WHARF_LIBCURL, name);
+        snprintf(load_error, sizeof load_error, "%s has no %s", library_name, name);
         return 0;
     }
     return 1;
 }
 
 static void load(void) {
-    void *library = dlopen(WHARF_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+    library_name = getenv("WHARF_LIBCURL");
+    if (library_name == NULL || library_name[0] == '\0') library_name = WHARF_LIBCURL;
+    void *library = dlopen(library_name, RTLD_NOW | RTLD_LOCAL);
     if (library == NULL) {
         snprintf(load_error, sizeof load_error, "%s", dlerror());
         return;

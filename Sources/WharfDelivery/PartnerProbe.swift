@@ -28,6 +28,12 @@ public enum PartnerProbe {
             note(false, "no delivery URL; set one with `wharf partner update \(partner.name) --url URL`")
             return report
         }
+        do {
+            try CurlEasy.initializeLibrary()
+        } catch {
+            note(false, "\(error)")
+            return report
+        }
         let request = DeliveryRequest(
             url: url.rawValue + "/", filePath: "", size: 0, sha256: "", idempotencyKey: "",
             clientCertificatePEM: credential.certificatePEM, clientKeyPEM: credential.privateKeyPEM,

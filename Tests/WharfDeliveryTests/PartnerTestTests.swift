@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WharfStore
 import WharfTestSupport
 
 /// `wharf partner test` against nginx: what it finds, in words, and its exit status.
@@ -17,6 +18,29 @@ import WharfTestSupport
             #expect(result.stdout.contains(expected), "missing '\(expected)' in \(result.stdout)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: nginx.received).isEmpty, "a test sends no file")
+    }
+
+    @Test func withoutLibcurlTheTestAndADeliverySayWhatToInstall() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile)
+        let missing = ["WHARF_LIBCURL": "/nonexistent/libcurl.so.4"]
+        let probe = try await fixture.wharf("partner", "test", "partner", environment: missing)
+        #expect(probe.status == 1)
+        #expect(probe.stdout.hasPrefix("[FAIL] libcurl could not be loaded: /nonexistent/libcurl.so.4"), "\(probe.stdout)")
+        #expect(probe.stdout.contains("apt-get install libcurl4"), "\(probe.stdout)")
+        #expect(!probe.stdout.contains("[ok]"), "nothing was checked, so nothing is ok: \(probe.stdout)")
+
+        // A delivery records the same reason, keeps the file, and nothing reaches the partner.
+        let file = try TestGatewayFiles(fixture: fixture).randomFile("order.json", size: 500)
+        try await fixture.succeed("send", "partner", file.path)
+        _ = try await fixture.wharf("deliver", "--once", environment: missing)
+        let transfer = try #require(try Registry.open(at: "\(fixture.home)/wharf.sqlite").transfers().first)
+        try await nginx.stop()
+        #expect(transfer.state != .delivered)
+        #expect(transfer.lastError?.contains("libcurl could not be loaded") == true, "\(transfer.lastError ?? "no error")")
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.home)/spool/outgoing/\(transfer.id)"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: nginx.received).isEmpty)
     }
 
     @Test func aWrongPinFailsAndPrintsTheServersPinReadyToPaste() async throws {

@@ -12,8 +12,9 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/// Loads libcurl (`libcurl.so.4`) and resolves what Wharf calls, once per process. Returns
-/// 0 when ready; otherwise -1 with the reason written to `error`.
+/// Loads libcurl (`libcurl.so.4`, or the file the environment variable `WHARF_LIBCURL`
+/// names) and resolves what Wharf calls, once per process. Returns 0 when ready;
+/// otherwise -1 with the reason written to `error`.
 int wharf_curl_load(char *error, size_t capacity);
 
 CURLcode wharf_curl_global_init(long flags);
