@@ -9,9 +9,10 @@ struct HTTPReply: Sendable {
     var body: Data
     var extraHeaders: [(String, String)] = []
     var closeConnection = false
-    /// Whether the reply is written at all. Not after the request stream failed: the
-    /// connection is broken, or NIO has already answered the malformed request with a 400,
-    /// and a second response would break HTTP's one-response-per-request order.
+    /// Whether the reply is written at all. Not after the request stream failed or ended
+    /// mid-body: the connection is broken, or NIO has already answered the malformed or
+    /// cut-off request with a 400, and a second response would break HTTP's
+    /// one-response-per-request order.
     var isWritten = true
 
     /// No reply; the connection is closed.

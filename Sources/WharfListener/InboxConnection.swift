@@ -55,7 +55,7 @@ struct InboxConnection {
                             presented = try await presentedCertificate(channel)
                         }
                         servedRequests += 1
-                        var reply = await handle(head, presented, remote: remote, requests: &requests, outbound: outbound)
+                        var reply = await handle(head, presented, remote: remote, requests: &requests)
                         if !head.isKeepAlive || state.withLockedValue({ $0.shuttingDown }) {
                             reply.closeConnection = true
                         }
@@ -86,7 +86,7 @@ struct InboxConnection {
 
     private func handle(
         _ head: HTTPRequestHead, _ presented: PresentedCertificate?, remote: String,
-        requests: inout Requests, outbound: Responses
+        requests: inout Requests
     ) async -> HTTPReply {
         let hasBody = head.headers.contains(name: "content-length") && head.headers.first(name: "content-length") != "0"
             || head.headers.contains(name: "transfer-encoding")
@@ -132,7 +132,7 @@ struct InboxConnection {
                 return .error(.internalServerError, "storage", "the receipts cannot be read now")
             }
         case .put(let name):
-            return await upload(name: name.rawValue, head: head, authorized: authorized, audit: audit, requests: &requests, outbound: outbound)
+            return await upload(name: name.rawValue, head: head, authorized: authorized, audit: audit, requests: &requests)
         case .post:
             let id = Receipt.newID()
             let given = head.headers.first(name: "content-disposition").flatMap(UploadHeaders.filename(fromContentDisposition:))
@@ -142,7 +142,7 @@ struct InboxConnection {
             } catch {
                 return await refuse(.badRequest, "bad_filename", error.description)
             }
-            return await upload(name: name, id: id, head: head, authorized: authorized, audit: audit, requests: &requests, outbound: outbound)
+            return await upload(name: name, id: id, head: head, authorized: authorized, audit: audit, requests: &requests)
         }
     }
 
@@ -233,7 +233,7 @@ struct InboxConnection {
 
     private func upload(
         name: String, id: String = Receipt.newID(), head: HTTPRequestHead, authorized: Authorized, audit: AuditTemplate,
-        requests: inout Requests, outbound: Responses
+        requests: inout Requests
     ) async -> HTTPReply {
         let partner = authorized.partner
         let refuse = { (status: HTTPResponseStatus, code: String, message: String) async -> HTTPReply in
@@ -263,7 +263,14 @@ struct InboxConnection {
             return await refuse(.badRequest, "bad_header", error.description)
         }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-            try? await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+            // Written on the event loop, and only while the connection is open: a request
+            // that broke off meanwhile has had its 400 from NIO, which closed the connection,
+            // and a 100 after that would be a second response.
+            let channel = connection.channel
+            let proceed = HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: .continue))
+            try? await channel.eventLoop.submit {
+                if channel.isActive { channel.writeAndFlush(proceed, promise: nil) }
+            }.get()
         }
 
         // The staged file is opened by the first write, and a small upload is written,
@@ -296,9 +303,11 @@ struct InboxConnection {
                 }
             }
             guard ended else {
+                // The client stopped sending mid-body; NIO has answered the cut-off request
+                // with a 400 if the connection still could take one.
                 staged.discard()
                 await record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
-                return .error(.badRequest, "incomplete", "the body ended early", close: true)
+                return .unwritten
             }
         } catch {
             staged.discard()

@@ -278,6 +278,24 @@ import X509
         #expect(after == before)
     }
 
+    @Test func aClientThatStopsSendingMidBodyGetsOneAnswerAndLeavesNothing() async throws {
+        let gateway = try await TestGateway.start()
+        let before = try gateway.spoolState()
+        // Without -quiet (which implies -ign_eof), s_client ends the connection at end of input.
+        let client = try BackgroundProcess("openssl", gateway.sClient([]))
+        client.send("PUT /inbox/half.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nten bytes.")
+        // End of input: s_client closes its side of the TLS connection, 990 bytes short
+        // (after what it sent, which reaches the gateway first).
+        client.closeInput()
+        _ = try await client.waitForExit(timeout: .seconds(10))
+        #expect(client.stdout.components(separatedBy: "HTTP/1.1 ").count - 1 <= 1, "\(client.stdout)")
+        try await Wait.until("the refusal in the audit trail") {
+            try latestAudit(gateway)?.detail?.hasPrefix("half.bin: ") == true
+        }
+        #expect(try gateway.spoolState() == before)
+        try await gateway.stop()
+    }
+
     @Test func aBodyThatCannotBeParsedGetsOneAnswerAndLeavesNothing() async throws {
         let gateway = try await TestGateway.start()
         let before = try gateway.spoolState()
