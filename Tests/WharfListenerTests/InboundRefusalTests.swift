@@ -289,10 +289,9 @@ import X509
         client.closeInput()
         _ = try await client.waitForExit(timeout: .seconds(10))
         #expect(client.stdout.components(separatedBy: "HTTP/1.1 ").count - 1 <= 1, "\(client.stdout)")
-        try await Wait.until("the refusal in the audit trail") {
-            try latestAudit(gateway)?.detail?.hasPrefix("half.bin: ") == true
-        }
-        #expect(try gateway.spoolState() == before)
+        // Whether the cut-off reaches the upload (and its audit entry) or only NIO's parser
+        // depends on timing; either way nothing is kept.
+        try await Wait.until("the spool as it was") { try gateway.spoolState() == before }
         try await gateway.stop()
     }
 
