@@ -278,7 +278,7 @@ import X509
         #expect(after == before)
     }
 
-    @Test func aClientThatStopsSendingMidBodyGetsOneAnswerAndLeavesNothing() async throws {
+    @Test func aClientThatStopsSendingMidBodyGetsNoSecondAnswerAndLeavesNothing() async throws {
         let gateway = try await TestGateway.start()
         let before = try gateway.spoolState()
         // Without -quiet (which implies -ign_eof), s_client ends the connection at end of input.
