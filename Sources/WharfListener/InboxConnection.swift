@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -282,7 +281,6 @@ struct InboxConnection {
             threadPool: context.threadPool, eventLoop: connection.channel.eventLoop
         )
 
-        var hasher = SHA256()
         var size: Int64 = 0
         do {
             var ended = false
@@ -294,7 +292,6 @@ struct InboxConnection {
                         staged.discard()
                         return await refuse(.payloadTooLarge, "too_large", "the body passed this partner's limit of \(limit) bytes")
                     }
-                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     try await staged.append(chunk)
                 case .end:
                     ended = true
@@ -319,7 +316,14 @@ struct InboxConnection {
             return .unwritten
         }
 
-        let sha256 = Hex.encode(hasher.finalize())
+        let sha256: String
+        do {
+            try await staged.settled()
+            sha256 = staged.sha256()
+        } catch {
+            staged.discard()
+            return await storageFailure(error as? WharfError ?? WharfError(.storage, "\(error)"), refuse: refuse)
+        }
         if let declaredDigest, declaredDigest.sha256Hex != sha256 {
             staged.discard()
             return await refuse(.badRequest, "digest_mismatch", "the body's SHA-256 is \(sha256), not the one Content-Digest declares")
@@ -332,7 +336,6 @@ struct InboxConnection {
         let registry = context.registry
         let received = size
         do {
-            try await staged.settled()
             // The partners are checked again in the trip that commits, so that a partner
             // disabled or changed while the body arrived gets nothing stored.
             let stored = try await context.threadPool.runIfActive { () throws -> Result<Registry.ReceiptCommit, Objection> in

@@ -1,20 +1,24 @@
 import CWharfSystem
+import Crypto
 import NIOCore
 import NIOPosix
 import WharfCore
 import WharfSpool
 
-/// An upload's staged file, created in `tmp/` by its first write, and the body bytes
-/// gathered for it on the event loop between writes.
+/// An upload's staged file, created in `tmp/` by its first write, the body bytes gathered
+/// for it between writes, and their SHA-256.
 ///
 /// A small or medium upload is gathered in a byte buffer and written when `flushSize`
-/// bytes have arrived, the upload waiting for each write. A large one (`direct`) is
-/// gathered in page-aligned buffers written past the page cache, while the next buffer
-/// fills (one write in flight at most).
+/// bytes have arrived, the upload waiting for each write; it is hashed as it arrives. A
+/// large one (`direct`) is gathered in page-aligned buffers, and each full buffer is
+/// hashed and written past the page cache on the thread pool while the next ones fill:
+/// hashing, the slowest step (SHA-256 runs at about a gigabyte a second), then has a
+/// thread of its own instead of holding up the bytes behind it.
 ///
-/// One upload task uses it, one call after another; the thread pool runs at most one of
-/// its writes at a time (`append` waits for the previous one first), which is what makes
-/// the unchecked `Sendable` sound.
+/// One upload task uses it, one call after another. Work handed to the thread pool forms
+/// two chains, hashes in order and writes in order, each job starting when the one before
+/// it in its chain is done; the task touches the hasher or the file only after waiting
+/// for both chains. That is what makes the unchecked `Sendable` sound.
 final class LazyStagedFile: @unchecked Sendable {
     private let spool: Spool
     private let id: String
@@ -23,15 +27,22 @@ final class LazyStagedFile: @unchecked Sendable {
     private let threadPool: NIOThreadPool
     private let eventLoop: any EventLoop
     private var file: StagedFile?
+    private var hasher = SHA256()
 
     private var pending = ByteBuffer()
     private var gathering: AlignedBuffer?
-    /// A direct write started and not waited for yet, and a buffer free for reuse.
-    private var inFlight: EventLoopFuture<AlignedBuffer>?
-    private var spare: AlignedBuffer?
+    /// Full buffers handed to the thread pool, oldest first, each with the future of its
+    /// hash and write; the last hash and write, which the next ones follow.
+    private var inFlight: [(buffer: AlignedBuffer, done: EventLoopFuture<Void>)] = []
+    private var lastHash: EventLoopFuture<Void>?
+    private var lastWrite: EventLoopFuture<Void>?
+    private var spares: [AlignedBuffer] = []
 
     /// The size of the aligned buffers of a direct upload.
     static let directWriteSize = 1024 * 1024
+    /// Full buffers of a direct upload being hashed or written at once, besides the one
+    /// filling: enough for hashing and writing to overlap.
+    static let directBuffersInFlight = 2
 
     init(spool: Spool, id: String, direct: Bool, flushSize: Int, threadPool: NIOThreadPool, eventLoop: any EventLoop) {
         self.spool = spool
@@ -42,9 +53,10 @@ final class LazyStagedFile: @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
-    /// Takes a body part; writes on the thread pool when enough has been gathered.
+    /// Takes a body part; hashes and writes on the thread pool when enough has been gathered.
     func append(_ chunk: ByteBuffer) async throws {
         guard direct else {
+            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             pending.writeImmutableBuffer(chunk)
             if pending.readableBytes >= flushSize {
                 let full = pending
@@ -55,33 +67,54 @@ final class LazyStagedFile: @unchecked Sendable {
         }
         var rest = chunk
         while rest.readableBytes > 0 {
-            let buffer = try gathering ?? spare.take() ?? AlignedBuffer(capacity: Self.directWriteSize)
+            let buffer = try gathering ?? spares.popLast() ?? AlignedBuffer(capacity: Self.directWriteSize)
             gathering = buffer
             let taken = rest.withUnsafeReadableBytes { buffer.append($0) }
             rest.moveReaderIndex(forwardBy: taken)
             if buffer.isFull {
                 gathering = nil
-                try await writeBehind(buffer)
+                try await handOff(buffer)
             }
         }
     }
 
-    /// Starts writing `buffer` once the previous direct write is done.
-    private func writeBehind(_ buffer: AlignedBuffer) async throws {
-        try await settled()
-        inFlight = threadPool.runIfActive(eventLoop: eventLoop) {
-            let file = try self.opened()
-            try file.write(buffer.bytes)
-            buffer.removeAll()
-            return buffer
+    /// Queues `buffer` to be hashed and written after those before it, then waits until
+    /// no more than `directBuffersInFlight` are.
+    private func handOff(_ buffer: AlignedBuffer) async throws {
+        let hashed = (lastHash ?? eventLoop.makeSucceededVoidFuture()).flatMap { [threadPool, eventLoop] in
+            threadPool.runIfActive(eventLoop: eventLoop) { self.hasher.update(bufferPointer: buffer.bytes) }
+        }
+        let written = (lastWrite ?? eventLoop.makeSucceededVoidFuture()).flatMap { [threadPool, eventLoop] in
+            threadPool.runIfActive(eventLoop: eventLoop) { try self.opened().write(buffer.bytes) }
+        }
+        lastHash = hashed
+        lastWrite = written
+        inFlight.append((buffer, hashed.and(written).map { _ in }))
+        while inFlight.count > Self.directBuffersInFlight {
+            try await reclaimOldest()
         }
     }
 
-    /// Waits for the direct write in flight, if any; throws its error.
+    /// Waits for the oldest buffer in flight and keeps it for reuse; throws its error.
+    private func reclaimOldest() async throws {
+        let (buffer, done) = inFlight.removeFirst()
+        try await done.get()
+        buffer.removeAll()
+        spares.append(buffer)
+    }
+
+    /// Waits for every buffer in flight; throws the first error.
     func settled() async throws {
-        guard let inFlight else { return }
-        self.inFlight = nil
-        spare = try await inFlight.get()
+        while !inFlight.isEmpty {
+            try await reclaimOldest()
+        }
+    }
+
+    /// The SHA-256 of the whole body, in hex. Call it after the last `append` and after
+    /// `settled`.
+    func sha256() -> String {
+        if let gathering { hasher.update(bufferPointer: gathering.bytes) }
+        return Hex.encode(hasher.finalize())
     }
 
     /// Writes what is gathered, flushes the file to disk and closes it; returns it for
@@ -102,14 +135,18 @@ final class LazyStagedFile: @unchecked Sendable {
         return file
     }
 
-    /// Removes the file if it was created (once a write in flight is done).
+    /// Removes the file if it was created (once the work in flight is done).
     func discard() {
-        guard let inFlight else {
+        guard let lastHash, let lastWrite else {
             file?.discard()
             return
         }
-        self.inFlight = nil
-        inFlight.whenComplete { _ in self.file?.discard() }
+        inFlight.removeAll()
+        self.lastHash = nil
+        self.lastWrite = nil
+        // Each chain completes once its last job ran or one failed (the jobs after a
+        // failure never start): then nothing writes to the file any more.
+        EventLoopFuture.andAllComplete([lastHash, lastWrite], on: eventLoop).whenComplete { _ in self.file?.discard() }
     }
 
     private func write(_ buffer: ByteBuffer) throws(WharfError) {
@@ -122,13 +159,5 @@ final class LazyStagedFile: @unchecked Sendable {
         let created = try spool.stage(id: id, direct: direct)
         file = created
         return created
-    }
-}
-
-extension Optional {
-    /// The value, leaving `nil` behind.
-    fileprivate mutating func take() -> Wrapped? {
-        defer { self = nil }
-        return self
     }
 }

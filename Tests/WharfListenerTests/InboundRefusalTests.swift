@@ -210,10 +210,13 @@ import X509
     }
 
     /// 600,000 bytes pass the 256 KiB write buffer: the staged file exists by then and
-    /// must be removed; 50,000 never reach the disk.
-    @Test(arguments: [50_000, 600_000])
+    /// must be removed; 50,000 never reach the disk. 3 MiB and 5 bytes are written past the
+    /// page cache, hashed and written on the thread pool one 1 MiB buffer after another.
+    @Test(arguments: [50_000, 600_000, 3 * 1024 * 1024 + 5])
     func aDigestMismatchGets400AndKeepsNothing(size: Int) async throws {
-        let gateway = try await TestGateway.start()
+        let gateway = try await TestGateway.start { configuration in
+            configuration.directWriteThreshold = 1024 * 1024
+        }
         let file = try gateway.randomFile("a.txt", size: size)
         let wrong = ContentDigest.header(sha256: [UInt8](repeating: 7, count: 32))
         let before = try gateway.spoolState()
@@ -261,11 +264,17 @@ import X509
         #expect(delete.status == 405 && delete.json?["error"] as? String == "method_not_allowed")
     }
 
-    @Test func aClientThatDisconnectsMidBodyLeavesNothing() async throws {
-        let gateway = try await TestGateway.start()
+    /// Also with the upload written past the page cache, its first buffers being hashed
+    /// and written on the thread pool when the client goes.
+    @Test(arguments: [false, true])
+    func aClientThatDisconnectsMidBodyLeavesNothing(direct: Bool) async throws {
+        let gateway = try await TestGateway.start { configuration in
+            if direct { configuration.directWriteThreshold = 0 }
+        }
         let before = try gateway.spoolState()
         let client = try BackgroundProcess("openssl", gateway.sClient())
-        client.send("PUT /inbox/cut.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n" + String(repeating: "x", count: 300_000))
+        let (declared, sent) = direct ? (10_000_000, 3_500_000) : (1_000_000, 300_000)
+        client.send("PUT /inbox/cut.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(declared)\r\n\r\n" + String(repeating: "x", count: sent))
         try await Wait.until("a staged upload") {
             (try? FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/tmp"))?.isEmpty == false
         }
