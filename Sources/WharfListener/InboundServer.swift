@@ -56,6 +56,7 @@ public struct InboundServer: Service {
                 }.flatMapThrowing { current in
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLServerHandler(context: current.context))
+                    try pipeline.addHandler(DetachPlaintextHandler())
                     try pipeline.addHandler(QuickAckHandler())
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                     try pipeline.addHandler(ConnectionTimeoutHandler(
