@@ -108,6 +108,9 @@ final class LazyStagedFile: @unchecked Sendable {
         while !inFlight.isEmpty {
             try await reclaimOldest()
         }
+        // Every job ran: nothing is left to wait for, and `discard` removes the file at once.
+        lastHash = nil
+        lastWrite = nil
     }
 
     /// The SHA-256 of the whole body, in hex. Call it after the last `append` and after
