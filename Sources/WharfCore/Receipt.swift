@@ -33,16 +33,7 @@ public struct Receipt: Sendable, Equatable, Codable {
         var generator = SystemRandomNumberGenerator()
         let random = String(generator.next() & 0xffff_ffff, radix: 16)
         let padded = String(repeating: "0", count: 8 - random.count) + random
-        return "\(Self.compactTimestamp(date))-\(padded)"
-    }
-
-    /// `YYYYMMDDTHHMMSSZ` in UTC. Made for every upload, so without a calendar object.
-    static func compactTimestamp(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var utc = tm()
-        gmtime_r(&seconds, &utc)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(utc.tm_year + 1900)\(two(utc.tm_mon + 1))\(two(utc.tm_mday))T\(two(utc.tm_hour))\(two(utc.tm_min))\(two(utc.tm_sec))Z"
+        return "\(date.utcTimestamp(compact: true))-\(padded)"
     }
 }
 

@@ -58,7 +58,7 @@ struct ReceiptJSON: Encodable {
     /// ICU's time-zone classes.
     var text: String {
         "{\"filename\":\(Self.quoted(filename)),\"id\":\(Self.quoted(id)),\"partner\":\(Self.quoted(partner)),"
-            + "\"received_at\":\"\(Self.iso8601(receivedAt))\",\"sha256\":\(Self.quoted(sha256)),\"size\":\(size)}"
+            + "\"received_at\":\"\(receivedAt.utcTimestamp())\",\"sha256\":\(Self.quoted(sha256)),\"size\":\(size)}"
     }
 
     /// `value` as a JSON string: quotes, backslashes and control characters escaped.
@@ -80,15 +80,5 @@ struct ReceiptJSON: Encodable {
             }
         }
         return quoted + "\""
-    }
-
-    /// `date` as `yyyy-MM-ddTHH:mm:ssZ`, the fraction of a second dropped.
-    static func iso8601(_ date: Date) -> String {
-        var seconds = time_t((date.timeIntervalSince1970).rounded(.down))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 }
