@@ -9,7 +9,7 @@ import NIOCore
 /// that write copy the whole storage first, stale bytes included: for a large upload
 /// that was several times the body in copies, a third of the event loop's time. A copy
 /// of only the bytes read, here, leaves `NIOSSLHandler` the sole owner of its storage.
-final class DetachPlaintextHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class DetachPlaintextHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
