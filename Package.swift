@@ -62,14 +62,19 @@ let package = Package(
         .target(name: "CWharfSystem"),
         .target(
             name: "WharfSpool",
-            dependencies: ["WharfCore", "CWharfSystem", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "WharfCore",
+                "CWharfSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "WharfListener",
             dependencies: [
                 "CWharfSystem",
                 "WharfCore",
-                "WharfStore",
                 "WharfSpool",
                 "WharfPKI",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -88,7 +93,6 @@ let package = Package(
             name: "WharfDelivery",
             dependencies: [
                 "WharfCore",
-                "WharfStore",
                 "WharfSpool",
                 "WharfPKI",
                 "CCurl",
@@ -138,7 +142,7 @@ let package = Package(
         .target(
             name: "WharfTestSupport",
             dependencies: [
-                "WharfListener", "WharfStore", "WharfSpool", "WharfPKI",
+                "WharfCommands", "WharfDelivery", "WharfListener", "WharfStore", "WharfSpool", "WharfPKI",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -73,18 +73,9 @@ struct Deliver: AsyncParsableCommand {
         guard once else {
             throw WharfError.invalid("deliver needs --once", fix: "`wharf serve` delivers continuously")
         }
-        let home = home.resolved
-        let registry = try home.openRegistry()
-        let spool = Spool(root: home.spoolDirectory)
-        try spool.prepare()
-        try SpoolRecovery.run(registry: registry, spool: spool, logger: Logger(label: "wharf"))
-        let worker = DeliveryWorker(
-            configuration: try delivery.configuration(), registry: registry, spool: spool, pki: home.pki,
-            logger: Logger(label: "wharf")
-        )
-        await Intake(registry: registry, spool: spool, logger: Logger(label: "wharf")).runOnce()
-        try await worker.drain()
-        let counts = try registry.transferCounts()
+        let gateway = try Gateway.open(home.resolved, logger: Logger(label: "wharf"))
+        try await gateway.deliverOnce(try delivery.configuration())
+        let counts = try gateway.store.transferCounts()
         print(Transfer.State.allCases.compactMap { state in counts[state].map { "\(state.rawValue): \($0)" } }.joined(separator: ", "))
     }
 }

@@ -44,7 +44,7 @@ struct Init: ParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: home.path, withIntermediateDirectories: true)
         } catch {
-            throw WharfError(.storage, "cannot create \(home.path): \(error.localizedDescription)")
+            throw WharfError(.fileSystem, "cannot create \(home.path): \(error.localizedDescription)")
         }
         try pki.create(authority: authority, server: server, client: client)
         do {

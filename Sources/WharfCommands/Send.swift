@@ -55,7 +55,7 @@ struct Send: AsyncParsableCommand {
         let spool = Spool(root: home.spoolDirectory)
         try spool.prepare()
 
-        let outbox = Outbox(registry: registry, spool: spool)
+        let outbox = Outbox(store: registry, spool: spool)
         var ids: [String] = []
         for path in files {
             guard let transfer = try outbox.queue(path, for: name) else { continue }
@@ -72,7 +72,7 @@ struct Send: AsyncParsableCommand {
             }
             if finished.count == ids.count { break }
             if let deadline, Date() > deadline {
-                throw WharfError(.storage, "gave up waiting: \(ids.count - finished.count) transfers are not finished", fix: "see `wharf transfers list`")
+                throw WharfError(.timedOut, "gave up waiting: \(ids.count - finished.count) transfers are not finished", fix: "see `wharf transfers list`")
             }
             try await Task.sleep(for: .milliseconds(200))
         }

@@ -6,8 +6,6 @@ import ServiceLifecycle
 import WharfCore
 import WharfDelivery
 import WharfListener
-import WharfSpool
-import WharfStore
 
 /// `wharf serve`: the gateway.
 struct Serve: AsyncParsableCommand {
@@ -43,14 +41,8 @@ struct Serve: AsyncParsableCommand {
         for (value, option) in [(handshakeTimeout, "--handshake-timeout"), (headTimeout, "--head-timeout"), (bodyTimeout, "--body-timeout")] where value <= 0 {
             throw WharfError.invalid("\(option) must be at least 1 second", fix: "give a whole number of seconds")
         }
-        let home = home.resolved
-        let registry = try home.openRegistry()
-        _ = try home.pki.loadAuthority()
         let logger = Logger(label: "wharf")
-
-        let spool = Spool(root: home.spoolDirectory)
-        try spool.prepare()
-        try SpoolRecovery.run(registry: registry, spool: spool, logger: logger)
+        let gateway = try Gateway.open(home.resolved, logger: logger)
 
         var configuration = ListenerConfiguration()
         configuration.host = host
@@ -59,17 +51,11 @@ struct Serve: AsyncParsableCommand {
         configuration.requestHeadTimeout = .seconds(Int64(headTimeout))
         configuration.bodyProgressTimeout = .seconds(Int64(bodyTimeout))
 
-        let server = InboundServer(
-            configuration: configuration, registry: registry, spool: spool, pki: home.pki, logger: logger
-        ) { address in
+        let services = try gateway.services(listener: configuration, delivery: deliveryConfiguration) { address in
             let shown = InboundServer.describe(address)
             FileHandle.standardOutput.write(Data("Listening on \(shown)\n".utf8))
         }
-        let worker = DeliveryWorker(
-            configuration: deliveryConfiguration, registry: registry, spool: spool, pki: home.pki, logger: logger
-        )
-        let intake = Intake(registry: registry, spool: spool, logger: logger)
-        let group = ServiceGroup(services: [server, worker, intake], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 

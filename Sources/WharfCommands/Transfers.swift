@@ -67,7 +67,8 @@ struct Transfers: ParsableCommand {
             if let receipt = transfer.receipt, !receipt.isEmpty { print("  receipt    \(receipt)") }
             for attempt in attempts {
                 let status = attempt.httpStatus.map { "HTTP \($0)" } ?? "no HTTP status"
-                print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  \(String(format: "%.3f", attempt.duration)) s  curl \(attempt.curlCode)  \(status)  \(attempt.bytesSent) bytes sent\(attempt.error.map { "  \($0)" } ?? "")")
+                let curl = attempt.curlCode.map { "curl \($0)" } ?? "not sent"
+                print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  \(String(format: "%.3f", attempt.duration)) s  \(curl)  \(status)  \(attempt.bytesSent) bytes sent\(attempt.error.map { "  \($0)" } ?? "")")
             }
         }
     }

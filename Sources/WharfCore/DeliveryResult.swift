@@ -2,9 +2,10 @@ import Foundation
 
 /// What one delivery attempt came to, as libcurl and the receiver reported it.
 public struct DeliveryResult: Sendable, Equatable {
-    /// libcurl's result code; 0 when the exchange completed (whatever the HTTP status).
-    public var curlCode: Int
-    /// libcurl's own words for a failure.
+    /// libcurl's result code; 0 when the exchange completed (whatever the HTTP status);
+    /// `nil` when the attempt never reached libcurl (see `notSent`).
+    public var curlCode: Int?
+    /// libcurl's own words for a failure, or why the attempt was not sent.
     public var curlError: String?
     public var httpStatus: Int?
     public var bytesSent: Int64
@@ -13,13 +14,21 @@ public struct DeliveryResult: Sendable, Equatable {
     /// `Retry-After` in seconds, when the receiver sent one.
     public var retryAfter: Double?
 
-    public init(curlCode: Int, curlError: String? = nil, httpStatus: Int?, bytesSent: Int64 = 0, body: String = "", retryAfter: Double? = nil) {
+    public init(curlCode: Int?, curlError: String? = nil, httpStatus: Int?, bytesSent: Int64 = 0, body: String = "", retryAfter: Double? = nil) {
         self.curlCode = curlCode
         self.curlError = curlError
         self.httpStatus = httpStatus
         self.bytesSent = bytesSent
         self.body = body
         self.retryAfter = retryAfter
+    }
+}
+
+extension DeliveryResult {
+    /// An attempt that never reached libcurl: it is not loaded, the queued file cannot be
+    /// read, the request cannot be set up. Worth retrying: the cause is on this side.
+    public static func notSent(_ reason: String) -> DeliveryResult {
+        DeliveryResult(curlCode: nil, curlError: reason, httpStatus: nil)
     }
 }
 
@@ -32,9 +41,12 @@ public enum DeliveryVerdict: Sendable, Equatable {
     /// - Parameter expectedSHA256: when the receiver answers with a Wharf receipt, its
     ///   `sha256` must equal this.
     public static func judge(_ result: DeliveryResult, expectedSHA256: String) -> DeliveryVerdict {
-        if result.curlCode != 0 {
+        guard let curlCode = result.curlCode else {
+            return .transient("not sent: \(result.curlError ?? "the attempt could not start")")
+        }
+        if curlCode != 0 {
             let words = result.curlError.map { ": \($0)" } ?? ""
-            switch result.curlCode {
+            switch curlCode {
             case 90:
                 return .permanent("the server's public key matches none of the partner's pins (curl 90)\(words)")
             case 60:
@@ -42,12 +54,12 @@ public enum DeliveryVerdict: Sendable, Equatable {
             case 51:
                 return .permanent("the server's certificate does not match the host name (curl 51)\(words)")
             case 58, 59, 66, 77, 83:
-                return .permanent("our client certificate or the TLS settings are unusable (curl \(result.curlCode))\(words)")
+                return .permanent("our client certificate or the TLS settings are unusable (curl \(curlCode))\(words)")
             case 35 where Self.looksLikeCertificateRefusal(result.curlError),
                  56 where Self.looksLikeCertificateRefusal(result.curlError):
-                return .permanent("the partner refused our client certificate (curl \(result.curlCode))\(words)")
+                return .permanent("the partner refused our client certificate (curl \(curlCode))\(words)")
             default:
-                return .transient("curl \(result.curlCode)\(words)")
+                return .transient("curl \(curlCode)\(words)")
             }
         }
         guard let status = result.httpStatus else { return .transient("no HTTP status") }

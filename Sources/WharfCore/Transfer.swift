@@ -26,8 +26,15 @@ public struct Transfer: Sendable, Equatable, Codable {
     public let size: Int64
     public let sha256: String
     public var state: State
+    /// Attempts over the transfer's whole life.
     public var attempts: Int
+    /// Attempts since it was last queued (`transfers retry` starts this count again): what
+    /// the retry policy counts.
+    public var attemptsSinceQueued: Int
     public let createdAt: Date
+    /// When it was last queued (its creation, or its last `transfers retry`): its age, which
+    /// the retry policy limits, counts from here.
+    public var queuedAt: Date
     public var nextAttemptAt: Date?
     /// Why the last attempt failed, in words; why a dead transfer died.
     public var lastError: String?
@@ -37,7 +44,7 @@ public struct Transfer: Sendable, Equatable, Codable {
 
     public init(
         id: String, partner: String, filename: String, size: Int64, sha256: String, state: State = .queued,
-        attempts: Int = 0, createdAt: Date = Date(), nextAttemptAt: Date? = nil, lastError: String? = nil,
+        attempts: Int = 0, attemptsSinceQueued: Int? = nil, createdAt: Date = Date(), queuedAt: Date? = nil, nextAttemptAt: Date? = nil, lastError: String? = nil,
         receipt: String? = nil, deliveredAt: Date? = nil
     ) {
         self.id = id
@@ -47,7 +54,9 @@ public struct Transfer: Sendable, Equatable, Codable {
         self.sha256 = sha256
         self.state = state
         self.attempts = attempts
+        self.attemptsSinceQueued = attemptsSinceQueued ?? attempts
         self.createdAt = createdAt
+        self.queuedAt = queuedAt ?? createdAt
         self.nextAttemptAt = nextAttemptAt
         self.lastError = lastError
         self.receipt = receipt
@@ -69,15 +78,15 @@ public struct DeliveryAttempt: Sendable, Equatable, Codable {
     public let startedAt: Date
     /// Wall time of the attempt, in seconds.
     public let duration: Double
-    /// libcurl's result code (0 is success).
-    public let curlCode: Int
+    /// libcurl's result code (0 is success); `nil` when the attempt never reached libcurl.
+    public let curlCode: Int?
     /// The receiver's HTTP status, when it answered.
     public let httpStatus: Int?
     public let bytesSent: Int64
     public let error: String?
 
     public init(
-        transferID: String, number: Int, startedAt: Date, duration: Double, curlCode: Int,
+        transferID: String, number: Int, startedAt: Date, duration: Double, curlCode: Int?,
         httpStatus: Int?, bytesSent: Int64, error: String?
     ) {
         self.transferID = transferID

@@ -13,8 +13,20 @@ public struct WharfError: Error, CustomStringConvertible, Sendable, Equatable {
         case notInitialized = "not_initialized"
         case alreadyInitialized = "already_initialized"
         case cryptography
-        case storage
+        /// The store (the registry database) could not be opened, read or written.
+        case database
+        /// A file or directory could not be created, written, synced or moved.
+        case fileSystem = "file_system"
+        /// The spool's file system is full.
         case insufficientStorage = "insufficient_storage"
+        /// A transfer is in a state the requested change cannot start from.
+        case transitionRefused = "transition_refused"
+        /// The system refused memory, a handle or a socket.
+        case systemResources = "system_resources"
+        /// Waited as long as allowed for something that did not happen.
+        case timedOut = "timed_out"
+        /// Another process holds what this one needs (the home's lock).
+        case busy
     }
 
     public let code: Code

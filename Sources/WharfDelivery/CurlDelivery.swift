@@ -24,7 +24,7 @@ enum CurlDelivery {
     static func put(_ request: DeliveryRequest, using curl: CurlEasy, on multi: CurlMulti) async -> DeliveryResult {
         let descriptor = open(request.filePath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            return DeliveryResult(curlCode: 26, curlError: "cannot read the queued file \(request.filePath): \(String(cString: strerror(errno)))", httpStatus: nil)
+            return .notSent("cannot read the queued file \(request.filePath): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         let exchange = Exchange(descriptor: descriptor)
@@ -62,7 +62,7 @@ enum CurlDelivery {
             try curl.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
             try applySecurity(of: request, to: curl)
         } catch {
-            return DeliveryResult(curlCode: Int(CURLE_BAD_FUNCTION_ARGUMENT.rawValue), curlError: "\(error)", httpStatus: nil)
+            return .notSent("the request could not be set up: \(error)")
         }
         let code = await multi.perform(curl)
 

@@ -15,7 +15,7 @@ final class CurlEasy: @unchecked Sendable {
         var reason = [CChar](repeating: 0, count: 512)
         guard wharf_curl_load(&reason, reason.count) == 0 else {
             return .failure(WharfError(
-                .storage, "libcurl could not be loaded: \(reason.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
+                .systemResources, "libcurl could not be loaded: \(reason.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
                 fix: "deliveries need Debian's libcurl4 package (apt-get install libcurl4)"
             ))
         }
@@ -30,7 +30,7 @@ final class CurlEasy: @unchecked Sendable {
 
     init() throws(WharfError) {
         try Self.initializeLibrary()
-        guard let handle = wharf_curl_easy_init() else { throw WharfError(.storage, "libcurl could not create a handle") }
+        guard let handle = wharf_curl_easy_init() else { throw WharfError(.systemResources, "libcurl could not create a handle") }
         self.handle = handle
     }
 
@@ -102,12 +102,6 @@ final class CurlEasy: @unchecked Sendable {
         var value = 0
         _ = wharf_curl_easy_getinfo_long(handle, info, &value)
         return value
-    }
-
-    func info(offset info: CURLINFO) -> Int64 {
-        var value: curl_off_t = 0
-        _ = wharf_curl_easy_getinfo_off_t(handle, info, &value)
-        return Int64(value)
     }
 
     private func check(_ code: CURLcode, _ option: CURLoption) throws(WharfError) {

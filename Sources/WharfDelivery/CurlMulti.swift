@@ -23,7 +23,7 @@ final class CurlMulti: @unchecked Sendable {
 
     init() throws(WharfError) {
         try CurlEasy.initializeLibrary()
-        guard let multi = wharf_curl_multi_init() else { throw WharfError(.storage, "libcurl could not create a multi handle") }
+        guard let multi = wharf_curl_multi_init() else { throw WharfError(.systemResources, "libcurl could not create a multi handle") }
         self.multi = multi
         _ = wharf_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 64)
         let thread = Thread { [self] in loop() }

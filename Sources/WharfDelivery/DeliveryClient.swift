@@ -22,7 +22,7 @@ public final class DeliveryClient: Sendable {
             return started!
         }) {
         case .success(let running): multi = running
-        case .failure(let error): return DeliveryResult(curlCode: 2, curlError: error.description, httpStatus: nil)
+        case .failure(let error): return .notSent(error.description)
         }
         let handle: CurlEasy
         if let reused = idle.withLockedValue({ $0[partner]?.popLast() }) {
@@ -31,16 +31,11 @@ public final class DeliveryClient: Sendable {
             do {
                 handle = try CurlEasy()
             } catch {
-                return DeliveryResult(curlCode: 2, curlError: error.description, httpStatus: nil)
+                return .notSent(error.description)
             }
         }
         let result = await CurlDelivery.put(request, using: handle, on: multi)
         idle.withLockedValue { $0[partner, default: []].append(handle) }
         return result
-    }
-
-    /// Drops the idle handles (and their connections) of every partner.
-    public func closeIdleConnections() {
-        idle.withLockedValue { $0.removeAll() }
     }
 }

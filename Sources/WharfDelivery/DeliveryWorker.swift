@@ -6,7 +6,6 @@ import ServiceLifecycle
 import WharfCore
 import WharfPKI
 import WharfSpool
-import WharfStore
 
 /// How the delivery worker runs.
 public struct DeliveryConfiguration: Sendable {
@@ -35,7 +34,7 @@ public struct DeliveryConfiguration: Sendable {
 /// and attempts to it time out (connect 10 s) without holding anyone else's.
 public struct DeliveryWorker: Service {
     private let configuration: DeliveryConfiguration
-    private let registry: Registry
+    private let store: any DeliveryStore
     private let spool: Spool
     private let client: DeliveryClient
     private let ownCredential: OwnClientCredential
@@ -43,23 +42,20 @@ public struct DeliveryWorker: Service {
     private let logger: Logger
 
     public init(
-        configuration: DeliveryConfiguration, registry: Registry, spool: Spool, pki: PKIDirectory,
+        configuration: DeliveryConfiguration, store: any DeliveryStore, spool: Spool, pki: PKIDirectory,
         client: DeliveryClient = DeliveryClient(), logger: Logger
     ) {
         self.configuration = configuration
-        self.registry = registry
+        self.store = store
         self.spool = spool
         self.client = client
         self.ownCredential = OwnClientCredential(pki: pki)
         self.logger = logger
     }
 
-    /// Runs until graceful shutdown; attempts in flight then finish first.
+    /// Runs until graceful shutdown; attempts in flight then finish first. Transfers a
+    /// stopped process left `sending` are recovered by the gateway before this starts.
     public func run() async throws {
-        let requeued = try registry.requeueInterrupted()
-        if requeued > 0 {
-            logger.notice("transfers interrupted by a stop are due again", metadata: ["count": "\(requeued)"])
-        }
         let stopping = NIOLockedValueBox(false)
         try await withGracefulShutdownHandler {
             try await work(stopWhenIdle: false, stopping: stopping)
@@ -72,7 +68,6 @@ public struct DeliveryWorker: Service {
     /// when nothing is due and nothing is in flight. For cron-driven set-ups and tests; run
     /// it while no `wharf serve` runs on the same home.
     public func drain() async throws {
-        _ = try registry.requeueInterrupted()
         try await work(stopWhenIdle: true, stopping: NIOLockedValueBox(false))
     }
 
@@ -108,10 +103,10 @@ public struct DeliveryWorker: Service {
                 do {
                     // On the thread pool: a claim blocks on SQLite, and the cooperative
                     // threads (as many as cores) carry every delivery's continuations.
-                    let (registry, perPartner) = (registry, configuration.maxDeliveriesPerPartner)
+                    let (store, perPartner) = (store, configuration.maxDeliveriesPerPartner)
                     if room > 0 {
                         let claim = try await threads.runIfActive {
-                            try registry.claimDue(now: Date(), defaultPerPartner: perPartner, limit: room)
+                            try store.claimDue(now: Date(), defaultPerPartner: perPartner, limit: room)
                         }
                         partners.keep(ifStill: claim.partnerGeneration)
                         claimed = claim.transfers
@@ -144,12 +139,6 @@ public struct DeliveryWorker: Service {
         }
     }
 
-    /// What an attempt needs, read from the registry before it starts.
-    private struct Plan: Sendable {
-        let partner: Partner
-        let request: DeliveryRequest
-    }
-
     /// Attempts `first`, then each transfer the commit of the previous attempt claimed for
     /// the slot it freed (while `claimNext` says so), and returns when there is none.
     func deliver(_ first: Transfer, threads: NIOThreadPool, claimNext: @escaping @Sendable () -> Bool) async {
@@ -159,110 +148,87 @@ public struct DeliveryWorker: Service {
         }
     }
 
-    /// One attempt, start to finish: the registry is read and written on the thread pool
-    /// (those calls block on SQLite and fsync), the transfer runs on libcurl's thread.
-    /// Returns the transfer claimed next, if `claimNext` and one was due.
+    /// One attempt, start to finish: the store is read and written on the thread pool
+    /// (those calls block), the transfer runs on libcurl's thread, and `DeliveryDecision`
+    /// decides what is recorded. Returns the transfer claimed next, if `claimNext` and one
+    /// was due.
     private func attempt(_ transfer: Transfer, threads: NIOThreadPool, claimNext: Bool) async -> Transfer? {
         let started = Date()
-        let logger = {
-            var logger = self.logger
-            logger[metadataKey: "transfer"] = "\(transfer.id)"
-            logger[metadataKey: "partner"] = "\(transfer.partner)"
-            return logger
-        }()
+        var logger = self.logger
+        logger[metadataKey: "transfer"] = "\(transfer.id)"
+        logger[metadataKey: "partner"] = "\(transfer.partner)"
         do {
-            guard let plan = try await threads.runIfActive({ try plan(transfer) }) else { return nil }
-            let result = await client.deliver(plan.request, partner: transfer.partner)
-            let claim = try await threads.runIfActive {
-                try record(transfer, plan: plan, result: result, started: started, claimNext: claimNext, logger: logger)
+            guard let (partner, request) = try await threads.runIfActive({ [logger] in try start(transfer, logger: logger) }) else {
+                return nil
             }
+            let result = await client.deliver(request, partner: transfer.partner)
+            let outcome = DeliveryDecision.outcome(
+                of: result, for: transfer, partner: partner, defaults: configuration.retryPolicy,
+                now: Date(), random: Double.random(in: 0..<1)
+            )
+            let attempt = DeliveryAttempt(
+                transferID: transfer.id, number: transfer.attempts + 1, startedAt: started,
+                duration: Date().timeIntervalSince(started), curlCode: result.curlCode, httpStatus: result.httpStatus,
+                bytesSent: result.bytesSent, error: outcome.reason
+            )
+            let next = claimNext ? (now: Date(), defaultPerPartner: configuration.maxDeliveriesPerPartner) : nil
+            let (store, spool) = (store, spool)
+            let claim = try await threads.runIfActive {
+                try store.finish(transfer, attempt: attempt, outcome: outcome, claimingNext: next) {
+                    if case .delivered(let receipt) = outcome { try spool.moveToSent(transfer, receipt: receipt) }
+                }
+            }
+            Self.log(outcome, attempt: attempt, status: result.httpStatus, to: logger)
             if let claim { partners.keep(ifStill: claim.partnerGeneration) }
             return claim?.transfers.first
         } catch {
             // The transfer must not stay `sending`: try again after the first retry delay.
             logger.error("delivery could not be recorded", metadata: ["error": "\(error)"])
-            try? registry.release(
+            try? store.release(
                 transfer.id, retryAt: Date().addingTimeInterval(configuration.retryPolicy.initialDelay), reason: "\(error)"
             )
             return nil
         }
     }
 
-    /// The request for `transfer`, or `nil` when it cannot be attempted (it is then dead).
-    private func plan(_ transfer: Transfer) throws -> Plan? {
-        guard let partner = try partners.partner(named: PartnerName(transfer.partner), from: registry) else {
-            try registry.kill(transfer.id, reason: "partner '\(transfer.partner)' no longer exists")
+    /// The partner and request for `transfer`, or `nil` when it cannot be attempted (it is
+    /// then recorded dead). Blocking.
+    private func start(_ transfer: Transfer, logger: Logger) throws -> (Partner, DeliveryRequest)? {
+        let partner = try partners.partner(named: PartnerName(transfer.partner), from: store)
+        let path = spool.outgoingPath(transfer.id)
+        switch DeliveryDecision.start(
+            transfer, partner: partner, fileExists: FileManager.default.fileExists(atPath: path),
+            outgoingDirectory: spool.outgoingDirectory
+        ) {
+        case .kill(let reason):
+            try store.kill(transfer.id, reason: reason)
+            logger.warning("transfer dead", metadata: ["reason": "\(reason)"])
             return nil
-        }
-        guard let url = partner.outbound.url else {
-            try registry.kill(
-                transfer.id,
-                reason: "partner '\(partner.name)' has no delivery URL; set one with `wharf partner update \(partner.name) --url URL`, then `wharf transfers retry \(transfer.id)`"
+        case .attempt(let partner, let url):
+            let credential = try partner.outbound.clientCredential ?? ownCredential.current()
+            let request = DeliveryRequest(
+                url: DeliveryRequest.url(base: url, filename: transfer.filename), filePath: path,
+                size: transfer.size, sha256: transfer.sha256, idempotencyKey: transfer.id,
+                clientCertificatePEM: credential.certificatePEM, clientKeyPEM: credential.privateKeyPEM,
+                serverCAPEM: partner.outbound.serverCAPEM, pins: partner.outbound.pins
             )
-            return nil
+            return (partner, request)
         }
-        guard FileManager.default.fileExists(atPath: spool.outgoingPath(transfer.id)) else {
-            try registry.kill(transfer.id, reason: "its file is missing from \(spool.outgoingDirectory)")
-            return nil
-        }
-        let credential = try partner.outbound.clientCredential ?? ownCredential.current()
-        let request = DeliveryRequest(
-            url: DeliveryRequest.url(base: url, filename: transfer.filename), filePath: spool.outgoingPath(transfer.id),
-            size: transfer.size, sha256: transfer.sha256, idempotencyKey: transfer.id,
-            clientCertificatePEM: credential.certificatePEM, clientKeyPEM: credential.privateKeyPEM,
-            serverCAPEM: partner.outbound.serverCAPEM, pins: partner.outbound.pins
-        )
-        return Plan(partner: partner, request: request)
     }
 
-    /// Records the attempt and what follows from it: delivered, a retry, or dead; with
-    /// `claimNext`, claims the next transfer due in the same commit.
-    private func record(
-        _ transfer: Transfer, plan: Plan, result: DeliveryResult, started: Date, claimNext: Bool, logger: Logger
-    ) throws -> Registry.Claim? {
-        let next = claimNext ? (now: Date(), defaultPerPartner: configuration.maxDeliveriesPerPartner) : nil
-        let verdict = DeliveryVerdict.judge(result, expectedSHA256: transfer.sha256)
-        let reason: String? = switch verdict {
-        case .delivered: nil
-        case .transient(let why), .permanent(let why): why
-        }
-        let attempt = DeliveryAttempt(
-            transferID: transfer.id, number: transfer.attempts + 1, startedAt: started,
-            duration: Date().timeIntervalSince(started), curlCode: result.curlCode, httpStatus: result.httpStatus,
-            bytesSent: result.bytesSent, error: reason
-        )
-        switch verdict {
+    private static func log(_ outcome: AttemptOutcome, attempt: DeliveryAttempt, status: Int?, to logger: Logger) {
+        switch outcome {
         case .delivered:
-            let claim = try registry.finish(transfer, attempt: attempt, outcome: .delivered(receipt: result.body), claimingNext: next) {
-                try spool.moveToSent(transfer, receipt: result.body)
-            }
-            logger.info("delivered", metadata: ["attempt": "\(attempt.number)", "status": "\(result.httpStatus ?? 0)"])
-            return claim
-        case .transient(let why):
-            let policy = plan.partner.outbound.retryPolicy(overriding: configuration.retryPolicy)
-            let queuedAt = try registry.queuedAt(transfer.id) ?? transfer.createdAt
-            switch policy.afterTransientFailure(
-                attempts: attempt.number, createdAt: queuedAt, now: Date(), retryAfter: result.retryAfter,
-                random: Double.random(in: 0..<1)
-            ) {
-            case .retry(let date):
-                let claim = try registry.finish(transfer, attempt: attempt, outcome: .retry(at: date, reason: why), claimingNext: next)
-                logger.notice("delivery failed; will retry", metadata: ["reason": "\(why)", "at": "\(date)"])
-                return claim
-            case .giveUp(let giveUp):
-                let claim = try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: "\(why); \(giveUp)"), claimingNext: next)
-                logger.warning("transfer dead", metadata: ["reason": "\(why); \(giveUp)"])
-                return claim
-            }
-        case .permanent(let why):
-            let claim = try registry.finish(transfer, attempt: attempt, outcome: .dead(reason: why), claimingNext: next)
-            logger.warning("transfer dead", metadata: ["reason": "\(why)"])
-            return claim
+            logger.info("delivered", metadata: ["attempt": "\(attempt.number)", "status": "\(status ?? 0)"])
+        case .retry(let date, let reason):
+            logger.notice("delivery failed; will retry", metadata: ["reason": "\(reason)", "at": "\(date)"])
+        case .dead(let reason):
+            logger.warning("transfer dead", metadata: ["reason": "\(reason)"])
         }
     }
 }
 
-/// The partners the worker delivered to, kept while the registry's partner generation
+/// The partners the worker delivered to, kept while the store's partner generation
 /// stays what the last claim read: deliveries to one partner read its row once, not
 /// once each.
 final class ClaimedPartners: Sendable {
@@ -282,11 +248,11 @@ final class ClaimedPartners: Sendable {
         }
     }
 
-    /// The partner as kept, or read from the registry (and kept). Blocking.
-    func partner(named name: PartnerName, from registry: Registry) throws(WharfError) -> Partner? {
+    /// The partner as kept, or read from the store (and kept). Blocking.
+    func partner(named name: PartnerName, from store: any PartnerDirectory) throws(WharfError) -> Partner? {
         if let kept = state.withLockedValue({ $0.partners[name] }) { return kept }
         let generation = state.withLockedValue { $0.generation }
-        guard let partner = try registry.partner(named: name) else { return nil }
+        guard let partner = try store.partner(named: name) else { return nil }
         state.withLockedValue { state in
             // Kept only if no newer claim moved the generation while it was read.
             if state.generation == generation && generation != nil { state.partners[name] = partner }

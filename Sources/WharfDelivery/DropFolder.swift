@@ -3,7 +3,6 @@ import Logging
 import NIOConcurrencyHelpers
 import WharfCore
 import WharfSpool
-import WharfStore
 
 /// The drop folder: a file placed in `spool/outbound/{partner}/` is queued for that
 /// partner once it is complete, and moved into the spool.
@@ -19,14 +18,14 @@ public final class DropFolder: Sendable {
 
     private let outbox: Outbox
     private let spool: Spool
-    private let registry: Registry
+    private let store: any DeliveryStore
     private let logger: Logger
     private let previous = NIOLockedValueBox<[String: Observation]>([:])
 
-    public init(registry: Registry, spool: Spool, logger: Logger) {
-        self.outbox = Outbox(registry: registry, spool: spool)
+    public init(store: any DeliveryStore, spool: Spool, logger: Logger) {
+        self.outbox = Outbox(store: store, spool: spool)
         self.spool = spool
-        self.registry = registry
+        self.store = store
         self.logger = logger
     }
 
@@ -44,7 +43,7 @@ public final class DropFolder: Sendable {
         let folders = (try? FileManager.default.contentsOfDirectory(atPath: spool.dropDirectory)) ?? []
         for folder in folders.sorted() where !folder.hasPrefix(".") {
             let directory = "\(spool.dropDirectory)/\(folder)"
-            guard let partner = try? PartnerName(folder), (try? registry.partner(named: partner)) != nil else {
+            guard let partner = try? PartnerName(folder), (try? store.partner(named: partner)) != nil else {
                 logger.warning("a drop folder names no partner; its files wait", metadata: ["folder": "\(directory)"])
                 continue
             }

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import WharfCore
 import WharfSpool
-import WharfStore
 
 /// Feeds the queue from the drop folder and the schedules, once a second.
 public struct Intake: Service {
@@ -10,9 +10,9 @@ public struct Intake: Service {
     private let scheduler: Scheduler
     private let interval: Duration
 
-    public init(registry: Registry, spool: Spool, logger: Logger, interval: Duration = .seconds(1)) {
-        self.dropFolder = DropFolder(registry: registry, spool: spool, logger: logger)
-        self.scheduler = Scheduler(registry: registry, spool: spool, logger: logger)
+    public init(store: any DeliveryStore, spool: Spool, logger: Logger, interval: Duration = .seconds(1)) {
+        self.dropFolder = DropFolder(store: store, spool: spool, logger: logger)
+        self.scheduler = Scheduler(store: store, spool: spool, logger: logger)
         self.interval = interval
     }
 

@@ -1,7 +1,6 @@
 import Foundation
 import WharfCore
 import WharfSpool
-import WharfStore
 
 /// Puts files in the outbound queue, for `wharf send`, the drop folder and schedules.
 ///
@@ -9,11 +8,11 @@ import WharfStore
 /// then recorded as a queued transfer and renamed to `spool/outgoing/` in one transaction.
 /// If recording fails, a moved file goes back where it was: nothing is lost.
 public struct Outbox: Sendable {
-    let registry: Registry
+    let store: any DeliveryStore
     let spool: Spool
 
-    public init(registry: Registry, spool: Spool) {
-        self.registry = registry
+    public init(store: any DeliveryStore, spool: Spool) {
+        self.store = store
         self.spool = spool
     }
 
@@ -34,18 +33,14 @@ public struct Outbox: Sendable {
         } else {
             staged = try spool.stageOutgoing(copying: path, id: id)
         }
-        if let schedule, try registry.lastSent(by: schedule, path: path) == staged.sha256 {
+        if let schedule, try store.lastSent(by: schedule, path: path) == staged.sha256 {
             unlink(staged.path)
             return nil
         }
         let transfer = Transfer(id: id, partner: partner.rawValue, filename: filename.rawValue, size: staged.size, sha256: staged.sha256)
         do throws(WharfError) {
             let install = { () throws -> Void in try spool.installOutgoing(staged, id: id) }
-            if let schedule {
-                try registry.enqueue(transfer, sentBy: schedule, path: path, install: install)
-            } else {
-                try registry.enqueue(transfer, install: install)
-            }
+            try store.enqueue(transfer, sentBy: schedule.map { (id: $0, path: path) }, install: install)
         } catch {
             if move && !copied { rename(staged.path, path) } else { unlink(staged.path) }
             throw error

@@ -2,19 +2,18 @@ import Foundation
 import Logging
 import WharfCore
 import WharfSpool
-import WharfStore
 
 /// Runs schedules: at each time of its cron expression, a schedule queues the files of its
 /// directory that match its pattern — moved into the spool, or with `--keep` copied and
 /// sent again only when their content changed.
 public struct Scheduler: Sendable {
     private let outbox: Outbox
-    private let registry: Registry
+    private let store: any DeliveryStore
     private let logger: Logger
 
-    public init(registry: Registry, spool: Spool, logger: Logger) {
-        self.outbox = Outbox(registry: registry, spool: spool)
-        self.registry = registry
+    public init(store: any DeliveryStore, spool: Spool, logger: Logger) {
+        self.outbox = Outbox(store: store, spool: spool)
+        self.store = store
         self.logger = logger
     }
 
@@ -27,7 +26,7 @@ public struct Scheduler: Sendable {
         var queued: [Transfer] = []
         let due: [Schedule]
         do {
-            due = try registry.dueSchedules(now: now)
+            due = try store.dueSchedules(now: now)
         } catch {
             logger.error("schedules cannot be read", metadata: ["error": "\(error)"])
             return []
@@ -39,7 +38,7 @@ public struct Scheduler: Sendable {
             do {
                 let cron = try CronExpression(parsing: schedule.cron)
                 // A schedule that never fires again is parked far in the future.
-                try registry.setNextRun(of: schedule.id, to: cron.next(after: now, calendar: calendar) ?? .distantFuture)
+                try store.setNextRun(of: schedule.id, to: cron.next(after: now, calendar: calendar) ?? .distantFuture)
             } catch {
                 logger.error("a schedule could not be advanced", metadata: ["schedule": "\(schedule.id)", "error": "\(error)"])
             }

@@ -7,7 +7,7 @@ import ServiceLifecycle
 import WharfCore
 import WharfPKI
 import WharfSpool
-import WharfStore
+
 
 /// The inbound listener: HTTPS with required client certificates, one child task per
 /// connection.
@@ -16,20 +16,20 @@ import WharfStore
 /// flight finish, then returns.
 public struct InboundServer: Service {
     private let configuration: ListenerConfiguration
-    private let registry: Registry
+    private let store: any InboxStore
     private let spool: Spool
     private let tls: TLSContextProvider
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
     public init(
-        configuration: ListenerConfiguration, registry: Registry, spool: Spool, pki: PKIDirectory,
+        configuration: ListenerConfiguration, store: any InboxStore, spool: Spool, pki: PKIDirectory,
         logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
-        self.registry = registry
+        self.store = store
         self.spool = spool
-        self.tls = TLSContextProvider(pki: pki, registry: registry, logger: logger)
+        self.tls = TLSContextProvider(pki: pki, store: store, logger: logger)
         self.logger = logger
         self.onListening = onListening
     }
@@ -72,13 +72,13 @@ public struct InboundServer: Service {
                 }
             }
         guard let address = server.channel.localAddress else {
-            throw WharfError(.storage, "the listener has no local address")
+            throw WharfError(.systemResources, "the listener has no local address")
         }
         logger.info("listening", metadata: ["address": "\(address)"])
         onListening(address)
 
         let context = InboxContext(
-            configuration: configuration, registry: registry, spool: spool, threadPool: threadPool,
+            configuration: configuration, store: store, spool: spool, threadPool: threadPool,
             rememberedOwners: RememberedOwners(), logger: logger
         )
         try await withGracefulShutdownHandler {
@@ -109,7 +109,7 @@ extension InboundServer {
 /// What every connection shares.
 struct InboxContext: Sendable {
     let configuration: ListenerConfiguration
-    let registry: Registry
+    let store: any InboxStore
     let spool: Spool
     let threadPool: NIOThreadPool
     let rememberedOwners: RememberedOwners

@@ -8,7 +8,7 @@ import ServiceLifecycle
 import WharfCore
 import WharfPKI
 import WharfSpool
-import WharfStore
+
 import X509
 
 /// One client connection: maps its certificate to a partner on every request and
@@ -124,8 +124,8 @@ struct InboxConnection {
             case nil: return .unwritten
             }
             do {
-                let (registry, limit) = (context.registry, context.configuration.receiptListLimit)
-                let receipts = try await context.threadPool.runIfActive { try registry.receipts(partner: partner.name.rawValue, limit: limit) }
+                let (store, limit) = (context.store, context.configuration.receiptListLimit)
+                let receipts = try await context.threadPool.runIfActive { try store.receipts(partner: partner.name.rawValue, limit: limit) }
                 return .receipts(receipts)
             } catch {
                 return .error(.internalServerError, "storage", "the receipts cannot be read now")
@@ -172,7 +172,7 @@ struct InboxConnection {
 
     /// Decides from the registry as it is now, and remembers what it read. Blocking.
     private func decideNow(_ presented: PresentedCertificate) throws(WharfError) -> Result<Authorized, Refusal> {
-        let owners = try context.registry.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
+        let owners = try context.store.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
         context.rememberedOwners.remember(owners, for: presented.fingerprint)
         switch InboundAuthorization.decide(presented, owners: owners.partners, at: Date()) {
         case .accepted(let partner):
@@ -185,7 +185,7 @@ struct InboxConnection {
     /// The decision for an authorized request decided again, if the partners changed since
     /// it was made; `nil` if they did not. Blocking.
     private func redecided(_ authorized: Authorized) throws(WharfError) -> Result<Authorized, Refusal>? {
-        guard try context.registry.partnerGeneration() != authorized.generation else { return nil }
+        guard try context.store.partnerGeneration() != authorized.generation else { return nil }
         return try decideNow(authorized.presented)
     }
 
@@ -322,7 +322,7 @@ struct InboxConnection {
             sha256 = staged.sha256()
         } catch {
             staged.discard()
-            return await storageFailure(error as? WharfError ?? WharfError(.storage, "\(error)"), refuse: refuse)
+            return await storageFailure(error as? WharfError ?? WharfError(.fileSystem, "\(error)"), refuse: refuse)
         }
         if let declaredDigest, declaredDigest.sha256Hex != sha256 {
             staged.discard()
@@ -330,24 +330,24 @@ struct InboxConnection {
         }
 
         let receipt = Receipt(
-            id: id, partner: partner.name.rawValue, filename: name, storedName: "\(id)-\(name)",
+            id: id, partner: partner.name.rawValue, filename: name, storedName: Spool.storedName(id: id, filename: name),
             size: size, sha256: sha256, receivedAt: Date(), idempotencyKey: idempotencyKey
         )
-        let registry = context.registry
+        let store = context.store
         let received = size
         do {
             // The partners are checked again in the trip that commits, so that a partner
             // disabled or changed while the body arrived gets nothing stored.
-            let stored = try await context.threadPool.runIfActive { () throws -> Result<Registry.ReceiptCommit, Objection> in
+            let stored = try await context.threadPool.runIfActive { () throws -> Result<ReceiptCommit, Objection> in
                 if let now = try redecided(authorized), let objection = Self.objection(to: authorized, size: received, now: now) {
                     return .failure(objection)
                 }
                 let file = try staged.finish()
-                return .success(try registry.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
+                return .success(try store.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
                     try file.install(in: spool, receipt: receipt)
                 })
             }
-            let outcome: Registry.ReceiptCommit
+            let outcome: ReceiptCommit
             switch stored {
             case .success(let committed):
                 outcome = committed
@@ -369,7 +369,7 @@ struct InboxConnection {
             }
         } catch {
             staged.discard()
-            return await storageFailure(error as? WharfError ?? WharfError(.storage, "\(error)"), refuse: refuse)
+            return await storageFailure(error as? WharfError ?? WharfError(.fileSystem, "\(error)"), refuse: refuse)
         }
     }
 
@@ -425,9 +425,9 @@ struct InboxConnection {
 
     /// Appends to the audit trail on the thread pool (the write waits for an fsync).
     private func record(_ event: AuditEvent) async {
-        let registry = context.registry
+        let store = context.store
         do {
-            try await context.threadPool.runIfActive { try registry.record(event) }
+            try await context.threadPool.runIfActive { try store.record(event) }
         } catch {
             context.logger.error("audit event not recorded", metadata: ["error": "\(error)"])
         }
@@ -461,7 +461,7 @@ struct AuditTemplate: Sendable {
         )
     }
 
-    func event(for commit: WharfStore.Registry.ReceiptCommit, name: String) -> AuditEvent {
+    func event(for commit: ReceiptCommit, name: String) -> AuditEvent {
         switch commit {
         case .committed(let receipt):
             event(.accepted, 201, partner: receipt.partner, detail: "\(name): \(receipt.size) bytes, receipt \(receipt.id)")

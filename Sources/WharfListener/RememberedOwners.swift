@@ -1,6 +1,6 @@
 import NIOConcurrencyHelpers
 import WharfCore
-import WharfStore
+
 
 /// The partners each recently seen client certificate may map to, with the partner
 /// generation they were read at; shared by all connections of a listener.

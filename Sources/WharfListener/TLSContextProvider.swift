@@ -4,7 +4,7 @@ import Logging
 import NIOSSL
 import WharfCore
 import WharfPKI
-import WharfStore
+
 import X509
 
 /// Builds the listener's TLS context and rebuilds it when what it is made of changes:
@@ -21,26 +21,26 @@ actor TLSContextProvider {
     }
 
     private let pki: PKIDirectory
-    private let registry: Registry
+    private let store: any PartnerDirectory
     private let logger: Logger
     private var cached: (key: String, current: Current)?
     /// The partners' CAs as last read, and the partner generation they were read at:
     /// read again only when a partner changed.
     private var partnerAnchorsRead: (generation: Int64, anchors: [(partner: PartnerName, pem: String)])?
 
-    init(pki: PKIDirectory, registry: Registry, logger: Logger) {
+    init(pki: PKIDirectory, store: any InboxStore, logger: Logger) {
         self.pki = pki
-        self.registry = registry
+        self.store = store
         self.logger = logger
     }
 
     func current() throws -> Current {
-        let generation = try registry.partnerGeneration()
+        let generation = try store.partnerGeneration()
         let partnerAnchors: [(partner: PartnerName, pem: String)]
         if let read = partnerAnchorsRead, read.generation == generation {
             partnerAnchors = read.anchors
         } else {
-            partnerAnchors = try registry.partnerTrustAnchors()
+            partnerAnchors = try store.partnerTrustAnchors()
             partnerAnchorsRead = (generation, partnerAnchors)
         }
         let key = try cacheKey(partnerAnchors)

@@ -54,6 +54,6 @@ public enum AtomicFile {
     }
 
     private static func failure(_ action: String, _ path: String) -> WharfError {
-        WharfError(.storage, "cannot \(action) \(path): \(String(cString: strerror(errno)))")
+        WharfError(.fileSystem, "cannot \(action) \(path): \(String(cString: strerror(errno)))")
     }
 }

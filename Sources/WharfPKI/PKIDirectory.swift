@@ -33,7 +33,7 @@ public struct PKIDirectory: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw WharfError(.storage, "cannot create \(staging): \(error.localizedDescription)")
+            throw WharfError(.fileSystem, "cannot create \(staging): \(error.localizedDescription)")
         }
         do throws(WharfError) {
             let stage = PKIDirectory(path: staging)
@@ -41,7 +41,7 @@ public struct PKIDirectory: Sendable {
             try stage.write(server, certificate: "server.crt", key: "server.key")
             try stage.write(client, certificate: "client.crt", key: "client.key")
             guard rename(staging, path) == 0 else {
-                throw WharfError(.storage, "cannot move \(staging) to \(path): \(String(cString: strerror(errno)))")
+                throw WharfError(.fileSystem, "cannot move \(staging) to \(path): \(String(cString: strerror(errno)))")
             }
             try AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
         } catch {

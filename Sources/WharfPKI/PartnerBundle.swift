@@ -46,12 +46,12 @@ public struct PartnerBundle: Sendable {
             let previous = "\(destination).previous-\(getpid())"
             let hadPrevious = FileManager.default.fileExists(atPath: destination)
             if hadPrevious, rename(destination, previous) != 0 {
-                throw WharfError(.storage, "cannot move the earlier bundle \(destination) aside: \(String(cString: strerror(errno)))")
+                throw WharfError(.fileSystem, "cannot move the earlier bundle \(destination) aside: \(String(cString: strerror(errno)))")
             }
             guard rename(stagingPath, destination) == 0 else {
                 let reason = String(cString: strerror(errno))
                 if hadPrevious { rename(previous, destination) }
-                throw WharfError(.storage, "cannot move the bundle into \(destination): \(reason)")
+                throw WharfError(.fileSystem, "cannot move the bundle into \(destination): \(reason)")
             }
             if hadPrevious { try? FileManager.default.removeItem(atPath: previous) }
             try AtomicFile.syncDirectory((destination as NSString).deletingLastPathComponent)
@@ -72,7 +72,7 @@ public struct PartnerBundle: Sendable {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw WharfError(.storage, "cannot create \(staging): \(error.localizedDescription)")
+            throw WharfError(.fileSystem, "cannot create \(staging): \(error.localizedDescription)")
         }
         do throws(WharfError) {
             let keystore = try PKCS12.keystore(identity, chain: [authority], alias: partner.rawValue, password: password)

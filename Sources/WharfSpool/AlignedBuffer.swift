@@ -23,7 +23,7 @@ public final class AlignedBuffer: @unchecked Sendable {
         precondition(capacity > 0 && capacity % Self.alignment == 0, "capacity must be a multiple of \(Self.alignment)")
         let mapped = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let mapped, mapped != MAP_FAILED else {
-            throw WharfError(.storage, "cannot map \(capacity) bytes for a write buffer: \(String(cString: strerror(errno)))")
+            throw WharfError(.systemResources, "cannot map \(capacity) bytes for a write buffer: \(String(cString: strerror(errno)))")
         }
         memory = UnsafeMutableRawBufferPointer(start: mapped, count: capacity)
     }

@@ -76,6 +76,12 @@ public struct Spool: Sendable {
         return recovery
     }
 
+    /// The name an upload has in `inbox/PARTNER/`: the receipt id first, which keeps names
+    /// unique and in arrival order, then the name the partner gave.
+    public static func storedName(id: String, filename: String) -> String {
+        "\(id)-\(filename)"
+    }
+
     /// Opens a new staged file for upload `id`; `direct` for a large one (see `StagedFile`).
     public func stage(id: String, direct: Bool = false) throws(WharfError) -> StagedFile {
         try StagedFile(path: "\(stagingDirectory)/\(id).part", direct: direct)
@@ -214,6 +220,6 @@ public final class StagedFile: @unchecked Sendable {
         if code == ENOSPC || code == EDQUOT {
             return WharfError(.insufficientStorage, "the spool is full: cannot \(action) \(path): \(reason)", fix: "free space on the spool's file system")
         }
-        return WharfError(.storage, "cannot \(action) \(path): \(reason)")
+        return WharfError(.fileSystem, "cannot \(action) \(path): \(reason)")
     }
 }

@@ -180,6 +180,33 @@ enum Migrations {
             }
             try db.execute(sql: statements)
         }
+        migrator.registerMigration("v8-attempt-counts-and-unsent-attempts") { db in
+            // `attempts` counts every attempt of a transfer's life, as `transfers show` lists
+            // them; the retry policy counts those since the last `transfers retry`. An attempt
+            // that never reached libcurl (it was not loaded, the file could not be read) has
+            // no curl code rather than a made-up one.
+            try db.execute(sql: """
+                ALTER TABLE transfer ADD COLUMN attempts_since_queued INTEGER NOT NULL DEFAULT 0
+                    CHECK (attempts_since_queued >= 0);
+                UPDATE transfer SET attempts_since_queued = attempts,
+                                    attempts = (SELECT count(*) FROM delivery_attempt WHERE transfer_id = transfer.id);
+
+                CREATE TABLE delivery_attempt_v8 (
+                    transfer_id TEXT NOT NULL REFERENCES transfer(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL CHECK (number > 0),
+                    started_at DATETIME NOT NULL,
+                    duration_seconds REAL NOT NULL,
+                    curl_code INTEGER,
+                    http_status INTEGER,
+                    bytes_sent INTEGER NOT NULL,
+                    error TEXT,
+                    PRIMARY KEY (transfer_id, number)
+                );
+                INSERT INTO delivery_attempt_v8 SELECT * FROM delivery_attempt;
+                DROP TABLE delivery_attempt;
+                ALTER TABLE delivery_attempt_v8 RENAME TO delivery_attempt;
+                """)
+        }
         return migrator
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import WharfCore
 
-extension Registry {
+extension Registry: PartnerDirectory {
     /// Registers a new partner with its identities and pins.
     public func add(_ partner: Partner) throws(WharfError) {
         try write { db in
@@ -220,15 +220,4 @@ extension Registry {
 private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
     guard let a, let b else { return nil }
     return (a, b)
-}
-
-/// The partners a client certificate may map to, as of one partner generation.
-public struct InboundOwners: Sendable {
-    public let partners: [Partner]
-    public let generation: Int64
-
-    public init(partners: [Partner], generation: Int64) {
-        self.partners = partners
-        self.generation = generation
-    }
 }

@@ -2,51 +2,37 @@ import Foundation
 import GRDB
 import WharfCore
 
-extension Registry {
-    /// The outcome of committing a receipt.
-    public enum ReceiptCommit: Sendable, Equatable {
-        /// The receipt is committed; the caller moves the file into place.
-        case committed(Receipt)
-        /// The partner sent this idempotency key before with the same content.
-        case replay(Receipt)
-        /// The partner sent this idempotency key before with different content.
-        case conflict(Receipt)
-    }
-
-    /// Commits `receipt` unless its idempotency key was used before by the same partner,
-    /// and records the audit event `audit` makes of the outcome in the same transaction.
-    ///
-    /// `install` (moving the file into the inbox) runs once the receipt is committed; if it
-    /// throws, the receipt is deleted again. A crash in between leaves a committed receipt
-    /// whose file is still staged, which `Spool.recover` moves into place at start.
+extension Registry: ReceiptStore, AuditTrail {
+    /// See `ReceiptStore.commit`.
     public func commit(
         _ receipt: Receipt, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
     ) throws(WharfError) -> ReceiptCommit {
-        let outcome: ReceiptCommit = try write { db in
-            if let key = receipt.idempotencyKey,
-               let earlier = try Self.fetchReceipt(
-                   db, sql: "SELECT * FROM receipt WHERE partner = ? AND idempotency_key = ?", [receipt.partner, key]
-               ) {
-                let outcome: ReceiptCommit = earlier.sha256 == receipt.sha256 && earlier.size == receipt.size
-                    ? .replay(earlier) : .conflict(earlier)
-                try Self.insert(audit(outcome), db)
-                return outcome
-            }
-            try db.cachedStatement(sql: """
-                    INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(
-                arguments: [receipt.id, receipt.partner, receipt.filename, receipt.storedName, receipt.size,
-                            receipt.sha256, receipt.receivedAt.stored, receipt.idempotencyKey]
-            )
-            try Self.insert(audit(.committed(receipt)), db)
-            return .committed(receipt)
-        }
-        if case .committed = outcome {
-            do {
-                try install()
-            } catch {
-                try? write { db in
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) -> ReceiptCommit in
+                try write { db in
+                    if let key = receipt.idempotencyKey,
+                       let earlier = try Self.fetchReceipt(
+                           db, sql: "SELECT * FROM receipt WHERE partner = ? AND idempotency_key = ?", [receipt.partner, key]
+                       ) {
+                        let outcome: ReceiptCommit = earlier.sha256 == receipt.sha256 && earlier.size == receipt.size
+                            ? .replay(earlier) : .conflict(earlier)
+                        try Self.insert(audit(outcome), db)
+                        return outcome
+                    }
+                    try db.cachedStatement(sql: """
+                            INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            """).execute(
+                        arguments: [receipt.id, receipt.partner, receipt.filename, receipt.storedName, receipt.size,
+                                    receipt.sha256, receipt.receivedAt.stored, receipt.idempotencyKey]
+                    )
+                    try Self.insert(audit(.committed(receipt)), db)
+                    return .committed(receipt)
+                }
+            },
+            install: { outcome in if case .committed = outcome { try install() } },
+            withdraw: { outcome in
+                try write { db in
                     try db.execute(sql: "DELETE FROM receipt WHERE id = ?", arguments: [receipt.id])
                     let accepted = audit(outcome)
                     try Self.insert(AuditEvent(
@@ -55,10 +41,8 @@ extension Registry {
                         detail: "receipt \(receipt.id) withdrawn: the file could not be moved into the inbox"
                     ), db)
                 }
-                throw error as? WharfError ?? WharfError(.storage, "\(error)")
             }
-        }
-        return outcome
+        )
     }
 
     /// The receipt with this id.

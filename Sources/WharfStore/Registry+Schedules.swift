@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import WharfCore
 
-extension Registry {
+extension Registry: ScheduleStore {
     /// Records a schedule and returns it with its id.
     public func addSchedule(
         partner: PartnerName, cron: CronExpression, sourceDirectory: String, pattern: String, keep: Bool, firstRun: Date
@@ -57,21 +57,6 @@ extension Registry {
         try read { db in
             try String.fetchOne(db, sql: "SELECT sha256 FROM schedule_sent WHERE schedule_id = ? AND path = ?", arguments: [scheduleID, path])
         }
-    }
-
-    /// Queues `transfer` and, in the same transaction, remembers that `path` was sent with
-    /// its SHA-256 by `scheduleID`; then installs its file as `enqueue` does.
-    public func enqueue(_ transfer: Transfer, sentBy scheduleID: Int64, path: String, install: () throws -> Void) throws(WharfError) {
-        try write { db in
-            try Self.insert(transfer, db)
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO schedule_sent (schedule_id, path, sha256) VALUES (?, ?, ?)",
-                arguments: [scheduleID, path, transfer.sha256]
-            )
-        }
-        try installOrWithdraw(transfer.id, withdraw: { db in
-            try db.execute(sql: "DELETE FROM schedule_sent WHERE schedule_id = ? AND path = ?", arguments: [scheduleID, path])
-        }, install)
     }
 
     static func schedule(from row: Row) -> Schedule {

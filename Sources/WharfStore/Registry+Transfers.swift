@@ -2,35 +2,35 @@ import Foundation
 import GRDB
 import WharfCore
 
-extension Registry {
-    /// How an attempt ended, as the worker records it.
-    public enum AttemptOutcome: Sendable {
-        case delivered(receipt: String)
-        case retry(at: Date, reason: String)
-        case dead(reason: String)
-    }
-
-    /// Records a new queued transfer, then runs `install` (moving its file to
-    /// `spool/outgoing/`); if that throws, the transfer is deleted again. A crash in between
-    /// leaves a transfer whose file is still staged, which `Spool.recover` moves into place.
-    public func enqueue(_ transfer: Transfer, install: () throws -> Void) throws(WharfError) {
-        try write { db in try Self.insert(transfer, db) }
-        try installOrWithdraw(transfer.id, install)
-    }
-
-    /// Runs `install`; if it throws, deletes the transfer (and runs `withdraw`) again.
-    func installOrWithdraw(
-        _ transferID: String, withdraw: (Database) throws -> Void = { _ in }, _ install: () throws -> Void
+extension Registry: TransferQueue {
+    /// See `TransferQueue.enqueue`.
+    public func enqueue(
+        _ transfer: Transfer, sentBy schedule: (id: Int64, path: String)? = nil, install: () throws -> Void
     ) throws(WharfError) {
-        do {
-            try install()
-        } catch {
-            try? write { db in
-                try withdraw(db)
-                try db.execute(sql: "DELETE FROM transfer WHERE id = ?", arguments: [transferID])
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) in
+                try write { db in
+                    try Self.insert(transfer, db)
+                    if let schedule {
+                        try db.execute(
+                            sql: "INSERT OR REPLACE INTO schedule_sent (schedule_id, path, sha256) VALUES (?, ?, ?)",
+                            arguments: [schedule.id, schedule.path, transfer.sha256]
+                        )
+                    }
+                }
+            },
+            install: { try install() },
+            withdraw: {
+                try write { db in
+                    if let schedule {
+                        try db.execute(
+                            sql: "DELETE FROM schedule_sent WHERE schedule_id = ? AND path = ?", arguments: [schedule.id, schedule.path]
+                        )
+                    }
+                    try db.execute(sql: "DELETE FROM transfer WHERE id = ?", arguments: [transfer.id])
+                }
             }
-            throw error as? WharfError ?? WharfError(.storage, "\(error)")
-        }
+        )
     }
 
     static func insert(_ transfer: Transfer, _ db: Database) throws {
@@ -40,21 +40,40 @@ extension Registry {
                 VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
                 """,
             arguments: [transfer.id, transfer.partner, transfer.filename, transfer.size, transfer.sha256,
-                        transfer.createdAt.stored, transfer.createdAt.stored, transfer.createdAt.stored]
+                        transfer.createdAt.stored, transfer.queuedAt.stored, transfer.createdAt.stored]
         )
+    }
+
+    /// Applies `transition` to transfer `id` with `assignments` (SQL `SET` terms after the
+    /// state's own, with their `arguments`), guarded by the transition's sources; throws
+    /// the transition's refusal (or `not_found`) when the row is not in one of them.
+    static func apply(
+        _ transition: Transfer.Transition, to id: String, setting assignments: String = "",
+        arguments: StatementArguments = [], in db: Database
+    ) throws {
+        let extra = assignments.isEmpty ? "" : ", " + assignments
+        try db.cachedStatement(sql: """
+            UPDATE transfer SET state = '\(transition.target.rawValue)'\(extra)
+            WHERE id = ? AND state IN (\(transition.sqlSources))
+            """).execute(arguments: arguments + [id])
+        guard db.changesCount == 0 else { return }
+        guard let state = try String.fetchOne(db, sql: "SELECT state FROM transfer WHERE id = ?", arguments: [id]) else {
+            throw unknownTransfer(id)
+        }
+        throw transition.refusal(transfer: id, state: Transfer.State(rawValue: state) ?? .dead)
     }
 
     /// Marks transfers due at `now` as `sending` and returns them, at most `limit`, and for
     /// each partner at most its delivery limit (`defaultPerPartner` unless it sets one)
     /// counting those already sending. Transfers of disabled partners wait.
-    public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> Claim {
-        // A claim need not survive a crash: at start, `requeueInterrupted` makes transfers
+    public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> TransferClaim {
+        // A claim need not survive a crash: at start, `recoverInterrupted` makes transfers
         // left `sending` due again, and a claim a crash lost leaves them `queued`, which is
         // the same. So it does not wait for an fsync.
         try write(durable: false) { db in try Self.claim(db, now: now, defaultPerPartner: defaultPerPartner, limit: limit) }
     }
 
-    static func claim(_ db: Database, now: Date, defaultPerPartner: Int, limit: Int) throws -> Claim {
+    static func claim(_ db: Database, now: Date, defaultPerPartner: Int, limit: Int) throws -> TransferClaim {
         let sending = try Row.fetchAll(db.cachedStatement(sql: "SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner"))
         var busy: [String: Int] = Dictionary(uniqueKeysWithValues: sending.map { ($0["partner"], $0["n"]) })
         // Partners already at their limit are left out in SQL, so a long queue for a
@@ -85,18 +104,10 @@ extension Registry {
             transfer.state = .sending
             claimed.append(transfer)
         }
-        let markSending = try db.cachedStatement(sql: "UPDATE transfer SET state = 'sending' WHERE id = ?")
         for transfer in claimed {
-            try markSending.execute(arguments: [transfer.id])
+            try apply(.claim, to: transfer.id, in: db)
         }
-        return Claim(transfers: claimed, partnerGeneration: try Self.partnerGeneration(db))
-    }
-
-    /// Transfers claimed for delivery, and the partner generation at the claim (partners
-    /// read at the same generation are still as they were).
-    public struct Claim: Sendable {
-        public var transfers: [Transfer]
-        public var partnerGeneration: Int64
+        return TransferClaim(transfers: claimed, partnerGeneration: try Self.partnerGeneration(db))
     }
 
     /// The transfers with these ids, read in one transaction.
@@ -111,100 +122,79 @@ extension Registry {
         }
     }
 
-    /// When the next queued or retrying transfer falls due, if any.
-    public func nextDueDate() throws(WharfError) -> Date? {
-        try read { db in
-            try StoredDate.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM transfer WHERE state IN ('queued', 'retrying')")?.date
-        }
-    }
-
-    /// Records an attempt and what follows from it, in one transaction, then runs `install`
-    /// (moving a delivered file to `sent/`). A crash in between leaves a delivered transfer
-    /// whose file is still in `outgoing/`, which `Spool.recover`'s caller moves at start. Attempts are numbered over the
-    /// transfer's whole life (`retry` resets the count the policy uses, not the numbering).
-    ///
-    /// With `claimingNext`, the same transaction claims (as `claimDue` does) one transfer
-    /// due then for the delivery slot this attempt frees, and returns it: a busy worker
-    /// moves from one delivery to the next without a transaction of its own for the claim.
+    /// See `TransferQueue.finish`. Attempts are numbered over the transfer's whole life
+    /// (`retry` resets the count the policy uses, not the numbering): `attempt.number` is
+    /// the transfer's `attempts + 1`, and a number used before is refused.
     @discardableResult
     public func finish(
         _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome,
         claimingNext next: (now: Date, defaultPerPartner: Int)? = nil, install: () throws -> Void = {}
-    ) throws(WharfError) -> Claim? {
-        // Cached statements: these run for every delivery.
-        let claim: Claim? = try write { db in
-            try db.cachedStatement(sql: """
-                    INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
-                    VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE transfer_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
-                    """).execute(
-                arguments: [attempt.transferID, attempt.startedAt.stored, attempt.duration, attempt.curlCode,
-                            attempt.httpStatus, attempt.bytesSent, attempt.error]
-            )
-            switch outcome {
-            case .delivered(let receipt):
-                try db.cachedStatement(sql: """
-                        UPDATE transfer SET state = 'delivered', attempts = attempts + 1, receipt = ?, delivered_at = ?,
-                                            next_attempt_at = NULL, last_error = NULL
-                        WHERE id = ?
-                        """).execute(
-                    arguments: [receipt, attempt.startedAt.addingTimeInterval(attempt.duration).stored, transfer.id]
-                )
-            case .retry(let date, let reason):
-                try db.execute(
-                    sql: "UPDATE transfer SET state = 'retrying', attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                    arguments: [date.stored, reason, transfer.id]
-                )
-            case .dead(let reason):
-                try db.execute(
-                    sql: "UPDATE transfer SET state = 'dead', attempts = attempts + 1, next_attempt_at = NULL, last_error = ? WHERE id = ?",
-                    arguments: [reason, transfer.id]
-                )
+    ) throws(WharfError) -> TransferClaim? {
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) -> TransferClaim? in
+                // Cached statements: these run for every delivery.
+                try write { db in
+                    try db.cachedStatement(sql: """
+                            INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            """).execute(
+                        arguments: [attempt.transferID, attempt.number, attempt.startedAt.stored, attempt.duration, attempt.curlCode,
+                                    attempt.httpStatus, attempt.bytesSent, attempt.error]
+                    )
+                    switch outcome {
+                    case .delivered(let receipt):
+                        try Self.apply(
+                            .deliver, to: transfer.id,
+                            setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, receipt = ?, delivered_at = ?, next_attempt_at = NULL, last_error = NULL", arguments: [receipt, attempt.startedAt.addingTimeInterval(attempt.duration).stored], in: db
+                        )
+                    case .retry(let date, let reason):
+                        try Self.apply(
+                            .scheduleRetry, to: transfer.id,
+                            setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, next_attempt_at = ?, last_error = ?", arguments: [date.stored, reason], in: db
+                        )
+                    case .dead(let reason):
+                        try Self.apply(
+                            .giveUp, to: transfer.id,
+                            setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, next_attempt_at = NULL, last_error = ?", arguments: [reason], in: db
+                        )
+                    }
+                    guard let next else { return nil }
+                    return try Self.claim(db, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1)
+                }
+            },
+            install: { _ in try install() },
+            withdraw: { claim in
+                // The delivery stays recorded (recovery moves its file at start); the transfer
+                // claimed for this slot will not be started by this caller: due again at once.
+                for claimed in claim?.transfers ?? [] {
+                    try? release(claimed.id, retryAt: next?.now ?? Date(), reason: "not started: the delivery before it could not be finished")
+                }
             }
-            guard let next else { return nil }
-            return try Self.claim(db, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1)
-        }
-        do {
-            try install()
-        } catch {
-            // The claimed transfer will not be started by this caller: due again at once.
-            for claimed in claim?.transfers ?? [] {
-                try? release(claimed.id, retryAt: next?.now ?? Date(), reason: "not started: the delivery before it could not be finished")
-            }
-            throw error as? WharfError ?? WharfError(.storage, "\(error)")
-        }
-        return claim
+        )
     }
 
-    /// Puts a transfer that is `sending` back to `retrying` without recording an attempt:
-    /// the last resort when an attempt could not even be recorded.
+    /// See `TransferQueue.release`.
     public func release(_ transferID: String, retryAt date: Date, reason: String) throws(WharfError) {
         try write { db in
-            try db.execute(
-                sql: "UPDATE transfer SET state = 'retrying', next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'sending'",
-                arguments: [date.stored, reason, transferID]
-            )
+            try Self.apply(.release, to: transferID, setting: "next_attempt_at = ?, last_error = ?", arguments: [date.stored, reason], in: db)
         }
     }
 
-    /// Marks a transfer dead without an attempt (its partner is gone, for example).
+    /// See `TransferQueue.kill`.
     public func kill(_ transferID: String, reason: String) throws(WharfError) {
         try write { db in
-            try db.execute(
-                sql: "UPDATE transfer SET state = 'dead', next_attempt_at = NULL, last_error = ? WHERE id = ?",
-                arguments: [reason, transferID]
-            )
+            try Self.apply(.kill, to: transferID, setting: "next_attempt_at = NULL, last_error = ?", arguments: [reason], in: db)
         }
     }
 
-    /// Puts transfers that were `sending` when the process stopped back in the queue, due
-    /// now. Returns how many. Run once at start, before the worker claims anything.
-    public func requeueInterrupted(now: Date = Date()) throws(WharfError) -> Int {
+    /// See `TransferQueue.recoverInterrupted`.
+    public func recoverInterrupted(now: Date = Date()) throws(WharfError) -> Int {
         try write { db in
             try db.execute(
                 sql: """
-                    UPDATE transfer SET state = 'retrying', next_attempt_at = ?,
+                    UPDATE transfer SET state = '\(Transfer.Transition.recover.target.rawValue)', next_attempt_at = ?,
                                         last_error = 'interrupted: the process stopped during an attempt'
-                    WHERE state = 'sending'
+                    WHERE state IN (\(Transfer.Transition.recover.sqlSources))
                     """,
                 arguments: [now.stored]
             )
@@ -216,7 +206,6 @@ extension Registry {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [id]).map(Self.transfer(from:)) }
     }
 
-    /// Transfers, newest first, optionally of one state or partner.
     /// How many transfers are in each state.
     public func transferCounts() throws(WharfError) -> [Transfer.State: Int] {
         try read { db in
@@ -228,6 +217,7 @@ extension Registry {
         }
     }
 
+    /// Transfers, newest first, optionally of one state or partner.
     public func transfers(state: Transfer.State? = nil, partner: String? = nil, limit: Int = 100) throws(WharfError) -> [Transfer] {
         try read { db in
             try Row.fetchAll(
@@ -253,50 +243,26 @@ extension Registry {
         }
     }
 
-    /// Puts a dead (or waiting) transfer back in the queue, due now, with a fresh count of
-    /// attempts and age; its earlier attempts stay on record.
+    /// See `TransferQueue.retry`.
     public func retry(_ transferID: String, now: Date = Date()) throws(WharfError) -> Transfer {
         try write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [transferID]) else {
-                throw Self.unknownTransfer(transferID)
-            }
-            let transfer = Self.transfer(from: row)
-            guard [.dead, .retrying, .queued].contains(transfer.state) else {
-                throw WharfError.invalid("transfer \(transferID) is \(transfer.state.rawValue)", fix: "only a dead or waiting transfer can be retried")
-            }
-            try db.execute(
-                sql: "UPDATE transfer SET state = 'queued', attempts = 0, queued_at = ?, next_attempt_at = ? WHERE id = ?",
-                arguments: [now.stored, now.stored, transferID]
+            try Self.apply(
+                .retry, to: transferID, setting: "attempts_since_queued = 0, queued_at = ?, next_attempt_at = ?, last_error = NULL", arguments: [now.stored, now.stored], in: db
             )
             return try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [transferID]).map(Self.transfer(from:))!
         }
     }
 
-    /// Cancels a transfer that is not being sent or finished, then runs `remove` (deleting
-    /// its file).
+    /// See `TransferQueue.cancel`.
     public func cancel(_ transferID: String, remove: () throws -> Void) throws(WharfError) {
-        try write { db in
-            guard let state = try String.fetchOne(db, sql: "SELECT state FROM transfer WHERE id = ?", arguments: [transferID]) else {
-                throw Self.unknownTransfer(transferID)
-            }
-            guard ["queued", "retrying", "dead"].contains(state) else {
-                throw WharfError.invalid(
-                    "transfer \(transferID) is \(state) and cannot be cancelled",
-                    fix: state == "sending" ? "wait for the attempt to end, then cancel" : "it is already finished"
-                )
-            }
-            try db.execute(sql: "UPDATE transfer SET state = 'cancelled', next_attempt_at = NULL WHERE id = ?", arguments: [transferID])
-        }
-        do {
-            try remove()
-        } catch {
-            throw error as? WharfError ?? WharfError(.storage, "\(error)")
-        }
-    }
-
-    /// The date from which a transfer's age counts (its first queueing, or its last `retry`).
-    public func queuedAt(_ transferID: String) throws(WharfError) -> Date? {
-        try read { db in try StoredDate.fetchOne(db, sql: "SELECT queued_at FROM transfer WHERE id = ?", arguments: [transferID])?.date }
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) in
+                try write { db in try Self.apply(.cancel, to: transferID, setting: "next_attempt_at = NULL", in: db) }
+            },
+            install: { try remove() },
+            // A cancelled transfer whose file is still there is finished by recovery at start.
+            withdraw: { _ in }
+        )
     }
 
     static func unknownTransfer(_ id: String) -> WharfError {
@@ -306,7 +272,8 @@ extension Registry {
     static func transfer(from row: Row) -> Transfer {
         Transfer(
             id: row["id"], partner: row["partner"], filename: row["filename"], size: row["size"], sha256: row["sha256"],
-            state: Transfer.State(rawValue: row["state"]) ?? .dead, attempts: row["attempts"], createdAt: row.date("created_at"),
+            state: Transfer.State(rawValue: row["state"]) ?? .dead, attempts: row["attempts"],
+            attemptsSinceQueued: row["attempts_since_queued"], createdAt: row.date("created_at"), queuedAt: row.date("queued_at"),
             nextAttemptAt: row.optionalDate("next_attempt_at"), lastError: row["last_error"], receipt: row["receipt"],
             deliveredAt: row.optionalDate("delivered_at")
         )

@@ -47,7 +47,7 @@ public final class Registry: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Migrations.migrator.migrate(pool)
         } catch {
-            throw WharfError(.storage, "cannot open the registry at \(path): \(error)")
+            throw WharfError(.database, "cannot open the registry at \(path): \(error)")
         }
         commits = GroupCommit(pool: pool)
     }
@@ -80,6 +80,6 @@ public final class Registry: Sendable {
 
     private static func translate(_ error: any Error) -> WharfError {
         if let error = error as? WharfError { return error }
-        return WharfError(.storage, "the registry refused the change: \(error)")
+        return WharfError(.database, "the registry refused the change: \(error)")
     }
 }

@@ -207,7 +207,7 @@ import WharfTestSupport
         var configuration = DeliveryConfiguration()
         configuration.pollInterval = .seconds(3600)
         let worker = DeliveryWorker(
-            configuration: configuration, registry: try Registry.open(at: "\(fixture.home)/wharf.sqlite"),
+            configuration: configuration, store: try Registry.open(at: "\(fixture.home)/wharf.sqlite"),
             spool: Spool(root: "\(fixture.home)/spool"), pki: PKIDirectory(path: "\(fixture.home)/pki"),
             logger: Logger(label: "test")
         )

@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Testing
+import WharfCommands
 import WharfCore
+import WharfDelivery
 import WharfListener
 import WharfPKI
 import WharfSpool
@@ -29,9 +31,6 @@ public struct TestGateway: Sendable {
         fixture: WharfHomeFixture? = nil, configure: (inout ListenerConfiguration) -> Void = { _ in }
     ) async throws -> TestGateway {
         let fixture = try fixture ?? Self.homeWithAcme()
-        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
-        let spool = Spool(root: "\(fixture.home)/spool")
-        try spool.prepare()
         var configuration = ListenerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -39,16 +38,17 @@ public struct TestGateway: Sendable {
         var logger = Logger(label: "wharf.test")
         logger.logLevel = .warning
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let server = InboundServer(
-            configuration: configuration, registry: registry, spool: spool,
-            pki: PKIDirectory(path: "\(fixture.home)/pki"), logger: logger
-        ) { address in
+        // Built as `wharf serve` builds it: the same recovery, worker and intake.
+        let gateway = try Gateway.open(WharfHome(path: fixture.home), logger: logger)
+        let services = try gateway.services(listener: configuration, delivery: DeliveryConfiguration()) { address in
             continuation.yield(address.port ?? 0)
         }
-        let group = ServiceGroup(services: [server], logger: logger)
+        let group = ServiceGroup(services: services, logger: logger)
         let task = Task {
             defer { continuation.finish() }
+            // The gateway (and its lock on the home) lives as long as its services run.
             try await group.run()
+            withExtendedLifetime(gateway) {}
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {

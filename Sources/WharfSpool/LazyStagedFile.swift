@@ -3,7 +3,6 @@ import Crypto
 import NIOCore
 import NIOPosix
 import WharfCore
-import WharfSpool
 
 /// An upload's staged file, created in `tmp/` by its first write, the body bytes gathered
 /// for it between writes, and their SHA-256.
@@ -19,7 +18,7 @@ import WharfSpool
 /// two chains, hashes in order and writes in order, each job starting when the one before
 /// it in its chain is done; the task touches the hasher or the file only after waiting
 /// for both chains. That is what makes the unchecked `Sendable` sound.
-final class LazyStagedFile: @unchecked Sendable {
+public final class LazyStagedFile: @unchecked Sendable {
     private let spool: Spool
     private let id: String
     private let direct: Bool
@@ -44,7 +43,7 @@ final class LazyStagedFile: @unchecked Sendable {
     /// filling: enough for hashing and writing to overlap.
     static let directBuffersInFlight = 2
 
-    init(spool: Spool, id: String, direct: Bool, flushSize: Int, threadPool: NIOThreadPool, eventLoop: any EventLoop) {
+    public init(spool: Spool, id: String, direct: Bool, flushSize: Int, threadPool: NIOThreadPool, eventLoop: any EventLoop) {
         self.spool = spool
         self.id = id
         self.direct = direct
@@ -54,7 +53,7 @@ final class LazyStagedFile: @unchecked Sendable {
     }
 
     /// Takes a body part; hashes and writes on the thread pool when enough has been gathered.
-    func append(_ chunk: ByteBuffer) async throws {
+    public func append(_ chunk: ByteBuffer) async throws {
         guard direct else {
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             pending.writeImmutableBuffer(chunk)
@@ -104,7 +103,7 @@ final class LazyStagedFile: @unchecked Sendable {
     }
 
     /// Waits for every buffer in flight; throws the first error.
-    func settled() async throws {
+    public func settled() async throws {
         while !inFlight.isEmpty {
             try await reclaimOldest()
         }
@@ -115,14 +114,14 @@ final class LazyStagedFile: @unchecked Sendable {
 
     /// The SHA-256 of the whole body, in hex. Call it after the last `append` and after
     /// `settled`.
-    func sha256() -> String {
+    public func sha256() -> String {
         if let gathering { hasher.update(bufferPointer: gathering.bytes) }
         return Hex.encode(hasher.finalize())
     }
 
     /// Writes what is gathered, flushes the file to disk and closes it; returns it for
     /// installing. Blocking: call it on the thread pool, after `settled`.
-    func finish() throws(WharfError) -> StagedFile {
+    public func finish() throws(WharfError) -> StagedFile {
         let file = try opened()
         if let gathering {
             try file.write(gathering.bytes)
@@ -139,7 +138,7 @@ final class LazyStagedFile: @unchecked Sendable {
     }
 
     /// Removes the file if it was created (once the work in flight is done).
-    func discard() {
+    public func discard() {
         guard let lastHash, let lastWrite else {
             file?.discard()
             return

@@ -1,7 +1,5 @@
 import Logging
 import WharfCore
-import WharfSpool
-import WharfStore
 
 /// Puts the spool and the registry back in step after a stop or a crash. Run it at start,
 /// before anything receives or delivers (`wharf serve`, `wharf deliver --once`).
@@ -11,14 +9,14 @@ import WharfStore
 /// now), a staged file nothing committed (removed: never acknowledged), and a delivered
 /// or cancelled transfer whose file is still in `outgoing/` (moved to `sent/`, or removed).
 public enum SpoolRecovery {
-    public static func run(registry: Registry, spool: Spool, logger: Logger) throws(WharfError) {
+    public static func run(store: any ReceiptStore & TransferQueue, spool: Spool, logger: Logger) throws(WharfError) {
         let staged = try spool.recover(
-            committedReceipt: { id throws(WharfError) in try registry.receipt(id: id) },
-            committedTransfer: { id throws(WharfError) in try registry.transfer(id: id) != nil }
+            committedReceipt: { id throws(WharfError) in try store.receipt(id: id) },
+            committedTransfer: { id throws(WharfError) in try store.transfer(id: id) != nil }
         )
         var finished = 0
         let outgoing = spool.outgoingIDs()
-        let transfers = try registry.transfers(ids: outgoing)
+        let transfers = try store.transfers(ids: outgoing)
         for id in outgoing {
             guard let transfer = transfers[id] else {
                 logger.warning("a queued file has no transfer; it is left in place", metadata: ["file": "\(spool.outgoingPath(id))"])

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import WharfCore
+
+/// The lock one gateway holds on its home while it runs: two gateways on one SQLite home
+/// would recover, claim and prune under each other. It is an `flock` on `wharf.lock`, which
+/// the kernel releases when the process ends however it ends; the file holds the PID of the
+/// holder, for the refusal's message.
+final class HomeLock: Sendable {
+    private let descriptor: Int32
+
+    /// Takes the lock on `home`, or throws `busy` naming the process that holds it.
+    init(home: WharfHome) throws(WharfError) {
+        let path = home.lockPath
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw WharfError(.fileSystem, "cannot open \(path): \(String(cString: strerror(errno)))", fix: "check the home's permissions")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = Self.readPID(descriptor)
+            close(descriptor)
+            throw WharfError(
+                .busy, "the Wharf home \(home.path) is in use by \(holder.map { "process \($0)" } ?? "another process")",
+                fix: "run one `wharf serve` (or `wharf deliver --once`) per home; stop the other first, or use another --home"
+            )
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    private static func readPID(_ descriptor: Int32) -> Int32? {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return nil }
+        return Int32(String(decoding: bytes[0..<count].prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self))
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// What the delivery worker records for a claimed transfer, decided without I/O: the
+/// worker gathers the facts (the partner as the store has it, whether the file is there,
+/// what libcurl reported, the clock, a random number), asks here, and records the answer
+/// with one store call.
+public enum DeliveryDecision {
+    /// Before an attempt: what it needs, or why it cannot be made.
+    public enum Start: Sendable, Equatable {
+        /// Send the file to `url`.
+        case attempt(partner: Partner, url: OutboundURL)
+        /// The transfer cannot be attempted at all: record it dead (`kill`) with the reason.
+        case kill(reason: String)
+    }
+
+    /// Whether `transfer` can be attempted, given its partner as the store has it now
+    /// (`nil`: removed) and whether its file is in the outgoing directory.
+    public static func start(_ transfer: Transfer, partner: Partner?, fileExists: Bool, outgoingDirectory: String) -> Start {
+        guard let partner else {
+            return .kill(reason: "partner '\(transfer.partner)' no longer exists")
+        }
+        guard let url = partner.outbound.url else {
+            return .kill(reason: "partner '\(partner.name)' has no delivery URL; set one with `wharf partner update \(partner.name) --url URL`, then `wharf transfers retry \(transfer.id)`")
+        }
+        guard fileExists else {
+            return .kill(reason: "its file is missing from \(outgoingDirectory)")
+        }
+        return .attempt(partner: partner, url: url)
+    }
+
+    /// The outcome to record after an attempt of `transfer` to `partner` ended at `now` with
+    /// `result`: delivered, a retry at a time drawn with `random` (in `0..<1`, the jitter)
+    /// under the partner's policy over `defaults`, or dead with the reason.
+    public static func outcome(
+        of result: DeliveryResult, for transfer: Transfer, partner: Partner, defaults: RetryPolicy,
+        now: Date, random: Double
+    ) -> AttemptOutcome {
+        switch DeliveryVerdict.judge(result, expectedSHA256: transfer.sha256) {
+        case .delivered:
+            return .delivered(receipt: result.body)
+        case .permanent(let why):
+            return .dead(reason: why)
+        case .transient(let why):
+            let policy = partner.outbound.retryPolicy(overriding: defaults)
+            switch policy.afterTransientFailure(
+                attempts: transfer.attemptsSinceQueued + 1, createdAt: transfer.queuedAt, now: now,
+                retryAfter: result.retryAfter, random: random
+            ) {
+            case .retry(let date): return .retry(at: date, reason: why)
+            case .giveUp(let giveUp): return .dead(reason: "\(why); \(giveUp)")
+            }
+        }
+    }
+}

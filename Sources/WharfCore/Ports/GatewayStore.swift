@@ -1,0 +1,9 @@
+/// What the inbound listener needs from the store.
+public typealias InboxStore = PartnerDirectory & ReceiptStore & AuditTrail
+
+/// What the delivery worker and the intake (drop folder, schedules) need from the store.
+public typealias DeliveryStore = PartnerDirectory & TransferQueue & ScheduleStore
+
+/// Everything a gateway needs from its store: the SQLite registry of one node implements
+/// it, and so must any other store.
+public typealias GatewayStore = InboxStore & DeliveryStore

@@ -1,0 +1,33 @@
+/// The partners as the listener and the worker read them: which partners a presented
+/// certificate may map to, and a generation that changes whenever partners do.
+///
+/// Every method is a blocking read of what is committed now (call it from a thread that
+/// may block); a change committed by another process is seen by the next call.
+public protocol PartnerDirectory: Sendable {
+    /// The partners owning an identity with this fingerprint or subject, whatever the
+    /// identity's window, and the generation they were read at; `InboundAuthorization`
+    /// decides among them.
+    func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?) throws(WharfError) -> InboundOwners
+
+    /// A number that grows whenever a partner or one of its identities is added, changed
+    /// or removed: a decision made from the partners at one generation still holds while
+    /// the generation is the same.
+    func partnerGeneration() throws(WharfError) -> Int64
+
+    /// The partner named `name`, if there is one.
+    func partner(named name: PartnerName) throws(WharfError) -> Partner?
+
+    /// The CAs active partners trust for their own client certificates, by partner name.
+    func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)]
+}
+
+/// The partners a client certificate may map to, as of one partner generation.
+public struct InboundOwners: Sendable {
+    public let partners: [Partner]
+    public let generation: Int64
+
+    public init(partners: [Partner], generation: Int64) {
+        self.partners = partners
+        self.generation = generation
+    }
+}
