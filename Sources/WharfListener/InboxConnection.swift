@@ -14,6 +14,9 @@ import X509
 /// One client connection: maps its certificate to a partner on every request and
 /// answers the inbox API.
 ///
+/// What to answer is decided by `UploadStateMachine`; this type only translates NIO's
+/// request parts into its events and carries out its actions.
+///
 /// Every answer reflects the registry as it is when the answer is given: an upload may
 /// start from the partners remembered for its certificate (`RememberedOwners`), and is
 /// decided again when it is committed or refused if the partners changed meanwhile.
@@ -83,66 +86,142 @@ struct InboxConnection {
 
     // MARK: Requests
 
+    /// Carries out what `UploadStateMachine` decides for one request, feeding it what
+    /// happened, until it answers.
     private func handle(
         _ head: HTTPRequestHead, _ presented: PresentedCertificate?, remote: String,
         requests: inout Requests
     ) async -> HTTPReply {
-        let hasBody = head.headers.contains(name: "content-length") && head.headers.first(name: "content-length") != "0"
-            || head.headers.contains(name: "transfer-encoding")
         let audit = AuditTemplate(presented: presented, remote: remote)
-        let route = InboxRoute(method: head.method, uri: head.uri)
+        var machine = UploadStateMachine(id: Receipt.newID(), directWriteThreshold: context.configuration.directWriteThreshold)
+        var authorized: Authorized?
+        var staged: LazyStagedFile?
+        var action = machine.headReceived(UploadStateMachine.Head(head))
+        while true {
+            switch action {
+            case .decidePartner(let rememberedIfUpload):
+                switch await authorize(presented, rememberedIfUpload: rememberedIfUpload) {
+                case .success(let accepted):
+                    authorized = accepted
+                    action = machine.partnerDecided(.accepted(partner: accepted.partner.name.rawValue, uploadLimit: accepted.partner.uploadLimit))
+                case .failure(let refusal):
+                    action = machine.partnerDecided(.refused(reason: refusal.reason))
+                }
+            case .refuse(var refusal):
+                if refusal.discardStaged { staged?.discard() }
+                if refusal.confirmPartner, let authorized,
+                   case .failure(let revoked)? = try? await context.threadPool.runIfActive({ try redecided(authorized) }) {
+                    refusal = machine.partnerRevoked(revoked.reason, instead: refusal)
+                }
+                if refusal.isGatewayFailure {
+                    context.logger.error("upload not stored", metadata: ["error": "\(refusal.message)"])
+                }
+                if let entry = refusal.audit { await record(audit.event(entry)) }
+                var reply = HTTPReply.error(HTTPResponseStatus(statusCode: refusal.status), refusal.code, refusal.message, close: refusal.close)
+                reply.extraHeaders = refusal.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+                return reply
+            case .drain:
+                let empty = await drainEmptyBody(&requests)
+                action = machine.listDrained(hadBody: empty.map { !$0 })
+            case .list(let partner):
+                do {
+                    let (store, limit) = (context.store, context.configuration.receiptListLimit)
+                    return .receipts(try await context.threadPool.runIfActive { try store.receipts(partner: partner, limit: limit) })
+                } catch {
+                    return .error(.internalServerError, "storage", "the receipts cannot be read now")
+                }
+            case .receive(let reception):
+                if reception.sendContinue { await sendContinue(head) }
+                // The staged file is opened by the first write, and a small upload is written,
+                // fsynced, committed and moved in one trip to the thread pool.
+                let file = LazyStagedFile(
+                    spool: context.spool, id: reception.id, direct: reception.direct,
+                    flushSize: context.configuration.writeBufferSize,
+                    threadPool: context.threadPool, eventLoop: connection.channel.eventLoop
+                )
+                staged = file
+                action = await receiveBody(into: file, &machine, &requests)
+            case .write, .settle:
+                // Carried out inside `receiveBody`.
+                action = machine.storageFailed(WharfError(.fileSystem, "the body's writes were not in order"))
+            case .commit(let receipt):
+                guard let authorized, let staged else {
+                    action = machine.commitEnded(.failed(WharfError(.fileSystem, "nothing was staged")))
+                    continue
+                }
+                action = machine.commitEnded(await commit(receipt, staged: staged, authorized: authorized, audit: audit))
+            case .reply(let status, let receipt, let discardStaged):
+                if discardStaged { staged?.discard() }
+                return .receipt(HTTPResponseStatus(statusCode: status), receipt)
+            case .abandon(let entry):
+                staged?.discard()
+                if let entry { await record(audit.event(entry)) }
+                return .unwritten
+            }
+        }
+    }
 
-        // Who is asking: for an upload possibly from the partners remembered for this
-        // certificate (confirmed when it is committed), otherwise from the registry as it is now.
-        let authorized: Authorized
-        switch await authorize(presented, rememberedIfUpload: route.isUpload) {
-        case .success(let accepted):
-            authorized = accepted
-        case .failure(let refusal):
-            await record(audit.event(.refused, 403, partner: nil, detail: refusal.reason))
-            return Self.forbidden(refusal.reason)
+    /// Streams the body into `file` while the machine allows it; returns what follows the
+    /// body (a commit, once its digest is known) or the refusal that stopped it.
+    private func receiveBody(
+        into file: LazyStagedFile, _ machine: inout UploadStateMachine, _ requests: inout Requests
+    ) async -> UploadStateMachine.Action {
+        do {
+            while let part = try await requests.next() {
+                switch part {
+                case .body(let chunk):
+                    let action = machine.bodyChunk(chunk.readableBytes)
+                    guard case .write = action else { return action }
+                    try await file.append(chunk)
+                case .end:
+                    guard case .settle = machine.bodyEnded() else { return machine.storageFailed(WharfError(.fileSystem, "the body ended out of order")) }
+                    try await file.settled()
+                    return machine.digestKnown(file.sha256(), now: Date())
+                case .head:
+                    continue
+                }
+            }
+            return machine.clientGone()
+        } catch let error as WharfError {
+            return machine.storageFailed(error)
+        } catch {
+            return machine.brokeOff(Self.reason(error))
         }
-        let partner = authorized.partner
+    }
 
-        let refuse = { (status: HTTPResponseStatus, code: String, message: String) async -> HTTPReply in
-            await record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: message))
-            return .error(status, code, message, close: hasBody)
+    /// Confirms the partners, makes the staged file durable and commits its receipt, in one
+    /// trip to the thread pool: a partner disabled or changed while the body arrived gets
+    /// nothing stored.
+    private func commit(
+        _ receipt: Receipt, staged: LazyStagedFile, authorized: Authorized, audit: AuditTemplate
+    ) async -> UploadStateMachine.CommitResult {
+        let (store, spool) = (context.store, context.spool)
+        do {
+            return try await context.threadPool.runIfActive { () throws -> UploadStateMachine.CommitResult in
+                if let now = try redecided(authorized), let objection = UploadStateMachine.objection(
+                    partner: receipt.partner, size: receipt.size, filename: receipt.filename, now: Self.decision(now)
+                ) {
+                    return .objection(objection)
+                }
+                let file = try staged.finish()
+                return .stored(try store.commit(receipt, audit: { audit.event(UploadStateMachine.auditEntry(for: $0, name: receipt.filename)) }) {
+                    try file.install(in: spool, receipt: receipt)
+                })
+            }
+        } catch {
+            return .failed(error as? WharfError ?? WharfError(.fileSystem, "\(error)"))
         }
-        switch route {
-        case .notFound:
-            return await refuse(.notFound, "not_found", "no such resource: the inbox is at /inbox")
-        case .methodNotAllowed(let allowed):
-            var reply = await refuse(.methodNotAllowed, "method_not_allowed", "\(head.method.rawValue) is not allowed here; use \(allowed)")
-            reply.extraHeaders.append(("Allow", allowed))
-            return reply
-        case .badName(let error):
-            return await refuse(.badRequest, "bad_filename", error.description)
-        case .list:
-            switch await drainEmptyBody(&requests) {
-            case true?: break
-            case false?: return .error(.badRequest, "unexpected_body", "GET takes no body", close: true)
-            case nil: return .unwritten
-            }
-            do {
-                let (store, limit) = (context.store, context.configuration.receiptListLimit)
-                let receipts = try await context.threadPool.runIfActive { try store.receipts(partner: partner.name.rawValue, limit: limit) }
-                return .receipts(receipts)
-            } catch {
-                return .error(.internalServerError, "storage", "the receipts cannot be read now")
-            }
-        case .put(let name):
-            return await upload(name: name.rawValue, head: head, authorized: authorized, audit: audit, requests: &requests)
-        case .post:
-            let id = Receipt.newID()
-            let given = head.headers.first(name: "content-disposition").flatMap(UploadHeaders.filename(fromContentDisposition:))
-            let name = given ?? UploadHeaders.generatedName(id: id, contentType: head.headers.first(name: "content-type"))
-            do {
-                _ = try InboundFileName(name)
-            } catch {
-                return await refuse(.badRequest, "bad_filename", error.description)
-            }
-            return await upload(name: name, id: id, head: head, authorized: authorized, audit: audit, requests: &requests)
-        }
+    }
+
+    /// `100 Continue`, written on the event loop and only while the connection is open: a
+    /// request that broke off meanwhile has had its 400 from NIO, which closed the
+    /// connection, and a 100 after that would be a second response.
+    private func sendContinue(_ head: HTTPRequestHead) async {
+        let channel = connection.channel
+        let proceed = HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: .continue))
+        try? await channel.eventLoop.submit {
+            if channel.isActive { channel.writeAndFlush(proceed, promise: nil) }
+        }.get()
     }
 
     /// A certificate mapped to an active partner, as of a partner generation.
@@ -154,6 +233,13 @@ struct InboxConnection {
 
     struct Refusal: Error {
         let reason: String
+    }
+
+    private static func decision(_ result: Result<Authorized, Refusal>) -> UploadStateMachine.PartnerDecision {
+        switch result {
+        case .success(let current): .accepted(partner: current.partner.name.rawValue, uploadLimit: current.partner.uploadLimit)
+        case .failure(let refusal): .refused(reason: refusal.reason)
+        }
     }
 
     private func authorize(_ presented: PresentedCertificate?, rememberedIfUpload: Bool) async -> Result<Authorized, Refusal> {
@@ -170,7 +256,7 @@ struct InboxConnection {
         }
     }
 
-    /// Decides from the registry as it is now, and remembers what it read. Blocking.
+    /// Decides from the store as it is now, and remembers what it read. Blocking.
     private func decideNow(_ presented: PresentedCertificate) throws(WharfError) -> Result<Authorized, Refusal> {
         let owners = try context.store.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
         context.rememberedOwners.remember(owners, for: presented.fingerprint)
@@ -187,200 +273,6 @@ struct InboxConnection {
     private func redecided(_ authorized: Authorized) throws(WharfError) -> Result<Authorized, Refusal>? {
         guard try context.store.partnerGeneration() != authorized.generation else { return nil }
         return try decideNow(authorized.presented)
-    }
-
-    /// Why an upload authorized earlier cannot be stored now that the partners changed.
-    struct Objection: Error {
-        let status: HTTPResponseStatus
-        let code: String
-        let message: String
-        /// For the audit trail: no partner once the certificate maps to none.
-        let partner: String?
-    }
-
-    /// The objection to storing an upload of `size` bytes authorized as `authorized`, now
-    /// that the partners decide `now`; `nil` if it can still be stored.
-    private static func objection(to authorized: Authorized, size: Int64, now: Result<Authorized, Refusal>) -> Objection? {
-        switch now {
-        case .failure(let refusal):
-            return Objection(
-                status: .forbidden, code: "unknown_partner",
-                message: "this client certificate is not accepted: \(refusal.reason)", partner: nil
-            )
-        case .success(let current) where current.partner.name != authorized.partner.name:
-            return Objection(
-                status: .conflict, code: "partner_changed",
-                message: "this client certificate now maps to partner '\(current.partner.name)'; send the file again",
-                partner: authorized.partner.name.rawValue
-            )
-        case .success(let current) where size > current.partner.uploadLimit:
-            return Objection(
-                status: .payloadTooLarge, code: "too_large",
-                message: "the body of \(size) bytes is over this partner's limit of \(current.partner.uploadLimit) bytes",
-                partner: current.partner.name.rawValue
-            )
-        case .success:
-            return nil
-        }
-    }
-
-    private static func forbidden(_ reason: String) -> HTTPReply {
-        .error(.forbidden, "unknown_partner", "this client certificate is not accepted: \(reason)", close: true)
-    }
-
-    // MARK: Uploads
-
-    private func upload(
-        name: String, id: String = Receipt.newID(), head: HTTPRequestHead, authorized: Authorized, audit: AuditTemplate,
-        requests: inout Requests
-    ) async -> HTTPReply {
-        let partner = authorized.partner
-        let refuse = { (status: HTTPResponseStatus, code: String, message: String) async -> HTTPReply in
-            // A partner disabled since the upload was authorized hears that, not the other reason.
-            if case .failure(let refusal)? = try? await context.threadPool.runIfActive({ try redecided(authorized) }) {
-                await record(audit.event(.refused, 403, partner: nil, detail: "\(name): \(refusal.reason)"))
-                return Self.forbidden(refusal.reason)
-            }
-            await record(audit.event(.refused, Int(status.code), partner: partner.name.rawValue, detail: "\(name): \(message)"))
-            return .error(status, code, message, close: true)
-        }
-        let limit = partner.uploadLimit
-        let declared = head.headers.first(name: "content-length").flatMap { Int64($0) }
-        let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
-        guard declared != nil || chunked else {
-            return await refuse(.lengthRequired, "length_required", "send Content-Length or a chunked body")
-        }
-        if let declared, declared > limit {
-            return await refuse(.payloadTooLarge, "too_large", "the body of \(declared) bytes is over this partner's limit of \(limit) bytes")
-        }
-        let declaredDigest: ContentDigest?
-        let idempotencyKey: String?
-        do {
-            declaredDigest = try head.headers.first(name: "content-digest").flatMap { header throws(WharfError) in try ContentDigest(header: header) }
-            idempotencyKey = try UploadHeaders.idempotencyKey(head.headers)
-        } catch {
-            return await refuse(.badRequest, "bad_header", error.description)
-        }
-        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-            // Written on the event loop, and only while the connection is open: a request
-            // that broke off meanwhile has had its 400 from NIO, which closed the connection,
-            // and a 100 after that would be a second response.
-            let channel = connection.channel
-            let proceed = HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: .continue))
-            try? await channel.eventLoop.submit {
-                if channel.isActive { channel.writeAndFlush(proceed, promise: nil) }
-            }.get()
-        }
-
-        // The staged file is opened by the first write, and a small upload is written,
-        // fsynced, committed and moved in one trip to the thread pool.
-        let spool = context.spool
-        let direct = (declared ?? 0) >= context.configuration.directWriteThreshold
-        let staged = LazyStagedFile(
-            spool: spool, id: id, direct: direct, flushSize: context.configuration.writeBufferSize,
-            threadPool: context.threadPool, eventLoop: connection.channel.eventLoop
-        )
-
-        var size: Int64 = 0
-        do {
-            var ended = false
-            while !ended, let part = try await requests.next() {
-                switch part {
-                case .body(let chunk):
-                    size += Int64(chunk.readableBytes)
-                    if size > limit {
-                        staged.discard()
-                        return await refuse(.payloadTooLarge, "too_large", "the body passed this partner's limit of \(limit) bytes")
-                    }
-                    try await staged.append(chunk)
-                case .end:
-                    ended = true
-                case .head:
-                    break
-                }
-            }
-            guard ended else {
-                // The client stopped sending mid-body; NIO has answered the cut-off request
-                // with a 400 if the connection still could take one.
-                staged.discard()
-                await record(audit.event(.refused, nil, partner: partner.name.rawValue, detail: "\(name): the client disconnected after \(size) bytes"))
-                return .unwritten
-            }
-        } catch {
-            staged.discard()
-            if let error = error as? WharfError { return await storageFailure(error, refuse: refuse) }
-            await record(audit.event(
-                .refused, nil, partner: partner.name.rawValue,
-                detail: "\(name): the request broke off after \(size) bytes of body: \(Self.reason(error))"
-            ))
-            return .unwritten
-        }
-
-        let sha256: String
-        do {
-            try await staged.settled()
-            sha256 = staged.sha256()
-        } catch {
-            staged.discard()
-            return await storageFailure(error as? WharfError ?? WharfError(.fileSystem, "\(error)"), refuse: refuse)
-        }
-        if let declaredDigest, declaredDigest.sha256Hex != sha256 {
-            staged.discard()
-            return await refuse(.badRequest, "digest_mismatch", "the body's SHA-256 is \(sha256), not the one Content-Digest declares")
-        }
-
-        let receipt = Receipt(
-            id: id, partner: partner.name.rawValue, filename: name, storedName: Spool.storedName(id: id, filename: name),
-            size: size, sha256: sha256, receivedAt: Date(), idempotencyKey: idempotencyKey
-        )
-        let store = context.store
-        let received = size
-        do {
-            // The partners are checked again in the trip that commits, so that a partner
-            // disabled or changed while the body arrived gets nothing stored.
-            let stored = try await context.threadPool.runIfActive { () throws -> Result<ReceiptCommit, Objection> in
-                if let now = try redecided(authorized), let objection = Self.objection(to: authorized, size: received, now: now) {
-                    return .failure(objection)
-                }
-                let file = try staged.finish()
-                return .success(try store.commit(receipt, audit: { audit.event(for: $0, name: name) }) {
-                    try file.install(in: spool, receipt: receipt)
-                })
-            }
-            let outcome: ReceiptCommit
-            switch stored {
-            case .success(let committed):
-                outcome = committed
-            case .failure(let objection):
-                staged.discard()
-                let detail = "\(name): \(objection.message)"
-                await record(audit.event(.refused, Int(objection.status.code), partner: objection.partner, detail: detail))
-                return .error(objection.status, objection.code, objection.message, close: true)
-            }
-            switch outcome {
-            case .committed(let receipt):
-                return .receipt(.created, receipt)
-            case .replay(let earlier):
-                staged.discard()
-                return .receipt(.ok, earlier)
-            case .conflict:
-                staged.discard()
-                return .error(.conflict, "idempotency_conflict", "this Idempotency-Key was used before with other content")
-            }
-        } catch {
-            staged.discard()
-            return await storageFailure(error as? WharfError ?? WharfError(.fileSystem, "\(error)"), refuse: refuse)
-        }
-    }
-
-    private func storageFailure(
-        _ error: any Error, refuse: (HTTPResponseStatus, String, String) async -> HTTPReply
-    ) async -> HTTPReply {
-        context.logger.error("upload not stored", metadata: ["error": "\(error)"])
-        if let error = error as? WharfError, error.code == .insufficientStorage {
-            return await refuse(.insufficientStorage, "insufficient_storage", "the gateway's disk is full; try again later")
-        }
-        return await refuse(.internalServerError, "storage", "the file could not be stored; try again later")
     }
 
     /// Consumes the rest of a request that should have no body; `false` if it had one, `nil`
@@ -461,14 +353,25 @@ struct AuditTemplate: Sendable {
         )
     }
 
-    func event(for commit: ReceiptCommit, name: String) -> AuditEvent {
-        switch commit {
-        case .committed(let receipt):
-            event(.accepted, 201, partner: receipt.partner, detail: "\(name): \(receipt.size) bytes, receipt \(receipt.id)")
-        case .replay(let earlier):
-            event(.replayed, 200, partner: earlier.partner, detail: "\(name): replay of receipt \(earlier.id)")
-        case .conflict(let earlier):
-            event(.refused, 409, partner: earlier.partner, detail: "\(name): Idempotency-Key of receipt \(earlier.id) with other content")
-        }
+    func event(_ entry: UploadStateMachine.AuditEntry) -> AuditEvent {
+        event(entry.outcome, entry.status, partner: entry.partner, detail: entry.detail)
+    }
+}
+
+extension UploadStateMachine.Head {
+    /// What the machine needs of NIO's request head.
+    init(_ head: HTTPRequestHead) {
+        self.init(
+            method: head.method.rawValue,
+            route: InboxRoute(method: head.method, uri: head.uri),
+            contentLength: head.headers.first(name: "content-length"),
+            chunked: head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" },
+            hasTransferEncoding: head.headers.contains(name: "transfer-encoding"),
+            contentDigest: head.headers.first(name: "content-digest"),
+            idempotencyKey: head.headers.first(name: "idempotency-key"),
+            expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
+            contentDisposition: head.headers.first(name: "content-disposition"),
+            contentType: head.headers.first(name: "content-type")
+        )
     }
 }

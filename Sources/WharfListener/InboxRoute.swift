@@ -3,7 +3,7 @@ import NIOHTTP1
 import WharfCore
 
 /// What a request asks for, decided from its method and path alone.
-enum InboxRoute: Equatable {
+enum InboxRoute: Sendable, Equatable {
     /// `PUT /inbox/{filename}`.
     case put(InboundFileName)
     /// `POST /inbox`: the name comes from `Content-Disposition`.
@@ -92,8 +92,8 @@ enum UploadHeaders {
     }
 
     /// The `Idempotency-Key` header, when it is usable: 1 to 255 printable ASCII characters.
-    static func idempotencyKey(_ headers: HTTPHeaders) throws(WharfError) -> String? {
-        guard let key = headers.first(name: "idempotency-key") else { return nil }
+    static func idempotencyKey(_ header: String?) throws(WharfError) -> String? {
+        guard let key = header else { return nil }
         guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else {
             throw .invalid("the Idempotency-Key header is not usable", fix: "send 1 to 255 printable ASCII characters without spaces")
         }

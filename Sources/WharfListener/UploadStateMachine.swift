@@ -1,0 +1,433 @@
+import Foundation
+import WharfCore
+import WharfSpool
+
+/// Decides one request to the inbox, from its head to its answer, without any I/O.
+///
+/// The inbox handler (`InboxConnection`) feeds it what happened (the head arrived, the
+/// partner was decided, a body chunk came, the body ended, the digest is known, the commit
+/// ended, the client went away or the request broke off) and carries out the action it
+/// returns (refuse, list, receive the body, write a chunk, settle, commit, reply, abandon).
+/// Everything an upload's outcome depends on lives here and nowhere else:
+///
+/// - **Precedence of refusals:** a certificate that maps to no active partner gets `403`
+///   before anything else; then the route (`404`, `405`, `400 bad_filename`); then, for
+///   uploads, `411` (no length), `413` (a declared length over the partner's limit, before a
+///   byte of body is read), `400 bad_header` (a malformed `Content-Digest` or
+///   `Idempotency-Key`); while the body arrives, `413` as soon as it passes the limit; after
+///   it, `400 digest_mismatch`; at the commit, the partners as they are then (`403` if the
+///   certificate maps to none any more, `409 partner_changed`, `413` under a lowered limit),
+///   then `409 idempotency_conflict`, `507` (disk full) and `500`.
+/// - **The body rule:** a request has a body when it declares a non-zero `Content-Length`
+///   or any `Transfer-Encoding`; a refusal before its body was read closes the connection.
+/// - **A partner disabled meanwhile:** every refusal of an upload after the partner was
+///   decided is confirmed against the registry first (`Refusal.confirmPartner`); if the
+///   certificate maps to no active partner any more, `partnerRevoked` answers `403` instead.
+/// - **The audit entry** of every outcome (`AuditEntry`): accepted, replayed and conflicting
+///   uploads are audited in the commit's own transaction (`auditEntry(for:name:)`).
+struct UploadStateMachine {
+    /// What the decisions need from a request head.
+    struct Head: Sendable, Equatable {
+        var method: String
+        var route: InboxRoute
+        /// The `Content-Length` header as sent, if any.
+        var contentLength: String?
+        var chunked: Bool
+        var hasTransferEncoding: Bool
+        var contentDigest: String?
+        var idempotencyKey: String?
+        var expectContinue: Bool
+        var contentDisposition: String?
+        var contentType: String?
+
+        /// The body rule.
+        var hasBody: Bool { (contentLength != nil && contentLength != "0") || hasTransferEncoding }
+        var declaredLength: Int64? { contentLength.flatMap { Int64($0) } }
+    }
+
+    /// The partner a certificate maps to now, or why none.
+    enum PartnerDecision: Sendable, Equatable {
+        case accepted(partner: String, uploadLimit: Int64)
+        case refused(reason: String)
+    }
+
+    /// A line for the audit trail, before the connection's certificate and address are added.
+    struct AuditEntry: Sendable, Equatable {
+        var outcome: AuditEvent.Outcome
+        var status: Int?
+        var partner: String?
+        var detail: String
+    }
+
+    /// An error answer: `{"error": code, "message": message}`.
+    struct Refusal: Sendable, Equatable {
+        var status: Int
+        var code: String
+        var message: String
+        /// Close the connection after the answer (a body was not read, or not all of it).
+        var close: Bool
+        var headers: [String: String] = [:]
+        /// What the audit trail records; `nil` when the commit already recorded it.
+        var audit: AuditEntry?
+        /// Ask the registry whether the certificate still maps to an active partner before
+        /// answering; if not, answer `partnerRevoked` instead.
+        var confirmPartner = false
+        /// Remove the staged file first.
+        var discardStaged = false
+        /// The refusal is a failure of the gateway itself (logged as an error).
+        var isGatewayFailure = false
+    }
+
+    /// What an upload will be received as.
+    struct Reception: Sendable, Equatable {
+        var id: String
+        var filename: String
+        /// Write past the page cache: a large declared length.
+        var direct: Bool
+        /// Answer `100 Continue` first: the client asked for it.
+        var sendContinue: Bool
+    }
+
+    /// How the commit of an upload ended.
+    enum CommitResult: Sendable, Equatable {
+        case stored(ReceiptCommit)
+        /// The partners changed while the body arrived and no longer allow storing it.
+        case objection(Refusal)
+        case failed(WharfError)
+    }
+
+    enum Action: Sendable, Equatable {
+        /// Map the certificate to a partner; for an upload the partners remembered for the
+        /// certificate may decide (the commit confirms them).
+        case decidePartner(rememberedIfUpload: Bool)
+        case refuse(Refusal)
+        /// Read the rest of the request, which should have no body (`listDrained`).
+        case drain
+        /// Answer with the partner's most recent receipts.
+        case list(partner: String)
+        /// Receive the body into a staged file, after `100 Continue` if asked.
+        case receive(Reception)
+        /// Hand the chunk just reported to the staged file.
+        case write
+        /// Wait for the staged file's writes and hashing (`digestKnown` follows).
+        case settle
+        /// Commit this receipt and move the staged file into the inbox (`commitEnded`).
+        case commit(Receipt)
+        /// Answer with a receipt; discard the staged file first if asked (a replay).
+        case reply(status: Int, receipt: Receipt, discardStaged: Bool)
+        /// Write no answer and close, after recording the entry if there is one: the request
+        /// stream ended or failed, and NIO has answered a cut-off request itself if it
+        /// still could.
+        case abandon(AuditEntry?)
+    }
+
+    private enum State {
+        case awaitingHead
+        case decidingPartner(Head)
+        case draining(partner: String)
+        case receiving(Upload)
+        case settling(Upload)
+        case committing(Upload)
+        case done
+    }
+
+    private struct Upload {
+        var head: Head
+        var partner: String
+        var limit: Int64
+        var reception: Reception
+        var digest: ContentDigest?
+        var idempotencyKey: String?
+        var received: Int64 = 0
+    }
+
+    private var state = State.awaitingHead
+    /// The file name of the upload, once the request is known to be one.
+    private var filename: String?
+    private let newID: String
+    private let directWriteThreshold: Int64
+
+    /// - Parameters:
+    ///   - id: the receipt id an upload gets.
+    ///   - directWriteThreshold: uploads declaring at least this many bytes are written
+    ///     past the page cache.
+    init(id: String, directWriteThreshold: Int64) {
+        self.newID = id
+        self.directWriteThreshold = directWriteThreshold
+    }
+
+    // MARK: Events
+
+    mutating func headReceived(_ head: Head) -> Action {
+        guard case .awaitingHead = state else { return unexpected("a second head") }
+        state = .decidingPartner(head)
+        return .decidePartner(rememberedIfUpload: head.route.isUpload)
+    }
+
+    mutating func partnerDecided(_ decision: PartnerDecision) -> Action {
+        guard case .decidingPartner(let head) = state else { return unexpected("a partner decision") }
+        let partner: String
+        let limit: Int64
+        switch decision {
+        case .refused(let reason):
+            return finish(Self.forbidden(reason, detail: reason))
+        case .accepted(let name, let uploadLimit):
+            (partner, limit) = (name, uploadLimit)
+        }
+        func refuse(_ status: Int, _ code: String, _ message: String) -> Action {
+            finish(Refusal(
+                status: status, code: code, message: message, close: head.hasBody,
+                audit: AuditEntry(outcome: .refused, status: status, partner: partner, detail: message)
+            ))
+        }
+        let filename: String
+        switch head.route {
+        case .notFound:
+            return refuse(404, "not_found", "no such resource: the inbox is at /inbox")
+        case .methodNotAllowed(let allowed):
+            var action = refuse(405, "method_not_allowed", "\(head.method) is not allowed here; use \(allowed)")
+            if case .refuse(var refusal) = action {
+                refusal.headers["Allow"] = allowed
+                action = .refuse(refusal)
+            }
+            return action
+        case .badName(let error):
+            return refuse(400, "bad_filename", error.description)
+        case .list:
+            state = .draining(partner: partner)
+            return .drain
+        case .put(let name):
+            filename = name.rawValue
+        case .post:
+            let given = head.contentDisposition.flatMap(UploadHeaders.filename(fromContentDisposition:))
+            filename = given ?? UploadHeaders.generatedName(id: newID, contentType: head.contentType)
+            do {
+                _ = try InboundFileName(filename)
+            } catch {
+                return refuse(400, "bad_filename", error.description)
+            }
+        }
+
+        // An upload: refusals from here on name the file and close the connection.
+        self.filename = filename
+        func refuseUpload(_ status: Int, _ code: String, _ message: String) -> Action {
+            finish(uploadRefusal(status, code, message, partner: partner, filename: filename))
+        }
+        let declared = head.declaredLength
+        guard declared != nil || head.chunked else {
+            return refuseUpload(411, "length_required", "send Content-Length or a chunked body")
+        }
+        if let declared, declared > limit {
+            return refuseUpload(413, "too_large", "the body of \(declared) bytes is over this partner's limit of \(limit) bytes")
+        }
+        let digest: ContentDigest?
+        let key: String?
+        do throws(WharfError) {
+            digest = try head.contentDigest.flatMap { header throws(WharfError) in try ContentDigest(header: header) }
+            key = try UploadHeaders.idempotencyKey(head.idempotencyKey)
+        } catch {
+            return refuseUpload(400, "bad_header", error.description)
+        }
+        let reception = Reception(
+            id: newID, filename: filename, direct: (declared ?? 0) >= directWriteThreshold,
+            sendContinue: head.expectContinue
+        )
+        state = .receiving(Upload(head: head, partner: partner, limit: limit, reception: reception, digest: digest, idempotencyKey: key))
+        return .receive(reception)
+    }
+
+    /// The rest of a request that should have no body was read: `hadBody` if it had one,
+    /// `nil` if the request stream ended or failed first.
+    mutating func listDrained(hadBody: Bool?) -> Action {
+        guard case .draining(let partner) = state else { return unexpected("a drained request") }
+        guard let hadBody else {
+            state = .done
+            return .abandon(nil)
+        }
+        if hadBody {
+            return finish(Refusal(status: 400, code: "unexpected_body", message: "GET takes no body", close: true))
+        }
+        state = .done
+        return .list(partner: partner)
+    }
+
+    /// `count` more bytes of body arrived.
+    mutating func bodyChunk(_ count: Int) -> Action {
+        guard case .receiving(var upload) = state else { return unexpected("a body chunk") }
+        upload.received += Int64(count)
+        if upload.received > upload.limit {
+            var refusal = uploadRefusal(
+                413, "too_large", "the body passed this partner's limit of \(upload.limit) bytes",
+                partner: upload.partner, filename: upload.reception.filename
+            )
+            refusal.discardStaged = true
+            return finish(refusal)
+        }
+        state = .receiving(upload)
+        return .write
+    }
+
+    mutating func bodyEnded() -> Action {
+        guard case .receiving(let upload) = state else { return unexpected("the end of a body") }
+        state = .settling(upload)
+        return .settle
+    }
+
+    /// The body's SHA-256 (hex) is known, at `now`.
+    mutating func digestKnown(_ sha256: String, now: Date) -> Action {
+        guard case .settling(let upload) = state else { return unexpected("a digest") }
+        if let declared = upload.digest, declared.sha256Hex != sha256 {
+            var refusal = uploadRefusal(
+                400, "digest_mismatch", "the body's SHA-256 is \(sha256), not the one Content-Digest declares",
+                partner: upload.partner, filename: upload.reception.filename
+            )
+            refusal.discardStaged = true
+            return finish(refusal)
+        }
+        let name = upload.reception.filename
+        let receipt = Receipt(
+            id: upload.reception.id, partner: upload.partner, filename: name,
+            storedName: Spool.storedName(id: upload.reception.id, filename: name),
+            size: upload.received, sha256: sha256, receivedAt: now, idempotencyKey: upload.idempotencyKey
+        )
+        state = .committing(upload)
+        return .commit(receipt)
+    }
+
+    mutating func commitEnded(_ result: CommitResult) -> Action {
+        guard case .committing(let upload) = state else { return unexpected("a commit") }
+        switch result {
+        case .stored(.committed(let receipt)):
+            state = .done
+            return .reply(status: 201, receipt: receipt, discardStaged: false)
+        case .stored(.replay(let earlier)):
+            state = .done
+            return .reply(status: 200, receipt: earlier, discardStaged: true)
+        case .stored(.conflict):
+            // Audited by the commit.
+            return finish(Refusal(
+                status: 409, code: "idempotency_conflict", message: "this Idempotency-Key was used before with other content",
+                close: false, discardStaged: true
+            ))
+        case .objection(var refusal):
+            refusal.discardStaged = true
+            return finish(refusal)
+        case .failed(let error):
+            return storageFailed(error, upload: upload)
+        }
+    }
+
+    /// Writing, syncing or moving the staged file failed.
+    mutating func storageFailed(_ error: WharfError) -> Action {
+        switch state {
+        case .receiving(let upload), .settling(let upload), .committing(let upload):
+            return storageFailed(error, upload: upload)
+        default:
+            return unexpected("a storage failure")
+        }
+    }
+
+    /// The request stream ended before the body did: the client went away.
+    mutating func clientGone() -> Action {
+        abandon { "the client disconnected after \($0) bytes" }
+    }
+
+    /// The request stream failed mid-body (a timeout, a reset, a malformed chunk).
+    mutating func brokeOff(_ reason: String) -> Action {
+        abandon { "the request broke off after \($0) bytes of body: \(reason)" }
+    }
+
+    /// The answer instead of `refusal` when its confirmation found that the certificate
+    /// maps to no active partner any more.
+    func partnerRevoked(_ reason: String, instead refusal: Refusal) -> Refusal {
+        var revoked = Self.forbidden(reason, detail: filename.map { "\($0): \(reason)" } ?? reason)
+        revoked.discardStaged = refusal.discardStaged
+        return revoked
+    }
+
+    // MARK: Decisions the commit makes on the thread pool
+
+    /// The objection to storing `size` bytes for `partner` now that the partners decide
+    /// `now`; `nil` if the upload can still be stored.
+    static func objection(partner: String, size: Int64, filename: String, now: PartnerDecision) -> Refusal? {
+        switch now {
+        case .refused(let reason):
+            return forbidden(reason, detail: "\(filename): this client certificate is not accepted: \(reason)")
+        case .accepted(let current, _) where current != partner:
+            let message = "this client certificate now maps to partner '\(current)'; send the file again"
+            return Refusal(
+                status: 409, code: "partner_changed", message: message, close: true,
+                audit: AuditEntry(outcome: .refused, status: 409, partner: partner, detail: "\(filename): \(message)")
+            )
+        case .accepted(let current, let limit) where size > limit:
+            let message = "the body of \(size) bytes is over this partner's limit of \(limit) bytes"
+            return Refusal(
+                status: 413, code: "too_large", message: message, close: true,
+                audit: AuditEntry(outcome: .refused, status: 413, partner: current, detail: "\(filename): \(message)")
+            )
+        case .accepted:
+            return nil
+        }
+    }
+
+    /// The audit entry recorded with a commit's outcome, in the commit's transaction.
+    static func auditEntry(for commit: ReceiptCommit, name: String) -> AuditEntry {
+        switch commit {
+        case .committed(let receipt):
+            AuditEntry(outcome: .accepted, status: 201, partner: receipt.partner, detail: "\(name): \(receipt.size) bytes, receipt \(receipt.id)")
+        case .replay(let earlier):
+            AuditEntry(outcome: .replayed, status: 200, partner: earlier.partner, detail: "\(name): replay of receipt \(earlier.id)")
+        case .conflict(let earlier):
+            AuditEntry(outcome: .refused, status: 409, partner: earlier.partner, detail: "\(name): Idempotency-Key of receipt \(earlier.id) with other content")
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func forbidden(_ reason: String, detail: String) -> Refusal {
+        Refusal(
+            status: 403, code: "unknown_partner", message: "this client certificate is not accepted: \(reason)", close: true,
+            audit: AuditEntry(outcome: .refused, status: 403, partner: nil, detail: detail)
+        )
+    }
+
+    private func uploadRefusal(_ status: Int, _ code: String, _ message: String, partner: String, filename: String) -> Refusal {
+        Refusal(
+            status: status, code: code, message: message, close: true,
+            audit: AuditEntry(outcome: .refused, status: status, partner: partner, detail: "\(filename): \(message)"),
+            confirmPartner: true
+        )
+    }
+
+    private mutating func storageFailed(_ error: WharfError, upload: Upload) -> Action {
+        var refusal = error.code == .insufficientStorage
+            ? uploadRefusal(507, "insufficient_storage", "the gateway's disk is full; try again later", partner: upload.partner, filename: upload.reception.filename)
+            : uploadRefusal(500, "storage", "the file could not be stored; try again later", partner: upload.partner, filename: upload.reception.filename)
+        refusal.discardStaged = true
+        refusal.isGatewayFailure = true
+        return finish(refusal)
+    }
+
+    private mutating func abandon(_ detail: (Int64) -> String) -> Action {
+        guard case .receiving(let upload) = state else {
+            state = .done
+            return .abandon(nil)
+        }
+        state = .done
+        return .abandon(AuditEntry(
+            outcome: .refused, status: nil, partner: upload.partner, detail: "\(upload.reception.filename): \(detail(upload.received))"
+        ))
+    }
+
+    private mutating func finish(_ refusal: Refusal) -> Action {
+        state = .done
+        return .refuse(refusal)
+    }
+
+    /// An event the handler should not send in this state: a bug; the request is dropped.
+    private mutating func unexpected(_ event: String) -> Action {
+        assertionFailure("\(event) in state \(state)")
+        state = .done
+        return .abandon(AuditEntry(outcome: .refused, status: nil, partner: nil, detail: "internal error: \(event) out of order"))
+    }
+}
