@@ -22,6 +22,22 @@ import WharfTestSupport
         SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { String(format: "%02x", $0) }.joined()
     }
 
+    @Test func aSecondGatewayOnTheSameHomeIsRefusedNamingTheHolderUntilTheFirstIsGone() async throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let first = try await Server.start(home: fixture.home)
+        let pid = String(first.process.pid)
+        for arguments in [["serve", "--listen", "127.0.0.1:0"], ["deliver", "--once"]] {
+            let second = try await Command.runAsync(WharfHomeFixture.binary, arguments + ["--home", fixture.home])
+            #expect(second.status == 1, "\(arguments): \(second.stdout)")
+            #expect(second.stderr.contains("the Wharf home \(fixture.home) is in use by process \(pid)"), "\(second.stderr)")
+            #expect(!second.stdout.contains("Listening on"))
+        }
+        // The lock goes with its process, however it ends.
+        first.process.signal(SIGKILL)
+        _ = try await first.process.waitForExit()
+        try await fixture.succeed("deliver", "--once")
+    }
+
     @Test func afterSIGKILLOnlyWholeFilesAreInTheInboxAndEveryAcknowledgedOneIsThere() async throws {
         let fixture = try TestGateway.homeWithAcme()
         let helper = TestGatewayFiles(fixture: fixture)
