@@ -18,6 +18,13 @@ import WharfCore
 final class DirectorySync: @unchecked Sendable {
     static let shared = DirectorySync()
 
+    /// What syncs one directory: `fsyncDirectory`, or a stand-in in tests.
+    private let syncDirectory: @Sendable (String) throws(WharfError) -> Void
+
+    init(syncDirectory: @escaping @Sendable (String) throws(WharfError) -> Void = DirectorySync.fsyncDirectory) {
+        self.syncDirectory = syncDirectory
+    }
+
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var directories: [String: Progress] = [:]
@@ -43,7 +50,7 @@ final class DirectorySync: @unchecked Sendable {
             directories[path]!.syncing = true
             let covering = directories[path]!.requested
             condition.unlock()
-            let outcome = Result { () throws(WharfError) in try Self.fsyncDirectory(path) }
+            let outcome = Result { () throws(WharfError) in try syncDirectory(path) }
             condition.lock()
             directories[path]!.syncing = false
             if case .success = outcome {
@@ -52,6 +59,14 @@ final class DirectorySync: @unchecked Sendable {
             condition.broadcast()
             try outcome.get()
         }
+    }
+
+    /// Callers of `sync(path)` not yet covered by a successful sync.
+    func waiting(in path: String) -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let progress = directories[path] else { return 0 }
+        return progress.requested - progress.completed
     }
 
     static func fsyncDirectory(_ path: String) throws(WharfError) {

@@ -288,20 +288,30 @@ import X509
     }
 
     @Test func aClientThatStopsSendingMidBodyGetsNoSecondAnswerAndLeavesNothing() async throws {
-        let gateway = try await TestGateway.start()
+        // Every body byte is written to the staged file as it arrives, so there is a real
+        // file to leave behind.
+        let gateway = try await TestGateway.start { $0.writeBufferSize = 1 }
         let before = try gateway.spoolState()
         // Without -quiet (which implies -ign_eof), s_client ends the connection at end of input.
         let client = try BackgroundProcess("openssl", gateway.sClient([]))
         client.send("PUT /inbox/half.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nten bytes.")
-        // End of input: s_client closes its side of the TLS connection, 990 bytes short
-        // (after what it sent, which reaches the gateway first).
+        try await Wait.until("the upload staged") { try Self.stagedBytes(gateway) == 10 }
+        // End of input: s_client closes its side of the TLS connection, 990 bytes short.
         client.closeInput()
         _ = try await client.waitForExit(timeout: .seconds(10))
         #expect(client.stdout.components(separatedBy: "HTTP/1.1 ").count - 1 <= 1, "\(client.stdout)")
-        // Whether the cut-off reaches the upload (and its audit entry) or only NIO's parser
-        // depends on timing; either way nothing is kept.
+        // Whether the cut-off reaches the upload as an end of stream or as NIO's parse
+        // error depends on timing; either way the staged file goes.
         try await Wait.until("the spool as it was") { try gateway.spoolState() == before }
         try await gateway.stop()
+    }
+
+    /// The bytes in the staged files of `spool/tmp/`.
+    static func stagedBytes(_ gateway: TestGateway) throws -> Int {
+        let staging = "\(gateway.home)/spool/tmp"
+        return try FileManager.default.contentsOfDirectory(atPath: staging).reduce(0) { total, name in
+            total + ((try FileManager.default.attributesOfItem(atPath: "\(staging)/\(name)")[.size] as? Int) ?? 0)
+        }
     }
 
     @Test func aBodyThatCannotBeParsedGetsOneAnswerAndLeavesNothing() async throws {
@@ -327,6 +337,9 @@ import X509
             configuration.handshakeTimeout = .milliseconds(500)
             configuration.requestHeadTimeout = .milliseconds(500)
             configuration.bodyProgressTimeout = .milliseconds(500)
+            // Each body byte is written before the next read, so the stalled upload has a
+            // staged file when the timeout cuts it.
+            configuration.writeBufferSize = 1
         }
         // No handshake at all: a plain TCP connection that says nothing.
         let silent = try await Command.runAsync("timeout", ["10", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(gateway.port); cat <&3"])
@@ -342,7 +355,12 @@ import X509
         let stalled = try BackgroundProcess("openssl", arguments)
         stalled.send("PUT /inbox/slow.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nten bytes.")
         _ = try await stalled.waitForExit(timeout: .seconds(10))
-        try await Wait.until { try gateway.spoolState() == before }
+        // Ten bytes received means ten bytes written to the staged file: each write ends
+        // before the next read, and the next read is what the timeout ended.
+        try await Wait.until("the refusal in the audit trail") {
+            try latestAudit(gateway)?.detail?.hasPrefix("slow.bin: the request broke off after 10 bytes of body") == true
+        }
+        try await Wait.until("the spool as it was") { try gateway.spoolState() == before }
         try await gateway.stop()
     }
 

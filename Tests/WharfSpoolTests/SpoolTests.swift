@@ -139,4 +139,29 @@ import WharfTestSupport
         #expect(failed.withLock { $0 } == 0)
         #expect(throws: WharfError.self) { try DirectorySync.shared.sync("\(directory.path)/missing") }
     }
+
+    @Test func callersThatArriveDuringASyncShareTheNextOne() throws {
+        let syncs = Mutex(0)
+        let release = DispatchSemaphore(value: 0)
+        let sync = DirectorySync { _ throws(WharfError) in
+            // The first sync holds until every caller is waiting; the rest return at once.
+            if syncs.withLock({ $0 += 1; return $0 }) == 1 { _ = release.wait(timeout: .now() + 30) }
+        }
+        let callers = DispatchGroup()
+        for _ in 0..<32 {
+            callers.enter()
+            Thread {
+                defer { callers.leave() }
+                try? sync.sync("/spool/inbox")
+            }.start()
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while sync.waiting(in: "/spool/inbox") < 32 && Date() < deadline { usleep(1_000) }
+        #expect(sync.waiting(in: "/spool/inbox") == 32)
+        release.signal()
+        #expect(callers.wait(timeout: .now() + 30) == .success)
+        // The first caller's sync, then one for the 31 that came while it ran.
+        #expect(syncs.withLock { $0 } == 2)
+        #expect(sync.waiting(in: "/spool/inbox") == 0)
+    }
 }
