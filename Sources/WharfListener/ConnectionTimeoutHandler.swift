@@ -14,25 +14,32 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let handshake: TimeAmount
+    private let handshake: TimeAmount?
     private let head: TimeAmount
     private let body: TimeAmount
     private var timer: Scheduled<Void>?
     private var handshakeDone = false
 
-    init(handshake: TimeAmount, head: TimeAmount, body: TimeAmount) {
+    /// - Parameter handshake: `nil` on a channel without TLS: the wait for a request
+    ///   head starts at once.
+    init(handshake: TimeAmount?, head: TimeAmount, body: TimeAmount) {
         self.handshake = handshake
         self.head = head
         self.body = body
+        self.handshakeDone = handshake == nil
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(handshake, context: context) }
+        if context.channel.isActive { armFirst(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(handshake, context: context)
+        armFirst(context: context)
         context.fireChannelActive()
+    }
+
+    private func armFirst(context: ChannelHandlerContext) {
+        arm(handshake ?? head, context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

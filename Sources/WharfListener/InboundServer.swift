@@ -10,7 +10,8 @@ import WharfSpool
 
 
 /// The inbound listener: HTTPS with required client certificates, one child task per
-/// connection.
+/// connection. Each connection is an `HTTPChannel` wrapped in a `TLSChannel`, served by an
+/// `InboxConnection`.
 ///
 /// Graceful shutdown stops accepting, closes idle keep-alive connections, lets uploads in
 /// flight finish, then returns.
@@ -51,25 +52,7 @@ public struct InboundServer: Service {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeFutureWithTask {
-                    try await tls.current()
-                }.flatMapThrowing { current in
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(NIOSSLServerHandler(context: current.context))
-                    try pipeline.addHandler(DetachPlaintextHandler())
-                    try pipeline.addHandler(QuickAckHandler())
-                    try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                    try pipeline.addHandler(ConnectionTimeoutHandler(
-                        handshake: configuration.handshakeTimeout,
-                        head: configuration.requestHeadTimeout,
-                        body: configuration.bodyProgressTimeout
-                    ))
-                    let connection = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16))
-                    )
-                    return (connection, current.anchors)
-                }
+                TLSChannel(contexts: tls).configure(channel, configuration: configuration)
             }
         guard let address = server.channel.localAddress else {
             throw WharfError(.systemResources, "the listener has no local address")
@@ -84,9 +67,9 @@ public struct InboundServer: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { connections in
-                    for try await (connection, anchors) in connections {
+                    for try await secured in connections {
                         group.addTask {
-                            await InboxConnection(connection: connection, anchors: anchors, context: context).run()
+                            await InboxConnection(connection: secured.connection, identity: secured.identity, context: context).run()
                         }
                     }
                 }

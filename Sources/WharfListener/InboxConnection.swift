@@ -3,13 +3,9 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 import ServiceLifecycle
 import WharfCore
-import WharfPKI
 import WharfSpool
-
-import X509
 
 /// One client connection: maps its certificate to a partner on every request and
 /// answers the inbox API.
@@ -24,8 +20,8 @@ struct InboxConnection {
     typealias Requests = NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
     typealias Responses = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
 
-    let connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
-    let anchors: TrustAnchors
+    let connection: HTTPChannel.Connection
+    let identity: ClientIdentity
     let context: InboxContext
 
     /// Whether the connection waits for a request head, and whether shutdown began.
@@ -54,7 +50,7 @@ struct InboxConnection {
                         state.withLockedValue { $0.idle = false }
                         guard case .head(let head) = part else { return }
                         if presented == nil {
-                            presented = try await presentedCertificate(channel)
+                            presented = try await identity.presented()
                         }
                         servedRequests += 1
                         var reply = await handle(head, presented, remote: remote, requests: &requests)
@@ -108,7 +104,7 @@ struct InboxConnection {
                     action = machine.partnerDecided(.refused(reason: refusal.reason))
                 }
             case .refuse(var refusal):
-                if refusal.discardStaged { staged?.discard() }
+                if refusal.discardStaged { await staged?.discard() }
                 if refusal.confirmPartner, let authorized,
                    case .failure(let revoked)? = try? await context.threadPool.runIfActive({ try redecided(authorized) }) {
                     refusal = machine.partnerRevoked(revoked.reason, instead: refusal)
@@ -151,10 +147,10 @@ struct InboxConnection {
                 }
                 action = machine.commitEnded(await commit(receipt, staged: staged, authorized: authorized, audit: audit))
             case .reply(let status, let receipt, let discardStaged):
-                if discardStaged { staged?.discard() }
+                if discardStaged { await staged?.discard() }
                 return .receipt(HTTPResponseStatus(statusCode: status), receipt)
             case .abandon(let entry):
-                staged?.discard()
+                await staged?.discard()
                 if let entry { await record(audit.event(entry)) }
                 return .unwritten
             }
@@ -301,18 +297,6 @@ struct InboxConnection {
             .body(.byteBuffer(ByteBuffer(bytes: reply.body))),
             .end(nil),
         ])
-    }
-
-    private func presentedCertificate(_ channel: any Channel) async throws -> PresentedCertificate? {
-        guard let peer = try await channel.nioSSL_peerCertificate().get() else { return nil }
-        let der = try peer.toDERBytes()
-        return try anchors.presented.presented(der) {
-            let leaf = try Certificate(derEncoded: der)
-            return PresentedCertificate(
-                fingerprint: leaf.fingerprint, subject: leaf.subjectName,
-                subjectText: leaf.subject.description, issuer: anchors.issuer(of: leaf)
-            )
-        }
     }
 
     /// Appends to the audit trail on the thread pool (the write waits for an fsync).

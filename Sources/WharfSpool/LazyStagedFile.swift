@@ -137,18 +137,18 @@ public final class LazyStagedFile: @unchecked Sendable {
         return file
     }
 
-    /// Removes the file if it was created (once the work in flight is done).
-    public func discard() {
-        guard let lastHash, let lastWrite else {
-            file?.discard()
-            return
+    /// Removes the file if it was created, once the work in flight is done, and returns
+    /// then: whoever says the upload was refused says it after its file is gone.
+    public func discard() async {
+        if let lastHash, let lastWrite {
+            inFlight.removeAll()
+            self.lastHash = nil
+            self.lastWrite = nil
+            // Each chain completes once its last job ran or one failed (the jobs after a
+            // failure never start): then nothing writes to the file any more.
+            try? await EventLoopFuture.andAllComplete([lastHash, lastWrite], on: eventLoop).get()
         }
-        inFlight.removeAll()
-        self.lastHash = nil
-        self.lastWrite = nil
-        // Each chain completes once its last job ran or one failed (the jobs after a
-        // failure never start): then nothing writes to the file any more.
-        EventLoopFuture.andAllComplete([lastHash, lastWrite], on: eventLoop).whenComplete { _ in self.file?.discard() }
+        file?.discard()
     }
 
     private func write(_ buffer: ByteBuffer) throws(WharfError) {

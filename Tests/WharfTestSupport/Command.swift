@@ -168,6 +168,23 @@ public enum Wait {
         }
     }
 
+    /// The value of `body`, or `TimedOut` if it takes longer than `timeout` (`body` is
+    /// then cancelled).
+    public static func within<T: Sendable>(
+        _ timeout: Duration = .seconds(30), _ what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let value = try await group.next()! else { throw TimedOut(description: "timed out waiting for \(what)") }
+            return value
+        }
+    }
+
     public static func until(
         timeout: Duration = .seconds(30), _ what: @autoclosure () -> String = "a condition", _ condition: () throws -> Bool
     ) async throws {
