@@ -62,17 +62,18 @@ struct PartnerIssue: ParsableCommand {
             .fingerprint(issued.certificate.fingerprint),
             notBefore: issued.certificate.notValidBefore, notAfter: issued.certificate.notValidAfter
         )
-        do {
-            try registry.update(name) { partner throws(WharfError) in partner.identities.append(identity) }
+        do throws(WharfError) {
+            try CommitThenInstall.run(
+                commit: { () throws(WharfError) in
+                    try registry.update(name) { partner throws(WharfError) in partner.identities.append(identity) }
+                },
+                install: { _ in try staged.install() },
+                withdraw: { _ in
+                    try registry.update(name) { partner throws(WharfError) in partner.identities.removeAll { $0 == identity } }
+                }
+            )
         } catch {
             staged.discard()
-            throw error
-        }
-        do {
-            try staged.install()
-        } catch {
-            staged.discard()
-            _ = try? registry.update(name) { partner throws(WharfError) in partner.identities.removeAll { $0 == identity } }
             throw error
         }
 

@@ -133,14 +133,15 @@ def empty_directory(directory):
 class Wharf:
     """A Wharf home and, while it serves, its process."""
 
-    def __init__(self, bench, home):
+    def __init__(self, bench, home, binary=None):
         self.bench = bench
         self.home = home
+        self.binary = binary or bench.wharf
         self.process = None
         self.port = None
 
     def cli(self, *arguments):
-        return run([self.bench.wharf, *arguments, "--home", self.home])
+        return run([self.binary, *arguments, "--home", self.home])
 
     def create(self):
         self.cli("init", "--server-name", "127.0.0.1", "--server-name", "localhost")
@@ -167,7 +168,7 @@ class Wharf:
         self.port = free_port()
         log = open(f"{self.home}/serve.log", "ab")
         self.process = self.bench.processes.start(
-            [self.bench.wharf, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"], log)
+            [self.binary, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"], log)
         wait_until(listening(self.port), "wharf serve listens", process=self.process)
         return f"https://127.0.0.1:{self.port}"
 
@@ -297,6 +298,8 @@ class Bench:
         self.sizes = SIZES["quick" if options.quick else "full"]
         self.runs = options.runs
         self.wharf = os.path.abspath(options.wharf)
+        # Another build of Wharf to compare with, case by case, instead of nginx and curl.
+        self.against = os.path.abspath(options.against) if options.against else None
         self.processes = Processes()
         self.workdir = tempfile.mkdtemp(prefix="wharf-bench-", dir=options.workdir)
         self.rows = []
@@ -352,6 +355,13 @@ class Bench:
         self.small = f"{self.workdir}/small.bin"
         with open(self.small, "wb") as f:
             f.write(os.urandom(1024))
+        if self.against:
+            # The other build's home delivers to the same nginx with the first home's client
+            # certificate, which nginx trusts.
+            self.other = Wharf(self, f"{self.workdir}/home-against", binary=self.against)
+            self.other.create()
+            self.other.cli("partner", "add", "nginx", "--url", f"{self.nginx_url}/dav/", "--server-ca", f"{pki}/ca.crt",
+                           "--client-cert", f"{pki}/client.crt", "--client-key", f"{pki}/client.key", "--max-deliveries", "8")
 
     def big_file(self):
         path = f"{self.workdir}/big.bin"
@@ -404,20 +414,25 @@ class Bench:
             self.home.stop()
         self.add("B1", what, w, n, w / n, "≥ 1.0× nginx", w / n >= 1.0, "uploads/s")
 
+    def b2_rate(self, wharf, url):
+        """One B2 run against a serving Wharf: keep-alive uploads/s, checked against its inbox."""
+        s = self.sizes
+        def one():
+            self.set_aside(wharf.inbox)
+            rate, sent = ab_put(f"{url}/inbox/b2.bin", wharf.client_pem, self.small, s["b2_requests"], 1,
+                                s["b2_concurrency"], keepalive=True)
+            stored = count_files(wharf.inbox)
+            if stored != sent:
+                raise Failure(f"{sent} uploads answered 2xx but {stored} files are in the inbox")
+            return rate
+        return one
+
     def case_b2(self):
         s = self.sizes
         what = f"keep-alive 1 KiB PUTs, {s['b2_concurrency']} connections (ab -k)"
         url = self.home.serve()
         try:
-            def wharf_one():
-                self.set_aside(self.home.inbox)
-                rate, sent = ab_put(f"{url}/inbox/b2.bin", self.home.client_pem, self.small, s["b2_requests"], 1,
-                                    s["b2_concurrency"], keepalive=True)
-                stored = count_files(self.home.inbox)
-                if stored != sent:
-                    raise Failure(f"{sent} uploads answered 2xx but {stored} files are in the inbox")
-                return rate
-            w, n = self.alternate(wharf_one, self.nginx_rate(keepalive=True))
+            w, n = self.alternate(self.b2_rate(self.home, url), self.nginx_rate(keepalive=True))
         finally:
             self.home.stop()
         self.add("B2", what, w, n, w / n, "≥ 1.0× nginx", w / n >= 1.0, "uploads/s")
@@ -465,36 +480,48 @@ class Bench:
         self.add("B3", f"the same, against the disk (dd conv=fdatasync)", w, d, w / d, "≥ 0.8× dd", w / d >= 0.8, "MB/s")
         self.add("B3", "Wharf's peak RSS during the uploads", peak / MiB, None, None, "≤ 64 MiB", peak <= 64 * MiB, "MiB")
 
-    def deliver_all(self, expected, names, size):
+    def deliver_all(self, expected, names, size, wharf=None):
         """Times `wharf deliver --once` and checks every file arrived whole at nginx."""
+        wharf = wharf or self.home
         started = time.monotonic()
-        run([self.wharf, "deliver", "--once", "--home", self.home.home])
+        run([wharf.binary, "deliver", "--once", "--home", wharf.home])
         seconds = time.monotonic() - started
         dav = f"{self.nginx.root}/dav"
         arrived = [n for n in names if os.path.exists(f"{dav}/{n}") and os.path.getsize(f"{dav}/{n}") == size]
         if len(arrived) != expected:
             raise Failure(f"{len(arrived)} of {expected} files arrived whole at nginx")
-        pending = sqlite3.connect(f"{self.home.home}/wharf.sqlite").execute(
+        pending = sqlite3.connect(f"{wharf.home}/wharf.sqlite").execute(
             "SELECT count(*) FROM transfer WHERE state != 'delivered'").fetchone()[0]
         if pending:
             raise Failure(f"{pending} transfers are not delivered")
         return seconds
 
-    def case_b4(self):
+    def b4_files(self):
         count = self.sizes["b4_files"]
         source = f"{self.workdir}/b4"
-        os.makedirs(source, exist_ok=True)
         names = [f"file-{i:05d}.bin" for i in range(count)]
-        for name in names:
-            with open(f"{source}/{name}", "wb") as f:
-                f.write(os.urandom(1024))
-        dav = f"{self.nginx.root}/dav"
+        if not os.path.isdir(source):
+            os.makedirs(source)
+            for name in names:
+                with open(f"{source}/{name}", "wb") as f:
+                    f.write(os.urandom(1024))
+        return source, names
 
-        def wharf_one():
-            self.set_aside(dav)
-            self.set_aside(f"{self.home.home}/spool/sent")
-            self.home.cli("send", "nginx", *[f"{source}/{n}" for n in names])
-            return self.deliver_all(count, names, 1024)
+    def b4_run(self, wharf):
+        """One B4 run: queue the files with `wharf send`, time `wharf deliver --once`."""
+        source, names = self.b4_files()
+        def one():
+            self.set_aside(f"{self.nginx.root}/dav")
+            self.set_aside(f"{wharf.home}/spool/sent")
+            wharf.cli("send", "nginx", *[f"{source}/{n}" for n in names])
+            return self.deliver_all(len(names), names, 1024, wharf)
+        return one
+
+    def case_b4(self):
+        source, names = self.b4_files()
+        count = len(names)
+        dav = f"{self.nginx.root}/dav"
+        wharf_one = self.b4_run(self.home)
 
         def curl_one():
             self.set_aside(dav)
@@ -650,15 +677,43 @@ class Bench:
                          f"{row['target']} | {verdict} |")
         return "\n".join(lines)
 
+    # Another build as the baseline
+
+    def against_case(self, case):
+        """`case` run with this build and the `--against` build alternately; the ratio is
+        this build's figure over the other's (higher is better for both rates)."""
+        if case == "B4":
+            w, o = self.alternate(self.b4_run(self.home), self.b4_run(self.other))
+            count = len(self.b4_files()[1])
+            w, o = count / w, count / o
+            what, unit = f"deliver {count} queued 1 KiB files to nginx", "files/s"
+        elif case in ("B1", "B2"):
+            rate = self.b1_rate if case == "B1" else self.b2_rate
+            url, other_url = self.home.serve(), self.other.serve()
+            try:
+                w, o = self.alternate(rate(self.home, url), rate(self.other, other_url))
+            finally:
+                self.home.stop()
+                self.other.stop()
+            what = "new mTLS connection per 1 KiB PUT" if case == "B1" else "keep-alive 1 KiB PUTs"
+            unit = "uploads/s"
+        else:
+            raise Failure(f"{case} has no comparison with another build; --against runs B1, B2 and B4")
+        self.add(case, what, w, o, w / o, "≥ 0.95× the other build", w / o >= 0.95, unit)
+
     def main(self):
-        selected = [c.upper() for c in self.options.cases.split(",")] if self.options.cases else CASES
+        default = ["B1", "B2", "B4"] if self.against else CASES
+        selected = [c.upper() for c in self.options.cases.split(",")] if self.options.cases else default
         try:
             self.setup()
             for case in selected:
                 self.log(f"{case} ...")
                 started = time.monotonic()
                 try:
-                    getattr(self, f"case_{case.lower()}")()
+                    if self.against:
+                        self.against_case(case)
+                    else:
+                        getattr(self, f"case_{case.lower()}")()
                 except Failure as failure:
                     self.fail(case, "", str(failure))
                     try:
@@ -693,6 +748,9 @@ def main():
     parser.add_argument("--workdir", metavar="DIR", default=None,
                         help="where to make the work directory (default: the system's temporary directory); "
                              "it should be on the disk the spool would use")
+    parser.add_argument("--against", metavar="WHARF",
+                        help="compare with another build of wharf (an earlier commit's release binary) instead of "
+                             "nginx and curl, alternating the two: B1, B2 and B4")
     parser.add_argument("--wharf", default=".build/release/wharf", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.runs < 1:

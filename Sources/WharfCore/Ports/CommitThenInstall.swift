@@ -9,6 +9,7 @@ public enum CommitThenInstall {
     /// Runs `commit`, then `install` with what it committed; if `install` throws, runs
     /// `withdraw` (best effort: its own failure is the lesser problem) and rethrows the
     /// install's error as a `WharfError`.
+    @discardableResult
     public static func run<Committed>(
         commit: () throws(WharfError) -> Committed,
         install: (Committed) throws -> Void,
