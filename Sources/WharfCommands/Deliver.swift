@@ -57,8 +57,9 @@ struct Deliver: AsyncParsableCommand {
         discussion: """
             For cron-driven set-ups and tests: scans the drop folder twice a second apart, runs \
             the schedules that are due, delivers every transfer that is due (and retries that \
-            fall due meanwhile) and exits when nothing is due or in flight. `wharf serve` does \
-            the same all the time; do not run both on one home at once.
+            fall due meanwhile) and exits when nothing is due or in flight. Prints what this \
+            run's attempts came to, and exits 1 if a transfer died in it. `wharf serve` does \
+            the same all the time; one of them runs per home (the other is refused).
             """
     )
 
@@ -69,13 +70,20 @@ struct Deliver: AsyncParsableCommand {
 
     @OptionGroup var delivery: DeliveryOptions
 
+    @OptionGroup(title: "Logging") var logging: LogOptions
+
     func run() async throws {
         guard once else {
             throw WharfError.invalid("deliver needs --once", fix: "`wharf serve` delivers continuously")
         }
+        logging.bootstrap()
         let gateway = try Gateway.open(home.resolved, logger: Logger(label: "wharf"))
-        try await gateway.deliverOnce(try delivery.configuration())
-        let counts = try gateway.store.transferCounts()
-        print(Transfer.State.allCases.compactMap { state in counts[state].map { "\(state.rawValue): \($0)" } }.joined(separator: ", "))
+        let tally = try await gateway.deliverOnce(try delivery.configuration())
+        // This run's outcomes, not the queue's history: what a cron job's mail should say.
+        print("delivered: \(tally.delivered), retrying: \(tally.retrying), dead: \(tally.dead)")
+        if tally.dead > 0 {
+            Console.error("wharf: \(tally.dead) transfer\(tally.dead == 1 ? "" : "s") died in this run; `wharf transfers list --state dead` shows why")
+            throw ExitCode(1)
+        }
     }
 }

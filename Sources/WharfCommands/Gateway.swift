@@ -39,7 +39,8 @@ public struct Gateway: Sendable {
     }
 
     /// The services of a running gateway: the listener (when `listener` is given), the
-    /// delivery worker and the intake. Run them in one `ServiceGroup`.
+    /// delivery worker, the intake and the certificate expiry watch. Run them in one
+    /// `ServiceGroup`.
     public func services(
         listener: ListenerConfiguration?, delivery: DeliveryConfiguration,
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
@@ -53,14 +54,17 @@ public struct Gateway: Sendable {
         }
         services.append(worker(delivery))
         services.append(Intake(store: store, spool: spool, logger: logger))
+        services.append(ExpiryWatch(pki: home.pki, store: store, logger: logger))
         return services
     }
 
     /// What `wharf deliver --once` does: the drop folder and due schedules are queued, then
-    /// every transfer due is delivered (with retries that fall due meanwhile).
-    public func deliverOnce(_ delivery: DeliveryConfiguration) async throws {
+    /// every transfer due is delivered (with retries that fall due meanwhile). Returns what
+    /// this run's attempts came to.
+    @discardableResult
+    public func deliverOnce(_ delivery: DeliveryConfiguration) async throws -> DeliveryTally {
         await Intake(store: store, spool: spool, logger: logger).runOnce()
-        try await worker(delivery).drain()
+        return try await worker(delivery).drain()
     }
 
     private func worker(_ configuration: DeliveryConfiguration) -> DeliveryWorker {

@@ -33,6 +33,16 @@ final class HomeLock: Sendable {
         self.descriptor = descriptor
     }
 
+    /// Whether a gateway holds `home`'s lock now.
+    static func isHeld(_ home: WharfHome) -> Bool {
+        let descriptor = open(home.lockPath, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return true }
+        flock(descriptor, LOCK_UN)
+        return false
+    }
+
     deinit {
         close(descriptor)
     }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import WharfCore
+import WharfSpool
 
 /// `wharf partner add`.
 struct PartnerAdd: ParsableCommand {
@@ -23,10 +25,15 @@ struct PartnerAdd: ParsableCommand {
     func run() throws {
         let name = try PartnerName(name)
         let settings = try settings.parse()
-        let registry = try home.resolved.openRegistry()
+        let home = home.resolved
+        let registry = try home.openRegistry()
         var partner = Partner(name: name)
         try settings.apply(to: &partner)
         try registry.add(partner)
+        // Its drop folder, so that an operator or a downstream system finds where to put
+        // files for it (a missing one is no error: the intake makes the spool's folders).
+        let spool = Spool(root: home.spoolDirectory)
+        try? FileManager.default.createDirectory(atPath: spool.dropDirectory(for: name.rawValue), withIntermediateDirectories: true)
         print("Added partner \(name) (\(partner.status.rawValue), \(partner.identities.count) \(partner.identities.count == 1 ? "identity" : "identities")).")
         if partner.identities.isEmpty {
             print("Next: `wharf partner issue \(name)` gives it a certificate, or add one with --subject or --fingerprint.")

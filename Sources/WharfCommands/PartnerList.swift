@@ -16,9 +16,10 @@ struct PartnerList: ParsableCommand {
         func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
         Listing.print(
             reports, json: json, empty: "No partners yet: `wharf partner add NAME` registers one.",
-            header: "\(pad("NAME", width))  STATUS    IDS  URL"
+            header: "\(pad("NAME", width))  STATUS    IDS  EXPIRES     URL"
         ) { report in
-            "\(pad(report.name, width))  \(pad(report.status, 8))  \(pad(String(report.identities.count), 3))  \(report.outbound.url ?? "-")"
+            let expires = report.earliestExpiry.map { String($0.utcTimestamp().prefix(10)) } ?? "-"
+            return "\(pad(report.name, width))  \(pad(report.status, 8))  \(pad(String(report.identities.count), 3))  \(pad(expires, 10))  \(report.outbound.url ?? "-")"
         }
     }
 }

@@ -78,8 +78,10 @@ struct PartnerReport: Encodable {
     let trustCA: [CertificateSummary]?
     let maxUploadBytes: Int64
     let outbound: Outbound
+    /// The soonest end of an identity still valid (the last end when all have ended).
+    let earliestExpiry: Date?
 
-    enum CodingKeys: CodingKey { case name, displayName, status, identities, trustCA, maxUploadBytes, outbound }
+    enum CodingKeys: CodingKey { case name, displayName, status, identities, earliestExpiry, trustCA, maxUploadBytes, outbound }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -87,6 +89,7 @@ struct PartnerReport: Encodable {
         try container.encode(displayName, forKey: .displayName)
         try container.encode(status, forKey: .status)
         try container.encode(identities, forKey: .identities)
+        try container.encode(earliestExpiry, forKey: .earliestExpiry)
         try container.encode(trustCA, forKey: .trustCA)
         try container.encode(maxUploadBytes, forKey: .maxUploadBytes)
         try container.encode(outbound, forKey: .outbound)
@@ -96,6 +99,7 @@ struct PartnerReport: Encodable {
         name = partner.name.rawValue
         displayName = partner.displayName
         status = partner.status.rawValue
+        earliestExpiry = CertificateExpiry.earliestUpcoming(of: partner, at: Date())
         identities = partner.identities.map {
             Identity(kind: $0.kindName, value: $0.value, notBefore: $0.notBefore, notAfter: $0.notAfter)
         }

@@ -49,7 +49,14 @@ struct ScheduleCommand: ParsableCommand {
             guard let first = cron.next(after: Date()) else {
                 throw WharfError.invalid("'\(cron)' never fires", fix: "check the day of month and the month")
             }
-            let schedule = try home.resolved.openRegistry().addSchedule(
+            let registry = try home.resolved.openRegistry()
+            guard let registered = try registry.partner(named: partner) else { throw WharfError.unknownPartner(partner.rawValue) }
+            if registered.outbound.url == nil {
+                throw WharfError.invalid(
+                    "partner '\(partner)' has no delivery URL", fix: "set one with `wharf partner update \(partner) --url URL`"
+                )
+            }
+            let schedule = try registry.addSchedule(
                 partner: partner, cron: cron, sourceDirectory: directory, pattern: pattern, keep: keep, firstRun: first
             )
             print("Schedule \(schedule.id): \(cron) from \(directory) (\(pattern)) to \(partner); first run \(first.formatted(.iso8601))")

@@ -46,6 +46,12 @@ struct Send: AsyncParsableCommand {
         }
         let home = home.resolved
         let registry = try home.openRegistry()
+        if wait, !HomeLock.isHeld(home) {
+            throw WharfError(
+                .invalidInput, "no gateway is running on \(home.path) to deliver what --wait would wait for; nothing was queued",
+                fix: "start `wharf serve` first, or send without --wait and run `wharf deliver --once`"
+            )
+        }
         guard let registered = try registry.partner(named: name) else { throw WharfError.unknownPartner(name.rawValue) }
         if registered.outbound.url == nil {
             throw WharfError.invalid(

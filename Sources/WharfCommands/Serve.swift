@@ -35,12 +35,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
 
+    @OptionGroup(title: "Logging") var logging: LogOptions
+
     func run() async throws {
         let (host, port) = try Self.parseListen(listen)
         let deliveryConfiguration = try delivery.configuration()
         for (value, option) in [(handshakeTimeout, "--handshake-timeout"), (headTimeout, "--head-timeout"), (bodyTimeout, "--body-timeout")] where value <= 0 {
             throw WharfError.invalid("\(option) must be at least 1 second", fix: "give a whole number of seconds")
         }
+        logging.bootstrap()
         let logger = Logger(label: "wharf")
         let gateway = try Gateway.open(home.resolved, logger: logger)
 
@@ -54,8 +57,11 @@ struct Serve: AsyncParsableCommand {
         let services = try gateway.services(listener: configuration, delivery: deliveryConfiguration) { address in
             let shown = InboundServer.describe(address)
             FileHandle.standardOutput.write(Data("Listening on \(shown)\n".utf8))
+            SystemdNotify.send("READY=1")
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(
+            services: services + [SystemdStoppingNotice()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        )
         try await group.run()
     }
 

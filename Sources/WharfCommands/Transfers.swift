@@ -24,7 +24,7 @@ struct Transfers: ParsableCommand {
 
         func run() throws {
             let transfers = try home.resolved.openRegistry().transfers(state: state, partner: try list.partnerName(), limit: list.limit)
-            Listing.print(transfers, json: list.json, empty: "No transfers.") { transfer in
+            Listing.print(transfers.map(TransferJSON.init), json: list.json, empty: "No transfers.") { (transfer: TransferJSON) -> String in
                 let next = transfer.state == .retrying ? transfer.nextAttemptAt.map { " next \($0.formatted(.iso8601))" } ?? "" : ""
                 return "\(transfer.id)  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(transfer.partner)  \(transfer.filename)  \(transfer.size) bytes  \(transfer.attempts) attempts\(next)\(transfer.lastError.map { "  \($0)" } ?? "")"
             }
@@ -43,7 +43,7 @@ struct Transfers: ParsableCommand {
         var json = false
 
         struct Report: Encodable {
-            let transfer: Transfer
+            let transfer: TransferJSON
             let attempts: [DeliveryAttempt]
         }
 
@@ -54,7 +54,7 @@ struct Transfers: ParsableCommand {
             }
             let attempts = try registry.attempts(of: id)
             if json {
-                print(Listing.json(Report(transfer: transfer, attempts: attempts)))
+                print(Listing.json(Report(transfer: TransferJSON(transfer), attempts: attempts)))
                 return
             }
             print("\(transfer.id)  \(transfer.state.rawValue)")

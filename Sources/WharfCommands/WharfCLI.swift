@@ -6,6 +6,11 @@ import WharfCore
 /// `WharfError` into one line on stderr and exit status 1.
 public enum WharfCLI {
     public static func main(_ arguments: [String]? = nil) async {
+        if let unknown = unknownHelpTopic(arguments ?? Array(CommandLine.arguments.dropFirst())) {
+            // ArgumentParser would print the nearest command's help and exit 0.
+            Console.error("wharf: there is no command '\(unknown)'; `wharf --help` lists the commands")
+            exit(1)
+        }
         do {
             var command = try Wharf.parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -22,6 +27,25 @@ public enum WharfCLI {
     }
 }
 
+extension WharfCLI {
+    /// The words after `wharf help` that name no command, if any do not.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var command: any ParsableCommand.Type = Wharf.self
+        var path: [String] = []
+        // Command names come first; an option (and its value) ends them.
+        for name in arguments.dropFirst() {
+            if name.hasPrefix("-") { break }
+            path.append(name)
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else {
+                return path.joined(separator: " ")
+            }
+            command = next
+        }
+        return nil
+    }
+}
+
 /// The root command.
 struct Wharf: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,7 +57,7 @@ struct Wharf: AsyncParsableCommand {
             bundles (partners/) and the spool (spool/). Changes take effect without a restart.
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Serve.self, CA.self, PartnerCommand.self, Send.self, Deliver.self, Transfers.self, ScheduleCommand.self, Inbox.self, Audit.self]
+        subcommands: [Init.self, Serve.self, Status.self, CA.self, PartnerCommand.self, Send.self, Deliver.self, Transfers.self, ScheduleCommand.self, Inbox.self, Audit.self]
     )
 }
 

@@ -39,6 +39,7 @@ public struct DeliveryWorker: Service {
     private let client: DeliveryClient
     private let ownCredential: OwnClientCredential
     private let partners = ClaimedPartners()
+    private let tally = NIOLockedValueBox(DeliveryTally())
     private let logger: Logger
 
     public init(
@@ -65,10 +66,13 @@ public struct DeliveryWorker: Service {
     }
 
     /// Delivers everything due now, including retries that fall due meanwhile, and returns
-    /// when nothing is due and nothing is in flight. For cron-driven set-ups and tests; run
-    /// it while no `wharf serve` runs on the same home.
-    public func drain() async throws {
+    /// when nothing is due and nothing is in flight, with what this drain's attempts came
+    /// to. For cron-driven set-ups and tests (`wharf deliver --once`).
+    @discardableResult
+    public func drain() async throws -> DeliveryTally {
+        tally.withLockedValue { $0 = DeliveryTally() }
         try await work(stopWhenIdle: true, stopping: NIOLockedValueBox(false))
+        return tally.withLockedValue { $0 }
     }
 
     private func work(stopWhenIdle: Bool, stopping: NIOLockedValueBox<Bool>) async throws {
@@ -179,6 +183,7 @@ public struct DeliveryWorker: Service {
                 }
             }
             Self.log(outcome, attempt: attempt, status: result.httpStatus, to: logger)
+            tally.withLockedValue { $0.count(outcome) }
             if let claim { partners.keep(ifStill: claim.partnerGeneration) }
             return claim?.transfers.first
         } catch {
@@ -202,6 +207,7 @@ public struct DeliveryWorker: Service {
         ) {
         case .kill(let reason):
             try store.kill(transfer.id, reason: reason)
+            tally.withLockedValue { $0.dead += 1 }
             logger.warning("transfer dead", metadata: ["reason": "\(reason)"])
             return nil
         case .attempt(let partner, let url):
@@ -224,6 +230,23 @@ public struct DeliveryWorker: Service {
             logger.notice("delivery failed; will retry", metadata: ["reason": "\(reason)", "at": "\(date)"])
         case .dead(let reason):
             logger.warning("transfer dead", metadata: ["reason": "\(reason)"])
+        }
+    }
+}
+
+/// What the attempts of one `drain` came to, by the state each left its transfer in.
+public struct DeliveryTally: Sendable, Equatable {
+    public var delivered = 0
+    public var retrying = 0
+    public var dead = 0
+
+    public init() {}
+
+    mutating func count(_ outcome: AttemptOutcome) {
+        switch outcome {
+        case .delivered: delivered += 1
+        case .retry: retrying += 1
+        case .dead: dead += 1
         }
     }
 }

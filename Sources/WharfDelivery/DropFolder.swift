@@ -21,6 +21,9 @@ public final class DropFolder: Sendable {
     private let store: any DeliveryStore
     private let logger: Logger
     private let previous = NIOLockedValueBox<[String: Observation]>([:])
+    /// What was last warned about, by folder or file: a warning is logged again only when
+    /// what it says changes (a drop folder naming no partner is seen once a second).
+    private let warned = NIOLockedValueBox<[String: String]>([:])
 
     public init(store: any DeliveryStore, spool: Spool, logger: Logger) {
         self.outbox = Outbox(store: store, spool: spool)
@@ -44,9 +47,12 @@ public final class DropFolder: Sendable {
         for folder in folders.sorted() where !folder.hasPrefix(".") {
             let directory = "\(spool.dropDirectory)/\(folder)"
             guard let partner = try? PartnerName(folder), (try? store.partner(named: partner)) != nil else {
-                logger.warning("a drop folder names no partner; its files wait", metadata: ["folder": "\(directory)"])
+                warnOnce(about: directory, "a drop folder names no partner; its files wait") {
+                    logger.warning("a drop folder names no partner; its files wait", metadata: ["folder": "\(directory)"])
+                }
                 continue
             }
+            clearWarning(about: directory)
             for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
             where !name.hasPrefix(".") && !name.hasSuffix(".tmp") {
                 let path = "\(directory)/\(name)"
@@ -67,11 +73,37 @@ public final class DropFolder: Sendable {
         var queued: [Transfer] = []
         for (path, partner) in ready {
             do {
-                if let transfer = try outbox.queue(path, for: partner, move: true) { queued.append(transfer) }
+                if let transfer = try outbox.queue(path, for: partner, move: true) {
+                    queued.append(transfer)
+                    clearWarning(about: path)
+                    logger.info("dropped file queued", metadata: [
+                        "partner": "\(partner)", "file": "\(transfer.filename)", "size": "\(transfer.size)",
+                        "transfer": "\(transfer.id)",
+                    ])
+                }
             } catch {
-                logger.error("a dropped file could not be queued", metadata: ["file": "\(path)", "error": "\(error)"])
+                warnOnce(about: path, "\(error)") {
+                    logger.error("a dropped file could not be queued", metadata: ["file": "\(path)", "error": "\(error)"])
+                }
             }
         }
+        // Folders and files that went away are forgotten, so that they warn again if they return.
+        warned.withLockedValue { warned in
+            warned = warned.filter { key, _ in FileManager.default.fileExists(atPath: key) }
+        }
         return queued
+    }
+
+    /// Runs `log` unless the last warning about `subject` said the same `text`.
+    private func warnOnce(about subject: String, _ text: String, _ log: () -> Void) {
+        let isNew = warned.withLockedValue { warned in
+            defer { warned[subject] = text }
+            return warned[subject] != text
+        }
+        if isNew { log() }
+    }
+
+    private func clearWarning(about subject: String) {
+        _ = warned.withLockedValue { $0.removeValue(forKey: subject) }
     }
 }

@@ -34,7 +34,11 @@ public struct Scheduler: Sendable {
         guard !due.isEmpty else { return [] }
         let calendar = calendar ?? .current
         for schedule in due {
-            queued += run(schedule)
+            let ran = run(schedule)
+            queued += ran
+            logger.info("schedule ran", metadata: [
+                "schedule": "\(schedule.id)", "partner": "\(schedule.partner)", "queued": "\(ran.count)",
+            ])
             do {
                 let cron = try CronExpression(parsing: schedule.cron)
                 // A schedule that never fires again is parked far in the future.

@@ -57,28 +57,7 @@ struct ReceiptJSON: Encodable {
     /// Written by hand since it answers every upload, and the encoder's date style reaches
     /// ICU's time-zone classes.
     var text: String {
-        "{\"filename\":\(Self.quoted(filename)),\"id\":\(Self.quoted(id)),\"partner\":\(Self.quoted(partner)),"
-            + "\"received_at\":\"\(receivedAt.utcTimestamp())\",\"sha256\":\(Self.quoted(sha256)),\"size\":\(size)}"
-    }
-
-    /// `value` as a JSON string: quotes, backslashes and control characters escaped.
-    static func quoted(_ value: String) -> String {
-        var quoted = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": quoted += "\\\""
-            case "\\": quoted += "\\\\"
-            case "\n": quoted += "\\n"
-            case "\r": quoted += "\\r"
-            case "\t": quoted += "\\t"
-            case "\u{08}": quoted += "\\b"
-            case "\u{0C}": quoted += "\\f"
-            case let control where control.value < 0x20:
-                let hex = String(control.value, radix: 16)
-                quoted += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: quoted.unicodeScalars.append(scalar)
-            }
-        }
-        return quoted + "\""
+        "{\"filename\":\(EscapedText.json(filename)),\"id\":\(EscapedText.json(id)),\"partner\":\(EscapedText.json(partner)),"
+            + "\"received_at\":\"\(receivedAt.utcTimestamp())\",\"sha256\":\(EscapedText.json(sha256)),\"size\":\(size)}"
     }
 }

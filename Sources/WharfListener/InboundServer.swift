@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -48,12 +51,17 @@ public struct InboundServer: Service {
         let configuration = configuration
         let tls = tls
         let logger = logger
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: configuration.host, port: configuration.port) { channel in
-                TLSChannel(contexts: tls).configure(channel, configuration: configuration)
-            }
+        let server: NIOAsyncChannel<TLSChannel.Secured, Never>
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    TLSChannel(contexts: tls).configure(channel, configuration: configuration)
+                }
+        } catch {
+            throw Self.bindFailure(error, configuration: configuration)
+        }
         guard let address = server.channel.localAddress else {
             throw WharfError(.systemResources, "the listener has no local address")
         }
@@ -83,6 +91,28 @@ public struct InboundServer: Service {
 }
 
 extension InboundServer {
+    /// Why the listener could not bind, in words an operator can act on.
+    static func bindFailure(_ error: any Error, configuration: ListenerConfiguration) -> WharfError {
+        let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+        let address = "\(host):\(configuration.port)"
+        switch (error as? IOError)?.errnoCode {
+        case EADDRINUSE?:
+            return WharfError(
+                .busy, "cannot listen on \(address): the address is in use, most likely by another `wharf serve` or another server",
+                fix: "stop that process, or choose another address with --listen"
+            )
+        case EACCES?:
+            return WharfError(
+                .invalidInput, "cannot listen on \(address): permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)",
+                fix: "choose a port of 1024 or more, or grant the capability"
+            )
+        case EADDRNOTAVAIL?:
+            return WharfError(.invalidInput, "cannot listen on \(address): no interface of this machine has that address", fix: "check --listen")
+        default:
+            return WharfError(.systemResources, "cannot listen on \(address): \(error)", fix: "check --listen")
+        }
+    }
+
     /// `HOST:PORT`, with brackets around an IPv6 host.
     public static func describe(_ address: SocketAddress) -> String {
         InboxConnection.describe(address)

@@ -89,6 +89,7 @@ struct InboxConnection {
         requests: inout Requests
     ) async -> HTTPReply {
         let audit = AuditTemplate(presented: presented, remote: remote)
+        let started = ContinuousClock.now
         var machine = UploadStateMachine(id: Receipt.newID(), directWriteThreshold: context.configuration.directWriteThreshold)
         var authorized: Authorized?
         var staged: LazyStagedFile?
@@ -113,6 +114,7 @@ struct InboxConnection {
                     context.logger.error("upload not stored", metadata: ["error": "\(refusal.message)"])
                 }
                 if let entry = refusal.audit { await record(audit.event(entry)) }
+                log(refusal, presented: presented, remote: remote)
                 var reply = HTTPReply.error(HTTPResponseStatus(statusCode: refusal.status), refusal.code, refusal.message, close: refusal.close)
                 reply.extraHeaders = refusal.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
                 return reply
@@ -148,13 +150,44 @@ struct InboxConnection {
                 action = machine.commitEnded(await commit(receipt, staged: staged, authorized: authorized, audit: audit))
             case .reply(let status, let receipt, let discardStaged):
                 if discardStaged { await staged?.discard() }
+                context.logger.info(status == 201 ? "upload accepted" : "upload replayed", metadata: [
+                    "partner": "\(receipt.partner)", "file": "\(receipt.filename)", "size": "\(receipt.size)",
+                    "sha256": "\(receipt.sha256)", "receipt": "\(receipt.id)", "remote": "\(remote)",
+                    "duration": "\(Self.seconds(since: started))",
+                ])
                 return .receipt(HTTPResponseStatus(statusCode: status), receipt)
             case .abandon(let entry):
                 await staged?.discard()
-                if let entry { await record(audit.event(entry)) }
+                if let entry {
+                    await record(audit.event(entry))
+                    context.logger.notice("upload abandoned", metadata: [
+                        "partner": "\(entry.partner ?? "")", "reason": "\(entry.detail)", "remote": "\(remote)",
+                    ])
+                }
                 return .unwritten
             }
         }
+    }
+
+    /// One `notice` per refusal: status, code, the partner (or the presented subject when
+    /// the certificate maps to none), the remote address and the reason.
+    private func log(_ refusal: UploadStateMachine.Refusal, presented: PresentedCertificate?, remote: String) {
+        var metadata: Logger.Metadata = [
+            "status": "\(refusal.status)", "code": "\(refusal.code)", "remote": "\(remote)", "reason": "\(refusal.message)",
+        ]
+        if let partner = refusal.audit?.partner {
+            metadata["partner"] = "\(partner)"
+        } else {
+            metadata["subject"] = "\(presented?.subjectText ?? "none")"
+        }
+        context.logger.notice("request refused", metadata: metadata)
+    }
+
+    /// Seconds since `start`, to the millisecond.
+    static func seconds(since start: ContinuousClock.Instant) -> String {
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - String(milliseconds % 1000).count))\(milliseconds % 1000)"
     }
 
     /// Streams the body into `file` while the machine allows it; returns what follows the

@@ -116,6 +116,9 @@ extension Spool {
     /// The drop folder: files placed in `outbound/{partner}/` are queued for that partner.
     public var dropDirectory: String { "\(root)/outbound" }
 
+    /// The drop folder of one partner: `outbound/{partner}/`.
+    public func dropDirectory(for partner: String) -> String { "\(dropDirectory)/\(partner)" }
+
     /// Moves `source` into `tmp/{id}.out` (a rename; a copy when it lies on another file
     /// system, the source then removed by the caller once queued), hashes and fsyncs it.
     ///

@@ -62,6 +62,17 @@ extension Registry: ReceiptStore, AuditTrail {
         }
     }
 
+    /// When each partner's latest upload arrived, by partner name.
+    public func lastUploads() throws(WharfError) -> [String: Date] {
+        try read { db in
+            var last: [String: Date] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT partner, max(received_at) AS at FROM receipt GROUP BY partner") {
+                last[row["partner"]] = row.date("at")
+            }
+            return last
+        }
+    }
+
     /// Appends an event to the audit trail.
     public func record(_ event: AuditEvent) throws(WharfError) {
         try write { db in try Self.insert(event, db) }

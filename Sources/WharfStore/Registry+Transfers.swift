@@ -217,6 +217,15 @@ extension Registry: TransferQueue {
         }
     }
 
+    /// The transfer that has waited longest for delivery (queued or retrying), if any.
+    public func oldestWaitingTransfer() throws(WharfError) -> Transfer? {
+        try read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM transfer WHERE state IN ('queued', 'retrying') ORDER BY queued_at, id LIMIT 1"
+            ).map(Self.transfer(from:))
+        }
+    }
+
     /// Transfers, newest first, optionally of one state or partner.
     public func transfers(state: Transfer.State? = nil, partner: String? = nil, limit: Int = 100) throws(WharfError) -> [Transfer] {
         try read { db in

@@ -202,3 +202,111 @@ import WharfTestSupport
         }
     }
 }
+
+/// Commands that must not hide work: what they leave pending, and what they did.
+@Suite struct HonestCommandTests {
+    let fixture: WharfHomeFixture
+    let files: TemporaryDirectory
+
+    init() throws {
+        fixture = try WharfHomeFixture()
+        files = try TemporaryDirectory("wharf-honest")
+        try fixture.succeed("init")
+    }
+
+    @Test func partnerAddMakesItsDropFolder() throws {
+        try fixture.succeed("partner", "add", "acme")
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.home)/spool/outbound/acme", isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+
+    @Test func removingAPartnerWithPendingWorkNamesItAndForceCancelsItFirst() throws {
+        // Nothing listens at this URL, and nothing delivers: the transfers stay queued.
+        try fixture.succeed("partner", "add", "acme", "--url", "https://127.0.0.1:9/inbox")
+        try files.write("a.xml", "<a/>")
+        try files.write("b.xml", "<b/>")
+        let sent = try fixture.succeed("send", "acme", files.file("a.xml"), files.file("b.xml")).stdout
+        let ids = sent.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(ids.count == 2)
+        try fixture.succeed("schedule", "add", "acme", "--cron", "0 6 * * *", "--from", files.path)
+
+        let before = try fixture.snapshot()
+        let refused = try fixture.wharf("partner", "remove", "acme")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("still has 2 pending transfers: ") && refused.stderr.contains(" and schedule 1"), "\(refused.stderr)")
+        for id in ids { #expect(refused.stderr.contains(id)) }
+        #expect(refused.stderr.contains("--force"))
+        #expect(try fixture.snapshot() == before)
+
+        let forced = try fixture.succeed("partner", "remove", "acme", "--force").stdout
+        for id in ids { #expect(forced.contains("Cancelled transfer \(id)"), "\(forced)") }
+        #expect(forced.contains("Removed schedule 1") && forced.contains("Removed partner acme"))
+        let listed = try fixture.succeed("transfers", "list").stdout
+        #expect(listed.split(separator: "\n").allSatisfy { $0.contains("cancelled") }, "\(listed)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/outgoing").isEmpty)
+        #expect(try fixture.succeed("schedule", "list").stdout.contains("No schedules."))
+        #expect(try fixture.wharf("partner", "show", "acme").status == 1)
+    }
+
+    @Test func helpForACommandThatDoesNotExistFails() throws {
+        let result = try Command.run(WharfHomeFixture.binary, ["help", "nosuch"])
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stderr == "wharf: there is no command 'nosuch'; `wharf --help` lists the commands\n")
+        #expect(try Command.run(WharfHomeFixture.binary, ["help", "partner", "nosuch"]).status == 1)
+        #expect(try Command.run(WharfHomeFixture.binary, ["help", "partner", "remove"]).status == 0)
+    }
+}
+
+@Suite struct StatusTests {
+    let fixture: WharfHomeFixture
+
+    init() throws {
+        fixture = try WharfHomeFixture()
+        try fixture.succeed("init")
+        try fixture.succeed("partner", "add", "acme")
+        try fixture.succeed("partner", "issue", "acme")
+    }
+
+    func json(_ result: CommandResult) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+    }
+
+    @Test func aHealthyHomeIsOKAndExitsZero() throws {
+        let text = try fixture.succeed("status").stdout
+        #expect(text.hasPrefix("OK\n"), "\(text)")
+        #expect(text.contains("none expires within 30 days"))
+        let report = try json(fixture.succeed("status", "--json"))
+        #expect(report["needs_operator"] as? Bool == false)
+        #expect((report["transfers"] as? [String: Int])?["queued"] == 0)
+    }
+
+    @Test func aPartnerIdentityAboutToExpireIsNamedAndNeedsAnOperator() throws {
+        let soon = Date().addingTimeInterval(3 * 86_400 + 3600).formatted(.iso8601)
+        let fingerprint = String(repeating: "ab", count: 32)
+        try fixture.succeed("partner", "add", "beta", "--fingerprint", fingerprint, "--not-after", soon)
+        let result = try fixture.wharf("status", "--json")
+        #expect(result.status == 1)
+        let report = try json(result)
+        #expect(report["needs_operator"] as? Bool == true)
+        let expiring = try #require(report["expiring_certificates"] as? [[String: Any]])
+        #expect(expiring.count == 1, "\(expiring)")
+        #expect(expiring.first?["partner"] as? String == "beta" && expiring.first?["kind"] as? String == "partner")
+        #expect(expiring.first?["days_left"] as? Int == 3 && expiring.first?["fingerprint"] as? String == fingerprint)
+        let text = try fixture.wharf("status").stdout
+        #expect(text.contains("NEEDS AN OPERATOR") && text.contains("partner beta expires in 3 days"), "\(text)")
+        // partner list shows each partner's earliest expiry.
+        let listed = try fixture.succeed("partner", "list").stdout
+        #expect(listed.contains(String(soon.prefix(10))), "\(listed)")
+    }
+
+    @Test func aDeadTransferNeedsAnOperator() throws {
+        try fixture.succeed("partner", "add", "gone", "--url", "https://127.0.0.1:9/inbox", "--max-attempts", "1")
+        let file = fixture.directory.file("a.xml")
+        try "<a/>".write(toFile: file, atomically: false, encoding: .utf8)
+        try fixture.succeed("send", "gone", file)
+        #expect(try fixture.wharf("deliver", "--once").status == 1)
+        let result = try fixture.wharf("status")
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("1 dead transfer") && result.stdout.contains("Dead "), "\(result.stdout)")
+    }
+}

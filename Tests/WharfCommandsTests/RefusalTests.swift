@@ -55,6 +55,9 @@ import WharfTestSupport
         Case(label: "schedule with a bad cron", arguments: ["schedule", "add", "acme", "--cron", "every minute", "--from", "{dir}"], says: "not a five-field cron expression"),
         Case(label: "schedule from a missing directory", arguments: ["schedule", "add", "acme", "--cron", "* * * * *", "--from", "{dir}/missing"], says: "is not a directory"),
         Case(label: "schedule for an unknown partner", arguments: ["schedule", "add", "nobody", "--cron", "* * * * *", "--from", "{dir}"], says: "no partner named 'nobody'"),
+        Case(label: "schedule for a partner without URL", arguments: ["schedule", "add", "bare", "--cron", "* * * * *", "--from", "{dir}"], says: "has no delivery URL"),
+        Case(label: "send --wait with no gateway running", arguments: ["send", "acme", "{dir}/notes.txt", "--wait"], says: "no gateway is running"),
+        Case(label: "remove of a partner with a schedule", arguments: ["partner", "remove", "busy"], says: "still has schedule 1"),
         Case(label: "retry of an unknown transfer", arguments: ["transfers", "retry", "t-none"], says: "no transfer t-none"),
         Case(label: "deliver without --once", arguments: ["deliver"], says: "needs --once"),
         Case(label: "bad retry setting", arguments: ["partner", "update", "acme", "--max-attempts", "0"], says: "at least 1"),
@@ -72,6 +75,8 @@ import WharfTestSupport
         )
         try fixture.succeed("partner", "issue", "acme")
         try fixture.succeed("partner", "add", "bare")
+        try fixture.succeed("partner", "add", "busy", "--url", "https://files.busy.example")
+        try fixture.succeed("schedule", "add", "busy", "--cron", "0 6 * * *", "--from", files.path)
         try files.write("notes.txt", "hello\n")
         try files.write("short.txt", "abc\n")
         try FileManager.default.copyItem(atPath: "\(fixture.home)/partners/acme/acme.crt", toPath: files.file("one.crt"))

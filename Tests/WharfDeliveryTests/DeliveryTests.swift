@@ -35,6 +35,14 @@ import WharfTestSupport
         try Registry.open(at: "\(fixture.home)/wharf.sqlite").attempts(of: id)
     }
 
+    /// `wharf deliver --once` in a run where one transfer dies: it says so and exits 1.
+    static func deliverOnceExpectingADeath(_ fixture: WharfHomeFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let run = try await fixture.wharf("deliver", "--once")
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)", sourceLocation: sourceLocation)
+        #expect(run.stdout.contains("dead: 1"), "\(run.stdout)", sourceLocation: sourceLocation)
+        #expect(run.stderr.contains("1 transfer died in this run"), "\(run.stderr)", sourceLocation: sourceLocation)
+    }
+
     static func sha256(_ path: String) throws -> String {
         Hex.encode(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))))
     }
@@ -76,7 +84,7 @@ import WharfTestSupport
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile,
                                   "--pin", "sha256//" + Data(repeating: 1, count: 32).base64EncodedString())
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
-        try await fixture.succeed("deliver", "--once")
+        try await Self.deliverOnceExpectingADeath(fixture)
 
         let transfer = try #require(try Self.transfers(fixture).first)
         #expect(transfer.state == .dead)
@@ -101,7 +109,7 @@ import WharfTestSupport
         // Wharf's own CA did not sign nginx's certificate.
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", "\(fixture.home)/pki/ca.crt")
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
-        try await fixture.succeed("deliver", "--once")
+        try await Self.deliverOnceExpectingADeath(fixture)
         try await nginx.stop()
         let transfer = try #require(try Self.transfers(fixture).first)
         #expect(transfer.state == .dead)
@@ -116,7 +124,7 @@ import WharfTestSupport
         let nginx = try await NginxPartner(clientCA: stranger.file("ca.crt"))
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile)
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
-        try await fixture.succeed("deliver", "--once")
+        try await Self.deliverOnceExpectingADeath(fixture)
         try await nginx.stop()
         let transfer = try #require(try Self.transfers(fixture).first)
         #expect(transfer.state == .dead, "\(transfer)")
@@ -129,7 +137,10 @@ import WharfTestSupport
         let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url("fail400"), "--server-ca", nginx.serverCAFile)
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
-        try await fixture.succeed("deliver", "--once")
+        try await Self.deliverOnceExpectingADeath(fixture)
+        // The next run counts its own attempts, not the queue's history.
+        let quiet = try await fixture.succeed("deliver", "--once").stdout
+        #expect(quiet.contains("delivered: 0, retrying: 0, dead: 0"), "\(quiet)")
         try await nginx.stop()
         let transfer = try #require(try Self.transfers(fixture).first)
         #expect(transfer.state == .dead)
@@ -147,8 +158,9 @@ import WharfTestSupport
         var transfer = try #require(try Self.transfers(fixture).first)
         // Three attempts are allowed; a few more runs than that and the loop gives up.
         for _ in 0..<6 where !transfer.state.isFinal {
-            try await fixture.succeed("deliver", "--once")
+            let run = try await fixture.wharf("deliver", "--once")
             transfer = try #require(try Self.transfers(fixture).first)
+            #expect(run.status == (transfer.state == .dead ? 1 : 0), "only the run in which it dies fails: \(run.stdout)")
             if let next = transfer.nextAttemptAt { try await Task.sleep(for: .seconds(max(0, next.timeIntervalSinceNow) + 0.05)) }
         }
         try await nginx.stop()

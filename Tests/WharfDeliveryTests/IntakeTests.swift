@@ -1,6 +1,9 @@
 import Foundation
+import Logging
 import Testing
 import WharfCore
+import WharfDelivery
+import WharfSpool
 import WharfStore
 import WharfTestSupport
 
@@ -158,5 +161,52 @@ import WharfTestSupport
         let attempted = try #require(try registry.transfer(id: queued.id))
         #expect(attempted.state == .retrying, "the receiver is down, the file is there: \(attempted)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(spool)/tmp").isEmpty)
+    }
+}
+
+/// Collects what is logged, for tests of what a component logs.
+final class CollectedLogs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [(Logger.Level, String)] = []
+
+    var messages: [String] { lock.withLock { lines.map(\.1) } }
+
+    func logger() -> Logger {
+        Logger(label: "test") { _ in Handler(collected: self) }
+    }
+
+    struct Handler: LogHandler {
+        let collected: CollectedLogs
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            collected.lock.withLock { collected.lines.append((event.level, "\(event.message)")) }
+        }
+    }
+}
+
+@Suite struct DropFolderLogTests {
+    @Test func aDropFolderThatNamesNoPartnerIsWarnedAboutOncePerAppearance() throws {
+        let fixture = try WharfHomeFixture()
+        try fixture.succeed("init")
+        let spool = Spool(root: "\(fixture.home)/spool")
+        try spool.prepare()
+        let logs = CollectedLogs()
+        let drop = DropFolder(store: try Registry.open(at: "\(fixture.home)/wharf.sqlite"), spool: spool, logger: logs.logger())
+        let stray = "\(spool.dropDirectory)/nobody"
+        try FileManager.default.createDirectory(atPath: stray, withIntermediateDirectories: true)
+        try "x".write(toFile: "\(stray)/a.xml", atomically: false, encoding: .utf8)
+        for _ in 0..<3 { drop.scan() }
+        let warning = "a drop folder names no partner; its files wait"
+        #expect(logs.messages.filter { $0 == warning }.count == 1)
+        try FileManager.default.removeItem(atPath: stray)
+        drop.scan()
+        try FileManager.default.createDirectory(atPath: stray, withIntermediateDirectories: true)
+        drop.scan()
+        #expect(logs.messages.filter { $0 == warning }.count == 2, "it came back, and is warned about again")
     }
 }

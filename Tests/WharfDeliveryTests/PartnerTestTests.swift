@@ -41,6 +41,10 @@ import WharfTestSupport
         #expect(transfer.lastError?.contains("libcurl could not be loaded") == true, "\(transfer.lastError ?? "no error")")
         #expect(FileManager.default.fileExists(atPath: "\(fixture.home)/spool/outgoing/\(transfer.id)"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: nginx.received).isEmpty)
+        let attempt = try #require(try Registry.open(at: "\(fixture.home)/wharf.sqlite").attempts(of: transfer.id).first)
+        #expect(attempt.curlCode == nil, "an attempt that never reached libcurl has no curl code")
+        let shown = try await fixture.succeed("transfers", "show", transfer.id).stdout
+        #expect(shown.contains("not sent"), "\(shown)")
     }
 
     @Test func aWrongPinFailsAndPrintsTheServersPinReadyToPaste() async throws {

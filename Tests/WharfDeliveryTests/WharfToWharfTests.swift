@@ -42,6 +42,15 @@ import WharfTestSupport
         let receipts = try receiver.registry.receipts(partner: "sender")
         #expect(Set(receipts.map(\.sha256)) == Set(files.map(\.sha256)))
         #expect(Set(receipts.compactMap(\.idempotencyKey)) == Set(transfers.map(\.id)))
+
+        // JSON output carries the receiver's receipt as an object, not as a string.
+        let shown = try await sender.succeed("transfers", "show", transfers[0].id, "--json").stdout
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])
+        let receipt = try #require((object["transfer"] as? [String: Any])?["receipt"] as? [String: Any], "\(shown)")
+        #expect(receipt["sha256"] as? String == transfers[0].sha256)
+        let listed = try await sender.succeed("transfers", "list", "--json").stdout
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])
+        #expect(rows.allSatisfy { ($0["receipt"] as? [String: Any])?["received_at"] != nil }, "\(listed)")
     }
 
     @Test func aServerLoadsLibcurlWithItsFirstDeliveryAndNotBefore() async throws {

@@ -10,8 +10,10 @@ import WharfTestSupport
         let process: BackgroundProcess
         let port: Int
 
-        static func start(home: String) async throws -> Server {
-            let process = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", home, "--listen", "127.0.0.1:0"])
+        static func start(home: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> Server {
+            let process = try BackgroundProcess(
+                WharfHomeFixture.binary, ["serve", "--home", home, "--listen", "127.0.0.1:0"] + extra, environment: environment
+            )
             let output = try await process.waitForOutput { $0.contains("Listening on") }
             let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("Listening on") })
             return Server(process: process, port: try #require(Int(line.split(separator: ":").last ?? "")))
@@ -36,6 +38,101 @@ import WharfTestSupport
         first.process.signal(SIGKILL)
         _ = try await first.process.waitForExit()
         try await fixture.succeed("deliver", "--once")
+    }
+
+    @Test func serveOnAnAddressInUseSaysSoInOneLine() async throws {
+        let first = try TestGateway.homeWithAcme()
+        let running = try await Server.start(home: first.home)
+        let second = try TestGateway.homeWithAcme()
+        let refused = try await Command.runAsync(
+            WharfHomeFixture.binary, ["serve", "--home", second.home, "--listen", "127.0.0.1:\(running.port)"]
+        )
+        running.process.signal(SIGTERM)
+        _ = try await running.process.waitForExit()
+        #expect(refused.status == 1)
+        // One line says what failed (the log lines before it are the gateway starting).
+        let errors = refused.stderr.split(separator: "\n").filter { $0.hasPrefix("wharf: ") }
+        #expect(errors.count == 1, "\(refused.stderr)")
+        #expect(errors.first?.hasPrefix("wharf: cannot listen on 127.0.0.1:\(running.port): the address is in use") == true, "\(refused.stderr)")
+    }
+
+    @Test func serveLogsEveryUploadAndEveryRefusalAsOneJSONObjectPerLine() async throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let server = try await Server.start(home: fixture.home, ["--log-format", "json"])
+        let file = try TestGatewayFiles(fixture: fixture).randomFile("order.xml", size: 1_234)
+        let bundle = "\(fixture.home)/partners/acme"
+        let tls = ["--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt"]
+        let url = "https://localhost:\(server.port)/inbox"
+        let accepted = try await Command.runAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}"] + tls + ["--upload-file", file.path, "\(url)/order.xml"])
+        let wrongDigest = "Content-Digest: sha-256=:" + Data(count: 32).base64EncodedString() + ":"
+        let refused = try await Command.runAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", wrongDigest] + tls + ["--upload-file", file.path, "\(url)/bad.xml"])
+        #expect(accepted.stdout == "201" && refused.stdout == "400")
+        try await Wait.until("the refusal logged") { server.process.stderr.contains("request refused") }
+        server.process.signal(SIGTERM)
+        _ = try await server.process.waitForExit()
+
+        let lines = server.process.stderr.split(separator: "\n")
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == lines.count, "every line is a JSON object: \(server.process.stderr)")
+        #expect(objects.allSatisfy { ($0["timestamp"] as? String)?.hasSuffix("Z") == true && $0["level"] is String })
+        let upload = try #require(objects.first { $0["message"] as? String == "upload accepted" })
+        #expect(upload["level"] as? String == "info" && upload["partner"] as? String == "acme")
+        #expect(upload["file"] as? String == "order.xml" && upload["size"] as? String == "1234")
+        #expect(upload["sha256"] as? String == file.sha256 && (upload["receipt"] as? String)?.isEmpty == false)
+        #expect(Double(upload["duration"] as? String ?? "") != nil)
+        let refusal = try #require(objects.first { $0["message"] as? String == "request refused" })
+        #expect(refusal["level"] as? String == "notice" && refusal["status"] as? String == "400")
+        #expect(refusal["code"] as? String == "digest_mismatch" && refusal["partner"] as? String == "acme")
+        #expect((refusal["remote"] as? String)?.hasPrefix("127.0.0.1:") == true)
+    }
+
+    @Test func serveWarnsAboutACertificateThatExpiresSoonWhenItStarts() async throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let soon = Date().addingTimeInterval(10 * 86_400).formatted(.iso8601)
+        try await fixture.succeed("partner", "add", "beta", "--fingerprint", String(repeating: "cd", count: 32), "--not-after", soon)
+        let server = try await Server.start(home: fixture.home)
+        try await Wait.until("the warning") { server.process.stderr.contains("a certificate expires soon") }
+        server.process.signal(SIGTERM)
+        _ = try await server.process.waitForExit()
+        let warning = try #require(server.process.stderr.split(separator: "\n").first { $0.contains("a certificate expires soon") })
+        #expect(warning.contains("warning") && warning.contains("partner=beta") && warning.contains("days_left=9"), "\(warning)")
+    }
+
+    @Test func underSystemdServeSaysReadyOnceListeningAndStoppingWhenShutdownBegins() async throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let socket = fixture.directory.file("notify.sock")
+        // systemd's side: a datagram socket that prints what it receives, one line each.
+        let systemd = try BackgroundProcess("python3", ["-u", "-c", """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.bind(sys.argv[1])
+            print("bound")
+            while True:
+                print(s.recv(4096).decode())
+            """, socket])
+        _ = try await systemd.waitForOutput { $0.contains("bound") }
+        let server = try await Server.start(home: fixture.home, environment: ["NOTIFY_SOCKET": socket])
+        try await Wait.until("READY=1") { systemd.stdout.contains("READY=1") }
+        #expect(!systemd.stdout.contains("STOPPING=1"))
+        server.process.signal(SIGTERM)
+        try await Wait.until("STOPPING=1") { systemd.stdout.contains("STOPPING=1") }
+        #expect(try await server.process.waitForExit() == 0)
+        systemd.signal(SIGKILL)
+        _ = try await systemd.waitForExit()
+    }
+
+    /// `systemd-analyze` comes with Debian's systemd package, which scripts/test installs.
+    @Test func systemdAcceptsTheUnitFile() async throws {
+        let unit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/systemd/wharf.service").path
+        // The unit runs /usr/local/bin/wharf, which verify checks exists: this build stands in.
+        let directory = try TemporaryDirectory("wharf-unit")
+        let text = try String(contentsOfFile: unit, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/wharf", with: WharfHomeFixture.binary)
+        let copy = try directory.write("wharf.service", text)
+        let verified = try await Command.runAsync("systemd-analyze", ["verify", "--man=no", copy])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        #expect(!verified.stderr.contains("wharf.service:"), "no warning about the unit: \(verified.stderr)")
     }
 
     @Test func afterSIGKILLOnlyWholeFilesAreInTheInboxAndEveryAcknowledgedOneIsThere() async throws {

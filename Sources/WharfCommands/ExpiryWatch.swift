@@ -1,0 +1,43 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WharfCore
+import WharfPKI
+import WharfStore
+
+/// Warns in the log about every certificate within 30 days of expiry (Wharf's CA, server
+/// and client certificates, partner identities): when the gateway starts, then once a day.
+struct ExpiryWatch: Service {
+    let pki: PKIDirectory
+    let store: Registry
+    let logger: Logger
+    var interval: Duration = .seconds(86_400)
+
+    func run() async throws {
+        let (watch, interval) = (self, interval)
+        // The daily wait ends, without an error, when the gateway shuts down.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                watch.warn(at: Date())
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// Logs one warning per certificate expiring within `CertificateExpiry.warningDays`.
+    func warn(at now: Date) {
+        do {
+            let certificates = try Status.certificates(pki: pki, partners: store.partners())
+            for certificate in CertificateExpiry.expiringSoon(certificates, at: now) {
+                let days = certificate.daysLeft(at: now)
+                logger.warning(days < 0 ? "a certificate has expired" : "a certificate expires soon", metadata: [
+                    "kind": "\(certificate.kind.rawValue)", "partner": "\(certificate.partner ?? "")",
+                    "fingerprint": "\(certificate.fingerprint ?? "")", "not_after": "\(certificate.notAfter.utcTimestamp())",
+                    "days_left": "\(days)",
+                ])
+            }
+        } catch {
+            logger.error("certificate expiry could not be checked", metadata: ["error": "\(error)"])
+        }
+    }
+}
