@@ -45,6 +45,7 @@ let package = Package(
             dependencies: [
                 "WharfCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(

@@ -62,6 +62,7 @@ struct CA: ParsableCommand {
                 : HostNames.serverCertificateNames(extra: serverNames)
             let server = try authority.issueServerCertificate(hostNames: names, keyType: KeyType(of: current.privateKey), days: days)
             try pki.replaceServer(server)
+            OperatorAudit.record(try home.resolved.openRegistry(), "ca reissue-server", "server certificate sha256 \(server.certificate.fingerprint.hex) for \(names.joined(separator: ", "))")
             print("Reissued the server certificate")
             print("  names    \(names.joined(separator: ", "))")
             print("  sha256   \(server.certificate.fingerprint.colonSeparated)")

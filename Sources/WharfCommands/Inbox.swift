@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WharfCore
+import WharfStore
 
 /// `wharf inbox`: what partners sent.
 struct Inbox: ParsableCommand {
@@ -39,16 +40,38 @@ struct Inbox: ParsableCommand {
 }
 
 /// `wharf audit`: every acceptance and refusal.
+extension AuditEvent.Kind: ExpressibleByArgument {}
+extension AuditEvent.Outcome: ExpressibleByArgument {}
+
+/// `wharf audit`: the tamper-evident trail of uploads, refusals, deliveries and operators' changes.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the audit trail of uploads accepted and refused.",
-        subcommands: [List.self]
+        abstract: "Show and verify the audit trail: uploads, refusals, deliveries and operators' changes.",
+        discussion: """
+            Every event carries the SHA-256 of the one before it and of its own content. \
+            `audit verify` walks that chain and names the first event that was changed, or \
+            after which one was removed or moved; keep `audit head` elsewhere (a ticket, a log \
+            shipper) to catch events removed from the end too.
+            """,
+        subcommands: [List.self, Verify.self, Head.self]
     )
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List audit events, newest first.")
 
         @OptionGroup var home: HomeOptions
+
+        @Option(help: "Only this partner's events.")
+        var partner: String?
+
+        @Option(help: ArgumentHelp("Only events at or after this time (RFC 3339, or a date).", valueName: "time"))
+        var since: String?
+
+        @Option(help: "Only events of this kind: upload, refusal, admin or delivery.")
+        var kind: AuditEvent.Kind?
+
+        @Option(help: "Only events with this outcome: accepted, replayed, refused, changed, delivered, retrying or dead.")
+        var outcome: AuditEvent.Outcome?
 
         @Option(help: "How many to list.")
         var limit: Int = 100
@@ -57,11 +80,49 @@ struct Audit: ParsableCommand {
         var json = false
 
         func run() throws {
-            let events = try home.resolved.openRegistry().auditEvents(limit: limit)
-            Listing.print(events, json: json, empty: "No events yet.") { event in
-                let who = event.partner ?? event.subject ?? "no certificate"
-                return "\(event.at.formatted(.iso8601))  \(event.outcome.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))  \(event.status.map(String.init) ?? "-")  \(who)  \(event.remoteAddress ?? "-")  \(event.detail ?? "")"
+            let filter = AuditFilter(
+                partner: try partner.map { name throws(WharfError) in try PartnerName(name).rawValue },
+                since: try since.map { text throws(WharfError) in try PartnerSettingsOptions.parseTime(text, option: "--since") },
+                kind: kind, outcome: outcome
+            )
+            let events = try home.resolved.openRegistry().auditEvents(filter, limit: limit)
+            Listing.print(events, json: json, empty: "No events.") { (event: AuditEvent) -> String in
+                let who = event.actor.map { "by \($0)" } ?? event.partner ?? event.subject ?? "no certificate"
+                let partner = event.actor != nil ? event.partner.map { "  \($0)" } ?? "" : ""
+                let fields = [
+                    event.at.formatted(.iso8601), event.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0),
+                    event.outcome.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), event.status.map(String.init) ?? "-",
+                    who + partner, event.command ?? event.remoteAddress ?? "-", event.detail ?? "",
+                ]
+                return EscapedText.terminal(fields.joined(separator: "  "))
             }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the audit trail's hash chain; exit 1 naming the first event that breaks it."
+        )
+
+        @OptionGroup var home: HomeOptions
+
+        @Option(help: ArgumentHelp("The hash `audit head` printed earlier: the trail must still end exactly there.", valueName: "hash"))
+        var head: String?
+
+        func run() throws {
+            let count = try home.resolved.openRegistry().verifyAudit(head: head)
+            print("The audit trail is intact: \(count) events, each chained to the one before.")
+        }
+    }
+
+    struct Head: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the hash of the latest audit event, to keep elsewhere.")
+
+        @OptionGroup var home: HomeOptions
+
+        func run() throws {
+            let (count, hash) = try home.resolved.openRegistry().auditHead()
+            print("\(hash.isEmpty ? "-" : hash)  \(count) events")
         }
     }
 }

@@ -30,6 +30,7 @@ struct PartnerAdd: ParsableCommand {
         var partner = Partner(name: name)
         try settings.apply(to: &partner)
         try registry.add(partner)
+        OperatorAudit.record(registry, "partner add", partner: name.rawValue, "added with \(partner.identities.count) identities: \(partner.identities.map(\.value).joined(separator: ", "))")
         // Its drop folder, so that an operator or a downstream system finds where to put
         // files for it (a missing one is no error: the intake makes the spool's folders).
         let spool = Spool(root: home.spoolDirectory)

@@ -77,6 +77,7 @@ struct PartnerIssue: ParsableCommand {
             throw error
         }
 
+        OperatorAudit.record(registry, "partner issue", partner: name.rawValue, "issued certificate sha256 \(issued.certificate.fingerprint.hex) until \(issued.certificate.notValidAfter.utcTimestamp())")
         print("Issued a client certificate for \(name), valid until \(issued.certificate.notValidAfter.formatted(.iso8601))")
         print("  subject  \(issued.certificate.subject)")
         print("  sha256   \(issued.certificate.fingerprint.colonSeparated)")

@@ -13,7 +13,9 @@ struct PartnerEnable: ParsableCommand {
 
     func run() throws {
         let name = try PartnerName(name)
-        try home.resolved.openRegistry().setStatus(.active, of: name)
+        let registry = try home.resolved.openRegistry()
+        try registry.setStatus(.active, of: name)
+        OperatorAudit.record(registry, "partner enable", partner: name.rawValue, "status active")
         print("Partner \(name) is active.")
     }
 }
@@ -32,7 +34,9 @@ struct PartnerDisable: ParsableCommand {
 
     func run() throws {
         let name = try PartnerName(name)
-        try home.resolved.openRegistry().setStatus(.disabled, of: name)
+        let registry = try home.resolved.openRegistry()
+        try registry.setStatus(.disabled, of: name)
+        OperatorAudit.record(registry, "partner disable", partner: name.rawValue, "status disabled")
         print("Partner \(name) is disabled.")
     }
 }
@@ -93,6 +97,8 @@ struct PartnerRemove: ParsableCommand {
             print("Removed schedule \(schedule.id).")
         }
         try registry.remove(name)
+        let forced = pending.isEmpty && schedules.isEmpty ? "" : " after cancelling \(pending.count) transfers and removing \(schedules.count) schedules"
+        OperatorAudit.record(registry, "partner remove", partner: name.rawValue, "removed\(forced)")
         print("Removed partner \(name).")
     }
 

@@ -59,6 +59,7 @@ struct ScheduleCommand: ParsableCommand {
             let schedule = try registry.addSchedule(
                 partner: partner, cron: cron, sourceDirectory: directory, pattern: pattern, keep: keep, firstRun: first
             )
+            OperatorAudit.record(registry, "schedule add", partner: partner.rawValue, "schedule \(schedule.id): '\(cron)' from \(directory) (\(pattern))\(keep ? " keep" : "")")
             print("Schedule \(schedule.id): \(cron) from \(directory) (\(pattern)) to \(partner); first run \(first.formatted(.iso8601))")
         }
     }
@@ -88,7 +89,9 @@ struct ScheduleCommand: ParsableCommand {
         var id: Int64
 
         func run() throws {
-            try home.resolved.openRegistry().removeSchedule(id)
+            let registry = try home.resolved.openRegistry()
+            try registry.removeSchedule(id)
+            OperatorAudit.record(registry, "schedule remove", "schedule \(id)")
             print("Removed schedule \(id).")
         }
     }

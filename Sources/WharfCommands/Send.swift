@@ -68,6 +68,9 @@ struct Send: AsyncParsableCommand {
             ids.append(transfer.id)
             print("\(transfer.id)  queued  \(transfer.filename)  \(transfer.size) bytes  sha256 \(transfer.sha256)")
         }
+        if !ids.isEmpty {
+            OperatorAudit.record(registry, "send", partner: name.rawValue, "queued \(ids.count) files: \(ids.joined(separator: ", "))")
+        }
         guard wait else { return }
 
         let deadline = timeout.map { Date().addingTimeInterval(Double($0)) }

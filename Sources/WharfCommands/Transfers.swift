@@ -82,7 +82,9 @@ struct Transfers: ParsableCommand {
         var id: String
 
         func run() throws {
-            let transfer = try home.resolved.openRegistry().retry(id)
+            let registry = try home.resolved.openRegistry()
+            let transfer = try registry.retry(id)
+            OperatorAudit.record(registry, "transfers retry", partner: transfer.partner, "transfer \(transfer.id) queued again")
             print("\(transfer.id)  queued again")
         }
     }
@@ -98,7 +100,9 @@ struct Transfers: ParsableCommand {
         func run() throws {
             let home = home.resolved
             let spool = Spool(root: home.spoolDirectory)
-            try home.openRegistry().cancel(id) { spool.removeOutgoing(id) }
+            let registry = try home.openRegistry()
+            try registry.cancel(id) { spool.removeOutgoing(id) }
+            OperatorAudit.record(registry, "transfers cancel", partner: try registry.transfer(id: id)?.partner, "transfer \(id) cancelled")
             print("\(id)  cancelled")
         }
     }

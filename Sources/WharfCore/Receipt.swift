@@ -37,15 +37,38 @@ public struct Receipt: Sendable, Equatable, Codable {
     }
 }
 
-/// One line of the audit trail: an upload accepted or refused, or a handshake that failed.
+/// One line of the audit trail: an upload accepted or refused, a handshake that failed, a
+/// delivery attempt's outcome, or a change an operator made with the CLI.
+///
+/// Every event carries the SHA-256 of the event before it and of its own canonical content
+/// (`previousHash`, `hash`; set by the store), so that an event modified, deleted or moved
+/// breaks the chain `wharf audit verify` walks.
 public struct AuditEvent: Sendable, Equatable, Codable {
-    public enum Outcome: String, Sendable, Codable {
+    public enum Outcome: String, Sendable, Codable, CaseIterable {
         case accepted
         case replayed
         case refused
+        /// An operator's change.
+        case changed
+        case delivered
+        case retrying
+        case dead
+    }
+
+    /// What the event is about.
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// An upload accepted or replayed.
+        case upload
+        /// A connection, request or upload refused.
+        case refusal
+        /// A change made through the CLI.
+        case admin
+        /// A delivery attempt's outcome.
+        case delivery
     }
 
     public let at: Date
+    public let kind: Kind
     public let outcome: Outcome
     /// The HTTP status answered, when the request got that far.
     public let status: Int?
@@ -56,12 +79,21 @@ public struct AuditEvent: Sendable, Equatable, Codable {
     public let remoteAddress: String?
     /// A short reason or the file name.
     public let detail: String?
+    /// For admin events: the operating-system user who ran the command.
+    public let actor: String?
+    /// For admin events: the command, such as `partner disable`.
+    public let command: String?
+    /// Set by the store: its position, and the chain's hashes.
+    public var id: Int64?
+    public var previousHash: String?
+    public var hash: String?
 
     public init(
-        at: Date = Date(), outcome: Outcome, status: Int?, partner: String?, subject: String?,
-        fingerprint: String?, remoteAddress: String?, detail: String?
+        at: Date = Date(), kind: Kind? = nil, outcome: Outcome, status: Int?, partner: String?, subject: String?,
+        fingerprint: String?, remoteAddress: String?, detail: String?, actor: String? = nil, command: String? = nil
     ) {
         self.at = at
+        self.kind = kind ?? (outcome == .refused ? .refusal : .upload)
         self.outcome = outcome
         self.status = status
         self.partner = partner
@@ -69,5 +101,7 @@ public struct AuditEvent: Sendable, Equatable, Codable {
         self.fingerprint = fingerprint
         self.remoteAddress = remoteAddress
         self.detail = detail
+        self.actor = actor
+        self.command = command
     }
 }

@@ -1,4 +1,6 @@
+import Foundation
 import GRDB
+import WharfCore
 
 /// The registry's schema, as named migrations. Append new ones; never edit a released one.
 ///
@@ -205,6 +207,57 @@ enum Migrations {
                 INSERT INTO delivery_attempt_v8 SELECT * FROM delivery_attempt;
                 DROP TABLE delivery_attempt;
                 ALTER TABLE delivery_attempt_v8 RENAME TO delivery_attempt;
+                """)
+        }
+        migrator.registerMigration("v9-audit-chain-and-operators") { db in
+            // Operators' changes and delivery outcomes join the audit trail, and every event is
+            // chained to the one before it by SHA-256 (see Registry+Audit.swift). Events of
+            // earlier versions are chained in their order here.
+            try db.execute(sql: """
+                CREATE TABLE audit_event_v9 (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at DATETIME NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('upload', 'refusal', 'admin', 'delivery')),
+                    outcome TEXT NOT NULL
+                        CHECK (outcome IN ('accepted', 'replayed', 'refused', 'changed', 'delivered', 'retrying', 'dead')),
+                    status INTEGER,
+                    partner TEXT,
+                    subject TEXT,
+                    fingerprint TEXT,
+                    remote_address TEXT,
+                    detail TEXT,
+                    actor TEXT,
+                    command TEXT,
+                    previous_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL CHECK (length(hash) = 64)
+                );
+                """)
+            var previous = ""
+            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM audit_event ORDER BY id")
+            while let row = try rows.next() {
+                let outcome = AuditEvent.Outcome(rawValue: row["outcome"]) ?? .refused
+                let event = AuditEvent(
+                    at: Date(), kind: outcome == .refused ? .refusal : .upload, outcome: outcome, status: row["status"],
+                    partner: row["partner"], subject: row["subject"], fingerprint: row["fingerprint"],
+                    remoteAddress: row["remote_address"], detail: row["detail"]
+                )
+                let at: String = row["at"]
+                let hash = AuditChain.hash(previous: previous, canonical: AuditChain.canonical(event, at: at))
+                try db.execute(
+                    sql: """
+                        INSERT INTO audit_event_v9 (id, at, kind, outcome, status, partner, subject, fingerprint, remote_address,
+                                                    detail, previous_hash, hash)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [row["id"] as Int64, at, event.kind.rawValue, outcome.rawValue, event.status, event.partner,
+                                event.subject, event.fingerprint, event.remoteAddress, event.detail, previous, hash]
+                )
+                previous = hash
+            }
+            try db.execute(sql: """
+                DROP TABLE audit_event;
+                ALTER TABLE audit_event_v9 RENAME TO audit_event;
+                CREATE INDEX audit_event_partner ON audit_event(partner, id);
                 """)
         }
         return migrator

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import WharfCore
 
-extension Registry: ReceiptStore, AuditTrail {
+extension Registry: ReceiptStore {
     /// See `ReceiptStore.commit`.
     public func commit(
         _ receipt: Receipt, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
@@ -70,34 +70,6 @@ extension Registry: ReceiptStore, AuditTrail {
                 last[row["partner"]] = row.date("at")
             }
             return last
-        }
-    }
-
-    /// Appends an event to the audit trail.
-    public func record(_ event: AuditEvent) throws(WharfError) {
-        try write { db in try Self.insert(event, db) }
-    }
-
-    private static func insert(_ event: AuditEvent, _ db: Database) throws {
-            try db.cachedStatement(sql: """
-                    INSERT INTO audit_event (at, outcome, status, partner, subject, fingerprint, remote_address, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(
-                arguments: [event.at.stored, event.outcome.rawValue, event.status, event.partner, event.subject,
-                            event.fingerprint, event.remoteAddress, event.detail]
-            )
-    }
-
-    /// The most recent audit events, newest first.
-    public func auditEvents(limit: Int = 100) throws(WharfError) -> [AuditEvent] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit_event ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
-                AuditEvent(
-                    at: row.date("at"), outcome: AuditEvent.Outcome(rawValue: row["outcome"]) ?? .refused, status: row["status"],
-                    partner: row["partner"], subject: row["subject"], fingerprint: row["fingerprint"],
-                    remoteAddress: row["remote_address"], detail: row["detail"]
-                )
-            }
         }
     }
 

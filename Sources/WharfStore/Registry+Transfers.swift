@@ -158,6 +158,7 @@ extension Registry: TransferQueue {
                             setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, next_attempt_at = NULL, last_error = ?", arguments: [reason], in: db
                         )
                     }
+                    try Self.insert(Self.deliveryEvent(transfer, outcome: outcome, status: attempt.httpStatus), db)
                     guard let next else { return nil }
                     return try Self.claim(db, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1)
                 }
@@ -173,6 +174,19 @@ extension Registry: TransferQueue {
         )
     }
 
+    /// The audit event of an attempt's outcome.
+    static func deliveryEvent(_ transfer: Transfer, outcome: AttemptOutcome, status: Int?) -> AuditEvent {
+        let (recorded, detail): (AuditEvent.Outcome, String) = switch outcome {
+        case .delivered: (.delivered, "\(transfer.id) \(transfer.filename): \(transfer.size) bytes")
+        case .retry(_, let reason): (.retrying, "\(transfer.id) \(transfer.filename): \(reason)")
+        case .dead(let reason): (.dead, "\(transfer.id) \(transfer.filename): \(reason)")
+        }
+        return AuditEvent(
+            kind: .delivery, outcome: recorded, status: status, partner: transfer.partner, subject: nil, fingerprint: nil,
+            remoteAddress: nil, detail: detail
+        )
+    }
+
     /// See `TransferQueue.release`.
     public func release(_ transferID: String, retryAt date: Date, reason: String) throws(WharfError) {
         try write { db in
@@ -184,6 +198,11 @@ extension Registry: TransferQueue {
     public func kill(_ transferID: String, reason: String) throws(WharfError) {
         try write { db in
             try Self.apply(.kill, to: transferID, setting: "next_attempt_at = NULL, last_error = ?", arguments: [reason], in: db)
+            let partner = try String.fetchOne(db, sql: "SELECT partner FROM transfer WHERE id = ?", arguments: [transferID])
+            try Self.insert(AuditEvent(
+                kind: .delivery, outcome: .dead, status: nil, partner: partner, subject: nil, fingerprint: nil,
+                remoteAddress: nil, detail: "\(transferID): \(reason)"
+            ), db)
         }
     }
 

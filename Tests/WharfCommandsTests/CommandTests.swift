@@ -310,3 +310,35 @@ import WharfTestSupport
         #expect(result.stdout.contains("1 dead transfer") && result.stdout.contains("Dead "), "\(result.stdout)")
     }
 }
+
+@Suite struct OperatorAuditTests {
+    @Test func operatorsChangesAreAuditedWithTheirUserAndTamperingIsNamed() throws {
+        let fixture = try WharfHomeFixture()
+        try fixture.succeed("init")
+        try fixture.succeed("partner", "add", "acme")
+        try fixture.succeed("partner", "issue", "acme")
+        try fixture.succeed("partner", "disable", "acme")
+
+        let listed = try fixture.succeed("audit", "list", "--kind", "admin", "--json").stdout
+        let events = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])
+        #expect(events.map { $0["command"] as? String } == ["partner disable", "partner issue", "partner add"], "\(listed)")
+        let user = try Command.run("id", ["-un"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(events.allSatisfy { $0["actor"] as? String == user && $0["partner"] as? String == "acme" })
+        #expect(!listed.contains("PRIVATE KEY"), "no secret in the trail")
+        #expect(try fixture.succeed("audit", "verify").stdout.contains("intact: 3 events"))
+        let head = try fixture.succeed("audit", "head").stdout.split(separator: " ").first.map(String.init) ?? ""
+        #expect(head.count == 64)
+
+        // Edited with sqlite3, as someone covering their tracks would.
+        let database = "\(fixture.home)/wharf.sqlite"
+        _ = try Command.run("sqlite3", [database, "UPDATE audit_event SET detail = 'status active' WHERE id = 3"])
+        let edited = try fixture.wharf("audit", "verify")
+        #expect(edited.status == 1)
+        #expect(edited.stderr.contains("broken at event 3: its content is not what was recorded"), "\(edited.stderr)")
+
+        _ = try Command.run("sqlite3", [database, "DELETE FROM audit_event WHERE id = 3"])
+        #expect(try fixture.wharf("audit", "verify").status == 0, "the last event removed leaves a whole chain")
+        let against = try fixture.wharf("audit", "verify", "--head", head)
+        #expect(against.status == 1 && against.stderr.contains("not at the head"), "\(against.stderr)")
+    }
+}

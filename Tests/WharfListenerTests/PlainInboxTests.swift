@@ -37,7 +37,7 @@ import WharfTestSupport
         defer { threadPool.shutdownGracefully { _ in } }
         let context = InboxContext(
             configuration: ListenerConfiguration(), store: store, spool: spool, threadPool: threadPool,
-            rememberedOwners: RememberedOwners(), logger: Logger(label: "test")
+            rememberedOwners: RememberedOwners(), logger: { var logger = Logger(label: "test"); logger.logLevel = .warning; return logger }()
         )
         let connection = try await channel.eventLoop.submit {
             try HTTPChannel.configure(channel, configuration: ListenerConfiguration(), secured: false)

@@ -1,0 +1,145 @@
+import Crypto
+import Foundation
+import GRDB
+import WharfCore
+
+/// The audit trail, as a hash chain: each event stores the SHA-256 of the event before it
+/// (`previous_hash`) and of that hash with its own canonical content (`hash`). An event
+/// changed, deleted or moved in the table breaks the chain at that point; one removed from
+/// the end shows against the latest hash an operator kept (`wharf audit head`).
+extension Registry: AuditTrail {
+    /// Appends `event`, chained to the last one; durable when this returns.
+    public func record(_ event: AuditEvent) throws(WharfError) {
+        try write { db in try Self.insert(event, db) }
+    }
+
+    /// Inserts `event` in the transaction of `db`, chained to the event before it. Every
+    /// writer inserts inside a write transaction, so the chain has one order.
+    static func insert(_ event: AuditEvent, _ db: Database) throws {
+        let previous = try String.fetchOne(db.cachedStatement(sql: "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1")) ?? ""
+        let at = event.at.stored.text
+        let hash = AuditChain.hash(previous: previous, canonical: AuditChain.canonical(event, at: at))
+        try db.cachedStatement(sql: """
+                INSERT INTO audit_event (at, kind, outcome, status, partner, subject, fingerprint, remote_address, detail,
+                                         actor, command, previous_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(
+            arguments: [at, event.kind.rawValue, event.outcome.rawValue, event.status, event.partner, event.subject,
+                        event.fingerprint, event.remoteAddress, event.detail, event.actor, event.command, previous, hash]
+        )
+    }
+
+    /// The most recent audit events, newest first.
+    public func auditEvents(limit: Int = 100) throws(WharfError) -> [AuditEvent] {
+        try auditEvents(AuditFilter(), limit: limit)
+    }
+
+    /// The most recent audit events that pass `filter`, newest first.
+    public func auditEvents(_ filter: AuditFilter, limit: Int = 100) throws(WharfError) -> [AuditEvent] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM audit_event
+                    WHERE (?1 IS NULL OR partner = ?1) AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR kind = ?3)
+                      AND (?4 IS NULL OR outcome = ?4)
+                    ORDER BY id DESC LIMIT ?5
+                    """,
+                arguments: [filter.partner, filter.since?.stored, filter.kind?.rawValue, filter.outcome?.rawValue, limit]
+            ).map(Self.auditEvent(from:))
+        }
+    }
+
+    /// The hash of the latest event (`""` when there is none).
+    public func auditHead() throws(WharfError) -> (count: Int, hash: String) {
+        try read { db in
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_event") ?? 0
+            return (count, try String.fetchOne(db, sql: "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1") ?? "")
+        }
+    }
+
+    /// Walks the chain from the first event to the last; returns how many it checked, or
+    /// throws naming the first event that was changed, or after which one was removed or
+    /// moved. With `head`, the latest hash must be that one (catches events removed from
+    /// the end).
+    public func verifyAudit(head expected: String? = nil) throws(WharfError) -> Int {
+        try read { db in
+            var previous: String?
+            var count = 0
+            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM audit_event ORDER BY id")
+            while let row = try rows.next() {
+                let id: Int64 = row["id"]
+                let stored: String? = row["previous_hash"]
+                if let previous, stored != previous {
+                    throw WharfError(
+                        .conflict, "the audit trail is broken at event \(id): an event before it was removed, changed or moved",
+                        fix: "restore the registry from a backup, and keep `wharf audit head` elsewhere to catch it sooner"
+                    )
+                }
+                let event = Self.auditEvent(from: row)
+                let recomputed = AuditChain.hash(previous: stored ?? "", canonical: AuditChain.canonical(event, at: row["at"]))
+                guard recomputed == (row["hash"] as String?) else {
+                    throw WharfError(
+                        .conflict, "the audit trail is broken at event \(id): its content is not what was recorded",
+                        fix: "restore the registry from a backup; the event was edited after it was written"
+                    )
+                }
+                previous = recomputed
+                count += 1
+            }
+            if let expected, (previous ?? "") != expected {
+                throw WharfError(
+                    .conflict, "the audit trail ends at \(previous ?? "nothing"), not at the head \(expected)",
+                    fix: "events were removed from its end (or the head is of another home); restore from a backup"
+                )
+            }
+            return count
+        }
+    }
+
+    static func auditEvent(from row: Row) -> AuditEvent {
+        var event = AuditEvent(
+            at: row.date("at"), kind: AuditEvent.Kind(rawValue: row["kind"]) ?? .refusal,
+            outcome: AuditEvent.Outcome(rawValue: row["outcome"]) ?? .refused, status: row["status"],
+            partner: row["partner"], subject: row["subject"], fingerprint: row["fingerprint"],
+            remoteAddress: row["remote_address"], detail: row["detail"], actor: row["actor"], command: row["command"]
+        )
+        event.id = row["id"]
+        event.previousHash = row["previous_hash"]
+        event.hash = row["hash"]
+        return event
+    }
+}
+
+/// Which audit events `wharf audit list` shows.
+public struct AuditFilter: Sendable {
+    public var partner: String?
+    public var since: Date?
+    public var kind: AuditEvent.Kind?
+    public var outcome: AuditEvent.Outcome?
+
+    public init(partner: String? = nil, since: Date? = nil, kind: AuditEvent.Kind? = nil, outcome: AuditEvent.Outcome? = nil) {
+        self.partner = partner
+        self.since = since
+        self.kind = kind
+        self.outcome = outcome
+    }
+}
+
+/// The hash chain's arithmetic.
+enum AuditChain {
+    /// An event's content in one fixed form: a JSON array of its fields in a fixed order,
+    /// its time as stored.
+    static func canonical(_ event: AuditEvent, at: String) -> String {
+        let fields: [String?] = [
+            at, event.kind.rawValue, event.outcome.rawValue, event.status.map(String.init), event.partner, event.subject,
+            event.fingerprint, event.remoteAddress, event.detail, event.actor, event.command,
+        ]
+        return "[" + fields.map { $0.map(EscapedText.json) ?? "null" }.joined(separator: ",") + "]"
+    }
+
+    /// SHA-256, in hex, of the previous event's hash, a newline, and the canonical content.
+    static func hash(previous: String, canonical: String) -> String {
+        Hex.encode(SHA256.hash(data: Array((previous + "\n" + canonical).utf8)))
+    }
+}
