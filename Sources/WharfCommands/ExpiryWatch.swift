@@ -2,13 +2,12 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WharfCore
-import WharfPKI
 import WharfStore
 
 /// Warns in the log about every certificate within 30 days of expiry (Wharf's CA, server
 /// and client certificates, partner identities): when the gateway starts, then once a day.
 struct ExpiryWatch: Service {
-    let pki: PKIDirectory
+    let home: WharfHome
     let store: Registry
     let logger: Logger
     var interval: Duration = .seconds(86_400)
@@ -27,7 +26,7 @@ struct ExpiryWatch: Service {
     /// Logs one warning per certificate expiring within `CertificateExpiry.warningDays`.
     func warn(at now: Date) {
         do {
-            let certificates = try Status.certificates(pki: pki, partners: store.partners())
+            let certificates = try home.certificateExpiries(partners: store.partners())
             for certificate in CertificateExpiry.expiringSoon(certificates, at: now) {
                 let days = certificate.daysLeft(at: now)
                 logger.warning(days < 0 ? "a certificate has expired" : "a certificate expires soon", metadata: [

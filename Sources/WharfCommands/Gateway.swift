@@ -54,7 +54,7 @@ public struct Gateway: Sendable {
         }
         services.append(worker(delivery))
         services.append(Intake(store: store, spool: spool, logger: logger))
-        services.append(ExpiryWatch(pki: home.pki, store: store, logger: logger))
+        services.append(ExpiryWatch(home: home, store: store, logger: logger))
         return services
     }
 

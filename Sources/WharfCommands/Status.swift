@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import WharfCore
-import WharfPKI
 import WharfStore
 
 /// `wharf status`: the home at a glance, and whether it needs an operator.
@@ -45,7 +44,7 @@ struct Status: ParsableCommand {
         let now = Date()
         let counts = try registry.transferCounts()
         let dead = try registry.transfers(state: .dead, limit: 20)
-        let certificates = try Self.certificates(pki: home.pki, partners: registry.partners())
+        let certificates = try home.certificateExpiries(partners: registry.partners())
         let expiring = CertificateExpiry.expiringSoon(certificates, at: now)
         var reasons: [String] = []
         if let count = counts[.dead], count > 0 { reasons.append("\(count) dead transfer\(count == 1 ? "" : "s")") }
@@ -64,22 +63,6 @@ struct Status: ParsableCommand {
         )
         print(json ? Listing.json(report) : Self.text(report, now: now))
         if report.needsOperator { throw ExitCode(1) }
-    }
-
-    /// Every certificate the home uses or accepts, with when it expires.
-    static func certificates(pki: PKIDirectory, partners: [Partner]) throws(WharfError) -> [CertificateExpiry] {
-        let ca = try pki.loadAuthority().certificate
-        let server = try pki.loadServer().certificate
-        let client = try pki.loadClient().certificate
-        var certificates = [
-            CertificateExpiry(kind: .ca, fingerprint: ca.fingerprint.hex, notAfter: ca.notValidAfter),
-            CertificateExpiry(kind: .server, fingerprint: server.fingerprint.hex, notAfter: server.notValidAfter),
-            CertificateExpiry(kind: .client, fingerprint: client.fingerprint.hex, notAfter: client.notValidAfter),
-        ]
-        for partner in partners {
-            certificates += CertificateExpiry.identities(of: partner)
-        }
-        return certificates
     }
 
     static func text(_ report: Report, now: Date) -> String {

@@ -25,3 +25,18 @@ public struct WharfHome: Sendable {
         try Registry.open(at: registryPath)
     }
 }
+
+extension WharfHome {
+    /// Every certificate the home uses or accepts, with when it expires: Wharf's CA, server
+    /// and client certificates, and the identities of `partners` that have an end.
+    func certificateExpiries(partners: [Partner]) throws(WharfError) -> [CertificateExpiry] {
+        let ca = try pki.loadAuthority().certificate
+        let server = try pki.loadServer().certificate
+        let client = try pki.loadClient().certificate
+        return [
+            CertificateExpiry(kind: .ca, fingerprint: ca.fingerprint.hex, notAfter: ca.notValidAfter),
+            CertificateExpiry(kind: .server, fingerprint: server.fingerprint.hex, notAfter: server.notValidAfter),
+            CertificateExpiry(kind: .client, fingerprint: client.fingerprint.hex, notAfter: client.notValidAfter),
+        ] + partners.flatMap(CertificateExpiry.identities(of:))
+    }
+}

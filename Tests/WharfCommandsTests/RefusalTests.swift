@@ -60,6 +60,8 @@ import WharfTestSupport
         Case(label: "remove of a partner with a schedule", arguments: ["partner", "remove", "busy"], says: "still has schedule 1"),
         Case(label: "retry of an unknown transfer", arguments: ["transfers", "retry", "t-none"], says: "no transfer t-none"),
         Case(label: "deliver without --once", arguments: ["deliver"], says: "needs --once"),
+        Case(label: "audit list since a bad time", arguments: ["audit", "list", "--since", "yesterday"], says: "is not a time"),
+        Case(label: "audit verify against another head", arguments: ["audit", "verify", "--head", "0000"], says: "not at the head 0000"),
         Case(label: "bad retry setting", arguments: ["partner", "update", "acme", "--max-attempts", "0"], says: "at least 1"),
         Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
     ]

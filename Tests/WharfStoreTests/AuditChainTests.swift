@@ -8,9 +8,7 @@ import WharfCore
     let registry: Registry
 
     init() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-audit-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        registry = try Registry.create(at: "\(directory)/\(Registry.fileName)")
+        registry = try Registry.create(at: scratchRegistryPath("audit"))
         for index in 1...5 {
             try registry.record(AuditEvent(
                 outcome: index.isMultiple(of: 2) ? .refused : .accepted, status: 201, partner: "acme", subject: "CN=acme",
@@ -79,9 +77,7 @@ import WharfCore
 
 @Suite struct AuditChainMigrationTests {
     @Test func eventsOfAnEarlierVersionAreChainedInTheirOrderByTheUpgrade() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-audit-upgrade-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = "\(directory)/\(Registry.fileName)"
+        let path = try scratchRegistryPath("audit-upgrade")
         let queue = try DatabaseQueue(path: path)
         try Migrations.migrator.migrate(queue, upTo: "v8-attempt-counts-and-unsent-attempts")
         try queue.write { db in

@@ -10,9 +10,7 @@ import WharfCore
     let registry: Registry
 
     init() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-transitions-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        registry = try Registry.create(at: "\(directory)/\(Registry.fileName)")
+        registry = try Registry.create(at: scratchRegistryPath("transitions"))
     }
 
     /// A transfer of a partner the registry does not know (claims still see it), put in `state`.
