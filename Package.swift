@@ -10,6 +10,7 @@ import PackageDescription
 /// - `WharfSpool`: the spool on disk: staged files, fsync, atomic renames, crash recovery.
 /// - `WharfListener`: the inbound mutual-TLS HTTP server (SwiftNIO + NIOSSL).
 /// - `WharfDelivery`: the outbound worker over libcurl: queue, retries, per-partner limits.
+/// - `WharfAdmin`: the admin listener (metrics, health, readiness) and the Prometheus registry.
 /// - `WharfCommands`: one file per `wharf` subcommand; the single place that wires the rest.
 /// - `wharf`: the executable, a few lines that call `WharfCommands`.
 /// - `COpenSSL`: OpenSSL (PKCS#12) as a system library with a typed C shim.
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -105,9 +107,22 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WharfAdmin",
+            dependencies: [
+                "WharfCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "WharfCommands",
             dependencies: [
                 "WharfCore",
+                "WharfAdmin",
                 "WharfStore",
                 "WharfPKI",
                 "WharfSpool",

@@ -1,6 +1,9 @@
+import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
+import WharfAdmin
 import WharfCore
 import WharfDelivery
 import WharfListener
@@ -38,21 +41,54 @@ public struct Gateway: Sendable {
         return Gateway(home: home, store: store, spool: spool, logger: logger, lock: lock)
     }
 
+    /// The admin listener's settings: where it listens, and the free space below which the
+    /// gateway is not ready.
+    public struct AdminSettings: Sendable {
+        public var listen: AdminServer.Configuration
+        public var minimumFreeSpace: Int64
+
+        public init(listen: AdminServer.Configuration, minimumFreeSpace: Int64) {
+            self.listen = listen
+            self.minimumFreeSpace = minimumFreeSpace
+        }
+    }
+
     /// The services of a running gateway: the listener (when `listener` is given), the
-    /// delivery worker, the intake and the certificate expiry watch. Run them in one
-    /// `ServiceGroup`.
+    /// admin listener (when `admin` is given), the delivery worker, the intake and the
+    /// certificate expiry watch. Run them in one `ServiceGroup`.
     public func services(
-        listener: ListenerConfiguration?, delivery: DeliveryConfiguration,
-        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        listener: ListenerConfiguration?, delivery: DeliveryConfiguration, admin: AdminSettings? = nil,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
+        onAdminListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) throws(WharfError) -> [any Service] {
         var services: [any Service] = []
+        let metrics = admin.map { _ in GatewayMetrics(version: WharfVersion.current) }
+        let instruments: any GatewayInstruments = metrics ?? NoInstruments()
+        let listening = Mutex(listener == nil)
         if let listener {
             _ = try home.pki.loadAuthority()
             services.append(InboundServer(
-                configuration: listener, store: store, spool: spool, pki: home.pki, logger: logger, onListening: onListening
+                configuration: listener, store: store, spool: spool, pki: home.pki, instruments: instruments, logger: logger,
+                onListening: { address in
+                    listening.withLock { $0 = true }
+                    onListening(address)
+                }
             ))
         }
-        services.append(worker(delivery))
+        if let admin, let metrics {
+            let (home, store, spool) = (home, store, spool)
+            services.append(AdminServer(
+                configuration: admin.listen, metrics: metrics,
+                readings: { try Self.readings(home: home, store: store, spool: spool) },
+                readiness: {
+                    Self.problems(store: store, spool: spool, minimumFreeSpace: admin.minimumFreeSpace, listening: listening.withLock { $0 })
+                },
+                logger: logger, onListening: onAdminListening
+            ))
+        }
+        services.append(DeliveryWorker(
+            configuration: delivery, store: store, spool: spool, pki: home.pki, instruments: instruments, logger: logger
+        ))
         services.append(Intake(store: store, spool: spool, logger: logger))
         services.append(ExpiryWatch(home: home, store: store, logger: logger))
         return services
@@ -65,6 +101,37 @@ public struct Gateway: Sendable {
     public func deliverOnce(_ delivery: DeliveryConfiguration) async throws -> DeliveryTally {
         await Intake(store: store, spool: spool, logger: logger).runOnce()
         return try await worker(delivery).drain()
+    }
+
+    /// What the scrape-time gauges say now. Blocking (it reads the store and `pki/`).
+    static func readings(home: WharfHome, store: Registry, spool: Spool) throws(WharfError) -> GaugeReadings {
+        let partners = try store.partners()
+        let counts = try store.transferCountsByPartner()
+        return GaugeReadings(
+            transfers: counts.flatMap { partner, byState in
+                byState.map { GaugeReadings.TransferCount(partner: partner, state: $0.key, count: $0.value) }
+            },
+            partners: partners.map(\.name.rawValue),
+            oldestQueued: try store.oldestWaitingByPartner(),
+            certificates: try home.certificateExpiries(partners: partners),
+            spoolFreeBytes: try spool.freeBytes(),
+            now: Date()
+        )
+    }
+
+    /// What keeps the gateway from being ready, in words an operator can act on.
+    static func problems(store: Registry, spool: Spool, minimumFreeSpace: Int64, listening: Bool) -> [String] {
+        var problems: [String] = []
+        do { try store.ping() } catch { problems.append("the registry does not answer: \(error.problem)") }
+        do { try spool.checkWritable() } catch { problems.append("the spool is not writable: \(error.problem)") }
+        do {
+            let free = try spool.freeBytes()
+            if free < minimumFreeSpace {
+                problems.append("the spool has \(ByteSize.describe(free)) free, below the \(ByteSize.describe(minimumFreeSpace)) required (--min-free-space)")
+            }
+        } catch { problems.append("the spool's free space cannot be read: \(error.problem)") }
+        if !listening { problems.append("the listener is not bound yet") }
+        return problems
     }
 
     private func worker(_ configuration: DeliveryConfiguration) -> DeliveryWorker {

@@ -33,6 +33,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds an upload may go without body progress.", valueName: "seconds"))
     var bodyTimeout: Int = 60
 
+    @Option(help: ArgumentHelp(
+        "Address and port of the admin listener (plain HTTP: /metrics, /healthz, /readyz), or `off`.", valueName: "host:port|off"
+    ))
+    var adminListen: String = "127.0.0.1:9464"
+
+    @Option(help: ArgumentHelp("Free space on the spool below which /readyz answers 503 (such as 512MiB).", valueName: "size"))
+    var minFreeSpace: String = "256MiB"
+
     @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
 
     @OptionGroup(title: "Logging") var logging: LogOptions
@@ -43,6 +51,7 @@ struct Serve: AsyncParsableCommand {
         for (value, option) in [(handshakeTimeout, "--handshake-timeout"), (headTimeout, "--head-timeout"), (bodyTimeout, "--body-timeout")] where value <= 0 {
             throw WharfError.invalid("\(option) must be at least 1 second", fix: "give a whole number of seconds")
         }
+        let admin = try adminSettings()
         logging.bootstrap()
         let logger = Logger(label: "wharf")
         let gateway = try Gateway.open(home.resolved, logger: logger)
@@ -54,20 +63,35 @@ struct Serve: AsyncParsableCommand {
         configuration.requestHeadTimeout = .seconds(Int64(headTimeout))
         configuration.bodyProgressTimeout = .seconds(Int64(bodyTimeout))
 
-        let services = try gateway.services(listener: configuration, delivery: deliveryConfiguration) { address in
-            let shown = InboundServer.describe(address)
-            FileHandle.standardOutput.write(Data("Listening on \(shown)\n".utf8))
-            SystemdNotify.send("READY=1")
-        }
+        let services = try gateway.services(
+            listener: configuration, delivery: deliveryConfiguration, admin: admin,
+            onListening: { address in
+                FileHandle.standardOutput.write(Data("Listening on \(InboundServer.describe(address))\n".utf8))
+                SystemdNotify.send("READY=1")
+            },
+            onAdminListening: { address in
+                FileHandle.standardOutput.write(Data("Admin listening on \(InboundServer.describe(address))\n".utf8))
+            }
+        )
         let group = ServiceGroup(
             services: services + [SystemdStoppingNotice()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         )
         try await group.run()
     }
 
+    func adminSettings() throws(WharfError) -> Gateway.AdminSettings? {
+        let minimum: Int64
+        do { minimum = try ByteSize.parse(minFreeSpace) } catch {
+            throw .invalid("--min-free-space '\(minFreeSpace)' is not a size", fix: "write it as 512MiB, 2GiB or 0")
+        }
+        guard adminListen.lowercased() != "off" else { return nil }
+        let (host, port) = try Self.parseListen(adminListen, option: "--admin-listen")
+        return Gateway.AdminSettings(listen: .init(host: host, port: port), minimumFreeSpace: minimum)
+    }
+
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT`.
-    static func parseListen(_ text: String) throws(WharfError) -> (String, Int) {
-        let invalid = WharfError.invalid("'\(text)' is not HOST:PORT", fix: "write it as 0.0.0.0:8443, [::]:8443 or 127.0.0.1:0")
+    static func parseListen(_ text: String, option: String = "--listen") throws(WharfError) -> (String, Int) {
+        let invalid = WharfError.invalid("\(option) '\(text)' is not HOST:PORT", fix: "write it as 0.0.0.0:8443, [::]:8443 or 127.0.0.1:0")
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw invalid
         }

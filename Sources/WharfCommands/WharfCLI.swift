@@ -56,7 +56,7 @@ struct Wharf: AsyncParsableCommand {
             directory) holding the registry (wharf.sqlite), Wharf's CA (pki/), partner \
             bundles (partners/) and the spool (spool/). Changes take effect without a restart.
             """,
-        version: "0.1.0",
+        version: WharfVersion.current,
         subcommands: [Init.self, Serve.self, Status.self, CA.self, PartnerCommand.self, Send.self, Deliver.self, Transfers.self, ScheduleCommand.self, Inbox.self, Audit.self]
     )
 }

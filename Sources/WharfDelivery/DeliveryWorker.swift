@@ -40,13 +40,15 @@ public struct DeliveryWorker: Service {
     private let ownCredential: OwnClientCredential
     private let partners = ClaimedPartners()
     private let tally = NIOLockedValueBox(DeliveryTally())
+    private let instruments: any GatewayInstruments
     private let logger: Logger
 
     public init(
         configuration: DeliveryConfiguration, store: any DeliveryStore, spool: Spool, pki: PKIDirectory,
-        client: DeliveryClient = DeliveryClient(), logger: Logger
+        client: DeliveryClient = DeliveryClient(), instruments: any GatewayInstruments = NoInstruments(), logger: Logger
     ) {
         self.configuration = configuration
+        self.instruments = instruments
         self.store = store
         self.spool = spool
         self.client = client
@@ -158,6 +160,7 @@ public struct DeliveryWorker: Service {
     /// was due.
     private func attempt(_ transfer: Transfer, threads: NIOThreadPool, claimNext: Bool) async -> Transfer? {
         let started = Date()
+        let clock = ContinuousClock.now
         var logger = self.logger
         logger[metadataKey: "transfer"] = "\(transfer.id)"
         logger[metadataKey: "partner"] = "\(transfer.partner)"
@@ -183,6 +186,7 @@ public struct DeliveryWorker: Service {
                 }
             }
             Self.log(outcome, attempt: attempt, status: result.httpStatus, to: logger)
+            instruments.deliveryAttempted(partner: transfer.partner, outcome: outcome.label, duration: ContinuousClock.now - clock)
             tally.withLockedValue { $0.count(outcome) }
             if let claim { partners.keep(ifStill: claim.partnerGeneration) }
             return claim?.transfers.first

@@ -23,17 +23,20 @@ public struct InboundServer: Service {
     private let store: any InboxStore
     private let spool: Spool
     private let tls: TLSContextProvider
+    private let instruments: any GatewayInstruments
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
     public init(
         configuration: ListenerConfiguration, store: any InboxStore, spool: Spool, pki: PKIDirectory,
+        instruments: any GatewayInstruments = NoInstruments(),
         logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.store = store
         self.spool = spool
         self.tls = TLSContextProvider(pki: pki, store: store, logger: logger)
+        self.instruments = instruments
         self.logger = logger
         self.onListening = onListening
     }
@@ -70,7 +73,7 @@ public struct InboundServer: Service {
 
         let context = InboxContext(
             configuration: configuration, store: store, spool: spool, threadPool: threadPool,
-            rememberedOwners: RememberedOwners(), logger: logger
+            rememberedOwners: RememberedOwners(), instruments: instruments, logger: logger
         )
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -126,5 +129,6 @@ struct InboxContext: Sendable {
     let spool: Spool
     let threadPool: NIOThreadPool
     let rememberedOwners: RememberedOwners
+    var instruments: any GatewayInstruments = NoInstruments()
     let logger: Logger
 }

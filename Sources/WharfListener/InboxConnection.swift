@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ServiceLifecycle
 import WharfCore
 import WharfSpool
@@ -71,6 +72,7 @@ struct InboxConnection {
             }
         } catch {
             if servedRequests == 0 {
+                context.instruments.handshakeFailed(reason: Self.handshakeFailure(error))
                 await record(AuditEvent(
                     outcome: .refused, status: nil, partner: nil, subject: nil, fingerprint: nil,
                     remoteAddress: remote, detail: "TLS handshake failed: \(Self.reason(error))"
@@ -115,6 +117,11 @@ struct InboxConnection {
                 }
                 if let entry = refusal.audit { await record(audit.event(entry)) }
                 log(refusal, presented: presented, remote: remote)
+                if InboxRoute(method: head.method, uri: head.uri).isUpload {
+                    context.instruments.uploadFinished(
+                        partner: authorized?.partner.name.rawValue, outcome: refusal.code, bytes: 0, duration: ContinuousClock.now - started
+                    )
+                }
                 var reply = HTTPReply.error(HTTPResponseStatus(statusCode: refusal.status), refusal.code, refusal.message, close: refusal.close)
                 reply.extraHeaders = refusal.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
                 return reply
@@ -155,6 +162,10 @@ struct InboxConnection {
                     "sha256": "\(receipt.sha256)", "receipt": "\(receipt.id)", "remote": "\(remote)",
                     "duration": "\(Self.seconds(since: started))",
                 ])
+                context.instruments.uploadFinished(
+                    partner: receipt.partner, outcome: status == 201 ? "accepted" : "replayed", bytes: receipt.size,
+                    duration: ContinuousClock.now - started
+                )
                 return .receipt(HTTPResponseStatus(statusCode: status), receipt)
             case .abandon(let entry):
                 await staged?.discard()
@@ -163,6 +174,9 @@ struct InboxConnection {
                     context.logger.notice("upload abandoned", metadata: [
                         "partner": "\(entry.partner ?? "")", "reason": "\(entry.detail)", "remote": "\(remote)",
                     ])
+                    context.instruments.uploadFinished(
+                        partner: entry.partner, outcome: "abandoned", bytes: 0, duration: ContinuousClock.now - started
+                    )
                 }
                 return .unwritten
             }
@@ -348,6 +362,14 @@ struct InboxConnection {
         guard let marker = text.range(of: "OPENSSL_internal:") else { return text }
         let rest = text[marker.upperBound...]
         return String(rest.prefix { $0 != " " && $0 != "]" && $0 != ")" })
+    }
+
+    /// The fixed word for why a connection ended before its first request.
+    static func handshakeFailure(_ error: any Error) -> HandshakeFailure {
+        if "\(error)".contains("OPENSSL_internal:") { return HandshakeFailure(openSSLReason: reason(error)) }
+        if let error = error as? NIOSSLError, case .uncleanShutdown = error { return .closed }
+        if let error = error as? ChannelError, [.eof, .ioOnClosedChannel, .alreadyClosed].contains(error) { return .closed }
+        return .other
     }
 
     static func describe(_ address: SocketAddress?) -> String {

@@ -236,6 +236,35 @@ extension Registry: TransferQueue {
         }
     }
 
+    /// Each partner's transfers by state (partners with none are absent): what the
+    /// `wharf_transfers` gauge reports.
+    public func transferCountsByPartner() throws(WharfError) -> [String: [Transfer.State: Int]] {
+        try read { db in
+            var counts: [String: [Transfer.State: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT partner, state, count(*) AS n FROM transfer GROUP BY partner, state") {
+                if let state = Transfer.State(rawValue: row["state"]) { counts[row["partner"], default: [:]][state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    /// When each partner's longest-waiting transfer (queued or retrying) was queued.
+    public func oldestWaitingByPartner() throws(WharfError) -> [String: Date] {
+        try read { db in
+            var oldest: [String: Date] = [:]
+            let sql = "SELECT partner, min(queued_at) AS at FROM transfer WHERE state IN ('queued', 'retrying') GROUP BY partner"
+            for row in try Row.fetchAll(db, sql: sql) {
+                oldest[row["partner"]] = row.date("at")
+            }
+            return oldest
+        }
+    }
+
+    /// Whether the registry answers a query now.
+    public func ping() throws(WharfError) {
+        try read { db in _ = try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
     /// The transfer that has waited longest for delivery (queued or retrying), if any.
     public func oldestWaitingTransfer() throws(WharfError) -> Transfer? {
         try read { db in

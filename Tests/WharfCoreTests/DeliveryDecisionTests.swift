@@ -84,3 +84,18 @@ import WharfCore
         #expect(unsent.curlCode == nil, "no made-up curl code")
     }
 }
+
+@Suite struct HandshakeFailureTests {
+    @Test(arguments: [
+        ("PEER_DID_NOT_RETURN_A_CERTIFICATE", HandshakeFailure.noCertificate),
+        ("CERTIFICATE_VERIFY_FAILED", .certificateRejected),
+        ("TLSV1_ALERT_UNKNOWN_CA", .certificateRejected),
+        ("UNSUPPORTED_PROTOCOL", .noCommonProtocol),
+        ("NO_SHARED_CIPHER", .noCommonProtocol),
+        ("HTTP_REQUEST", .notTLS),
+        ("SOMETHING_NEW", .other),
+    ])
+    func openSSLReasonsMapToFewFixedWords(reason: String, expected: HandshakeFailure) {
+        #expect(HandshakeFailure(openSSLReason: reason) == expected)
+    }
+}

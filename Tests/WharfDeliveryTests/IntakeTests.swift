@@ -85,7 +85,7 @@ import WharfTestSupport
         let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
         try await fixture.succeed("partner", "add", "good", "--url", nginx.url(), "--server-ca", nginx.serverCAFile)
         try await fixture.succeed("partner", "add", "bad", "--url", nginx.url("fail400"), "--server-ca", nginx.serverCAFile)
-        let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", fixture.home, "--listen", "127.0.0.1:0"])
+        let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", fixture.home, "--listen", "127.0.0.1:0", "--admin-listen", "off"])
         try await server.waitForOutput { $0.contains("Listening on") }
         let file = try TestGatewayFiles(fixture: fixture).randomFile("a.bin", size: 1_000)
 
@@ -115,7 +115,7 @@ import WharfTestSupport
         try await fixture.succeed(["send", "hung"] + files.map(\.path))
         try await fixture.succeed("send", "fine", files[0].path)
 
-        let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", fixture.home, "--listen", "127.0.0.1:0"])
+        let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", fixture.home, "--listen", "127.0.0.1:0", "--admin-listen", "off"])
         let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
         try await Wait.until(timeout: .seconds(8), "the healthy partner's delivery while the other hangs") {
             try registry.transfers(state: .delivered, partner: "fine").count == 1

@@ -55,7 +55,7 @@ import WharfTestSupport
 
     @Test func aServerLoadsLibcurlWithItsFirstDeliveryAndNotBefore() async throws {
         let (receiver, sender) = try await Self.pair()
-        let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0"])
+        let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0", "--admin-listen", "off"])
         _ = try await server.waitForOutput { $0.contains("Listening on") }
         // Read by cat: Foundation stops reading a /proc file at its first page.
         let mapped = { () throws -> String in try Command.run("cat", ["/proc/\(server.pid)/maps"]).stdout }
@@ -76,7 +76,7 @@ import WharfTestSupport
         let files = try (0..<50).map { try TestGatewayFiles(fixture: sender).randomFile("file-\($0).bin", size: 400_000) }
         try await sender.succeed(["send", "receiver"] + files.map(\.path))
 
-        let first = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0"])
+        let first = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", sender.home, "--listen", "127.0.0.1:0", "--admin-listen", "off"])
         try await Wait.until("some deliveries to arrive") { try receiver.registry.receipts(partner: "sender").count >= 5 }
         first.signal(SIGKILL)
         _ = try await first.waitForExit()
@@ -84,7 +84,7 @@ import WharfTestSupport
 
         // Quick retries: a delivery interrupted by the kill may fail once more before it goes through.
         let second = try BackgroundProcess(WharfHomeFixture.binary, [
-            "serve", "--home", sender.home, "--listen", "127.0.0.1:0", "--retry-initial", "0.5", "--retry-maximum", "2",
+            "serve", "--home", sender.home, "--listen", "127.0.0.1:0", "--admin-listen", "off", "--retry-initial", "0.5", "--retry-maximum", "2",
         ])
         let registry = try Registry.open(at: "\(sender.home)/wharf.sqlite")
         do {

@@ -10,9 +10,12 @@ import WharfTestSupport
         let process: BackgroundProcess
         let port: Int
 
-        static func start(home: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> Server {
+        static func start(
+            home: String, _ extra: [String] = [], admin: String = "off", environment: [String: String] = [:]
+        ) async throws -> Server {
             let process = try BackgroundProcess(
-                WharfHomeFixture.binary, ["serve", "--home", home, "--listen", "127.0.0.1:0"] + extra, environment: environment
+                WharfHomeFixture.binary, ["serve", "--home", home, "--listen", "127.0.0.1:0", "--admin-listen", admin] + extra,
+                environment: environment
             )
             let output = try await process.waitForOutput { $0.contains("Listening on") }
             let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("Listening on") })
@@ -28,7 +31,7 @@ import WharfTestSupport
         let fixture = try TestGateway.homeWithAcme()
         let first = try await Server.start(home: fixture.home)
         let pid = String(first.process.pid)
-        for arguments in [["serve", "--listen", "127.0.0.1:0"], ["deliver", "--once"]] {
+        for arguments in [["serve", "--listen", "127.0.0.1:0", "--admin-listen", "off"], ["deliver", "--once"]] {
             let second = try await Command.runAsync(WharfHomeFixture.binary, arguments + ["--home", fixture.home])
             #expect(second.status == 1, "\(arguments): \(second.stdout)")
             #expect(second.stderr.contains("the Wharf home \(fixture.home) is in use by process \(pid)"), "\(second.stderr)")
@@ -45,7 +48,7 @@ import WharfTestSupport
         let running = try await Server.start(home: first.home)
         let second = try TestGateway.homeWithAcme()
         let refused = try await Command.runAsync(
-            WharfHomeFixture.binary, ["serve", "--home", second.home, "--listen", "127.0.0.1:\(running.port)"]
+            WharfHomeFixture.binary, ["serve", "--home", second.home, "--listen", "127.0.0.1:\(running.port)", "--admin-listen", "off"]
         )
         running.process.signal(SIGTERM)
         _ = try await running.process.waitForExit()

@@ -16,6 +16,8 @@ import WharfStore
 public struct TestGateway: Sendable {
     public let fixture: WharfHomeFixture
     public let port: Int
+    /// The admin listener's port, when started with `admin`.
+    public let adminPort: Int?
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
@@ -27,8 +29,12 @@ public struct TestGateway: Sendable {
         try Registry.open(at: "\(home)/wharf.sqlite")
     }
 
+    /// - Parameters:
+    ///   - admin: run the admin listener too, on a free loopback port (`adminPort`), with
+    ///     this free-space threshold.
     public static func start(
-        fixture: WharfHomeFixture? = nil, configure: (inout ListenerConfiguration) -> Void = { _ in }
+        fixture: WharfHomeFixture? = nil, admin minimumFreeSpace: Int64? = nil, delivery: DeliveryConfiguration = DeliveryConfiguration(),
+        configure: (inout ListenerConfiguration) -> Void = { _ in }
     ) async throws -> TestGateway {
         let fixture = try fixture ?? Self.homeWithAcme()
         var configuration = ListenerConfiguration()
@@ -37,12 +43,15 @@ public struct TestGateway: Sendable {
         configure(&configuration)
         var logger = Logger(label: "wharf.test")
         logger.logLevel = .warning
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let (ports, continuation) = AsyncStream.makeStream(of: (admin: Bool, port: Int).self)
         // Built as `wharf serve` builds it: the same recovery, worker and intake.
         let gateway = try Gateway.open(WharfHome(path: fixture.home), logger: logger)
-        let services = try gateway.services(listener: configuration, delivery: DeliveryConfiguration()) { address in
-            continuation.yield(address.port ?? 0)
-        }
+        let admin = minimumFreeSpace.map { Gateway.AdminSettings(listen: .init(host: "127.0.0.1", port: 0), minimumFreeSpace: $0) }
+        let services = try gateway.services(
+            listener: configuration, delivery: delivery, admin: admin,
+            onListening: { continuation.yield((false, $0.port ?? 0)) },
+            onAdminListening: { continuation.yield((true, $0.port ?? 0)) }
+        )
         let group = ServiceGroup(services: services, logger: logger)
         let task = Task {
             defer { continuation.finish() }
@@ -50,12 +59,16 @@ public struct TestGateway: Sendable {
             try await group.run()
             withExtendedLifetime(gateway) {}
         }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else {
+        var (port, adminPort): (Int?, Int?) = (nil, nil)
+        for await (isAdmin, bound) in ports {
+            if isAdmin { adminPort = bound } else { port = bound }
+            if port != nil && (admin == nil || adminPort != nil) { break }
+        }
+        guard let port else {
             try await task.value
             throw Wait.TimedOut(description: "the gateway stopped before it listened")
         }
-        return TestGateway(fixture: fixture, port: port, group: group, task: task)
+        return TestGateway(fixture: fixture, port: port, adminPort: adminPort, group: group, task: task)
     }
 
     public static func homeWithAcme() throws -> WharfHomeFixture {

@@ -29,11 +29,13 @@ MiB = 1024 * 1024
 # Full and quick sizes of every case.
 SIZES = {
     "full": dict(b1_requests=4000, b1_processes=3, b1_concurrency=4, b2_requests=20000, b2_concurrency=16,
-                 big_bytes=1024 * MiB, b4_files=1000, b6_connections=1000, b7_partners=100_000),
+                 big_bytes=1024 * MiB, b4_files=1000, b6_connections=1000, b7_partners=100_000,
+                 b8_partners=1000, b8_scrapes=200),
     "quick": dict(b1_requests=300, b1_processes=3, b1_concurrency=4, b2_requests=2000, b2_concurrency=16,
-                  big_bytes=32 * MiB, b4_files=100, b6_connections=100, b7_partners=10_000),
+                  big_bytes=32 * MiB, b4_files=100, b6_connections=100, b7_partners=10_000,
+                  b8_partners=1000, b8_scrapes=30),
 }
-CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7"]
+CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
 
 
 class Failure(Exception):
@@ -139,6 +141,7 @@ class Wharf:
         self.binary = binary or bench.wharf
         self.process = None
         self.port = None
+        self.admin_port = None
 
     def cli(self, *arguments):
         return run([self.binary, *arguments, "--home", self.home])
@@ -167,8 +170,13 @@ class Wharf:
     def serve(self):
         self.port = free_port()
         log = open(f"{self.home}/serve.log", "ab")
+        admin = []
+        # Each home's admin listener on a port of its own (builds before it have none).
+        if "--admin-listen" in run([self.binary, "serve", "--help"]):
+            self.admin_port = free_port()
+            admin = ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
         self.process = self.bench.processes.start(
-            [self.binary, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"], log)
+            [self.binary, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}", *admin], log)
         wait_until(listening(self.port), "wharf serve listens", process=self.process)
         return f"https://127.0.0.1:{self.port}"
 
@@ -291,6 +299,21 @@ def curl_put(url, source, tls):
 
 
 # MARK: the benchmark
+
+def add_partners(db, partners):
+    """Registers `partners` more partners in the registry `db`, each a copy of `bench` with
+    its own name (`partner-000001`, ...) and a fingerprint identity of its own."""
+    db.execute("""
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+        INSERT INTO partner (name, display_name, status, created_at, updated_at)
+        SELECT printf('partner-%06d', i), printf('Partner %d', i), 'active', created_at, updated_at
+        FROM n, (SELECT created_at, updated_at FROM partner WHERE name = 'bench')""", (partners,))
+    window = db.execute("SELECT not_before, not_after FROM partner_identity WHERE partner = 'bench'").fetchone()
+    db.executemany(
+        "INSERT INTO partner_identity (partner, kind, value, match_key, not_before, not_after)"
+        " VALUES (?, 'fingerprint', ?, ?, ?, ?)",
+        ((f"partner-{i:06d}", fp, fp, *window) for i in range(1, partners + 1) for fp in [os.urandom(32).hex()]))
+
 
 class Bench:
     def __init__(self, options):
@@ -616,20 +639,9 @@ class Bench:
         large = Wharf(self, f"{self.workdir}/home-large")
         shutil.copytree(self.home.home, large.home, ignore=shutil.ignore_patterns("spool", "*.log", "wharf.sqlite-*"))
         self.log(f"    registering {partners} more partners")
-        # Rows shaped like the registry's own: each partner a copy of `bench` with its own
-        # name and a fingerprint identity of its own.
         db = sqlite3.connect(f"{large.home}/wharf.sqlite")
         with db:
-            db.execute("""
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-                INSERT INTO partner (name, display_name, status, created_at, updated_at)
-                SELECT printf('partner-%06d', i), printf('Partner %d', i), 'active', created_at, updated_at
-                FROM n, (SELECT created_at, updated_at FROM partner WHERE name = 'bench')""", (partners,))
-            window = db.execute("SELECT not_before, not_after FROM partner_identity WHERE partner = 'bench'").fetchone()
-            db.executemany(
-                "INSERT INTO partner_identity (partner, kind, value, match_key, not_before, not_after)"
-                " VALUES (?, 'fingerprint', ?, ?, ?, ?)",
-                ((f"partner-{i:06d}", fp, fp, *window) for i in range(1, partners + 1) for fp in [os.urandom(32).hex()]))
+            add_partners(db, partners)
         total = db.execute("SELECT count(*) FROM partner").fetchone()[0]
         db.close()
         if total < partners + 1:
@@ -645,6 +657,53 @@ class Bench:
         finally:
             self.home.stop()
         self.add("B7", what, w, b, w / b, "≥ 0.95×", w / b >= 0.95, "uploads/s")
+
+    def scrape_time(self, wharf, path, count):
+        """Returns a function that times `count` GETs of `path` on the admin listener (one
+        connection each, as Prometheus' scrapes are apart) and gives milliseconds per GET."""
+        import http.client
+
+        def measure():
+            started = time.monotonic()
+            for _ in range(count):
+                connection = http.client.HTTPConnection("127.0.0.1", wharf.admin_port, timeout=30)
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read()
+                connection.close()
+                if response.status != 200 or (path == "/metrics" and b"wharf_build_info" not in body):
+                    raise Failure(f"GET {path} answered {response.status}")
+            return (time.monotonic() - started) * 1000 / count
+        return measure
+
+    def case_b8(self):
+        partners, scrapes = self.sizes["b8_partners"], self.sizes["b8_scrapes"]
+        large = Wharf(self, f"{self.workdir}/home-metrics")
+        shutil.copytree(self.home.home, large.home, ignore=shutil.ignore_patterns("spool", "*.log", "wharf.sqlite-*"))
+        # Partners as in B7, with ten finished transfers each (states the worker leaves alone).
+        db = sqlite3.connect(f"{large.home}/wharf.sqlite")
+        with db:
+            add_partners(db, partners)
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.000")
+            db.executemany(
+                "INSERT INTO transfer (id, partner, filename, size, sha256, state, created_at, queued_at, delivered_at)"
+                " VALUES (?, ?, 'file.xml', 1024, ?, ?, ?, ?, ?)",
+                ((f"t-{i:06d}-{k}", f"partner-{i:06d}", "0" * 64, state, now, now, now if state == "delivered" else None)
+                 for i in range(1, partners + 1) for k in range(10)
+                 for state in ["delivered" if k < 8 else ("dead" if k == 8 else "cancelled")]))
+        db.close()
+        self.home.serve()
+        try:
+            large.serve()
+            try:
+                w, b = self.alternate(self.scrape_time(large, "/metrics", scrapes), self.scrape_time(self.home, "/metrics", scrapes))
+                h, _ = self.alternate(self.scrape_time(large, "/healthz", scrapes), lambda: 0.0)
+            finally:
+                large.stop()
+        finally:
+            self.home.stop()
+        self.add("B8", f"GET /metrics with {partners + 1:,} partners, against 1 partner", w, b, w / b, "—", None, "ms")
+        self.add("B8", f"GET /metrics with {partners + 1:,} partners, against GET /healthz", w, h, w / h, "—", None, "ms")
 
     # Report
 
@@ -738,7 +797,8 @@ def main():
         prog="scripts/bench",
         description="Benchmark Wharf against nginx, curl and dd on this machine; print medians and ratios.",
         epilog="Cases: B1 new connection per upload, B2 keep-alive uploads, B3 one large upload, "
-               "B4 many small deliveries, B5 one large delivery, B6 memory, B7 registry size. "
+               "B4 many small deliveries, B5 one large delivery, B6 memory, B7 registry size, "
+               "B8 the cost of a metrics scrape. "
                "A case that loses or refuses anything reports FAIL and the exit status is 1.")
     parser.add_argument("--quick", action="store_true", help="small sizes: every case in under two minutes")
     parser.add_argument("--runs", type=int, default=3, help="runs of Wharf and of the baseline, alternating (default 3)")

@@ -82,6 +82,10 @@ public enum AttemptOutcome: Sendable, Equatable {
         }
     }
 
+    /// The state the attempt left its transfer in, as metrics label it: `delivered`,
+    /// `retrying` or `dead`.
+    public var label: String { transition.target.rawValue }
+
     public var transition: Transfer.Transition {
         switch self {
         case .delivered: .deliver
