@@ -25,7 +25,7 @@ struct CA: ParsableCommand {
             for (label, certificate) in [("CA", authority.certificate), ("Server", server.certificate), ("Client", client.certificate)] {
                 print("\(label) certificate")
                 print("  subject      \(certificate.subject)")
-                print("  sha256       \(certificate.fingerprint.colonSeparated)")
+                print("  sha256       \(certificate.fingerprint.hex)")
                 print("  expires      \(certificate.notValidAfter.formatted(.iso8601))")
                 if let names = certificate.alternativeNames, !names.isEmpty {
                     print("  names        \(names.joined(separator: ", "))")
@@ -65,7 +65,7 @@ struct CA: ParsableCommand {
             OperatorAudit.record(try home.resolved.openRegistry(), "ca reissue-server", "server certificate sha256 \(server.certificate.fingerprint.hex) for \(names.joined(separator: ", "))")
             print("Reissued the server certificate")
             print("  names    \(names.joined(separator: ", "))")
-            print("  sha256   \(server.certificate.fingerprint.colonSeparated)")
+            print("  sha256   \(server.certificate.fingerprint.hex)")
             print("  expires  \(server.certificate.notValidAfter.formatted(.iso8601))")
         }
     }

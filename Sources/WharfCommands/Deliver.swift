@@ -5,42 +5,33 @@ import WharfCore
 import WharfDelivery
 import WharfSpool
 
-/// Options shared by `serve` and `deliver` for the outbound worker.
+/// Options shared by `serve` and `deliver` for the outbound worker. Each may also be set in
+/// the environment or in `wharf.yml` (see `Setting`); a flag wins.
 struct DeliveryOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Upper bound of the first retry's wait, in seconds (default 30); doubles per attempt.", valueName: "seconds"))
-    var retryInitial: Double?
+    @Option(help: .setting("retry-initial", valueName: "seconds")) var retryInitial: String?
+    @Option(help: .setting("retry-maximum", valueName: "seconds")) var retryMaximum: String?
+    @Option(help: .setting("max-attempts", valueName: "n")) var maxAttempts: String?
+    @Option(help: .setting("max-age", valueName: "seconds")) var maxAge: String?
+    @Option(help: .setting("max-deliveries-per-partner", valueName: "n")) var maxDeliveriesPerPartner: String?
+    @Option(help: .setting("keep-sent-days", valueName: "days")) var keepSentDays: String?
 
-    @Option(help: ArgumentHelp("The longest wait between attempts, in seconds (default 1800).", valueName: "seconds"))
-    var retryMaximum: Double?
+    /// The options given, by setting.
+    var flags: [String: String] {
+        [
+            "retry-initial": retryInitial, "retry-maximum": retryMaximum, "max-attempts": maxAttempts, "max-age": maxAge,
+            "max-deliveries-per-partner": maxDeliveriesPerPartner, "keep-sent-days": keepSentDays,
+        ].compactMapValues { $0 }
+    }
 
-    @Option(help: ArgumentHelp("Attempts before a transfer dies (default 20).", valueName: "n"))
-    var maxAttempts: Int?
-
-    @Option(help: ArgumentHelp("Age in seconds after which a transfer dies (default 259200, 72 h).", valueName: "seconds"))
-    var maxAge: Double?
-
-    @Option(help: ArgumentHelp("Deliveries at once to one partner (default 4).", valueName: "n"))
-    var maxDeliveriesPerPartner: Int?
-
-    @Option(help: ArgumentHelp("Days delivered files stay in spool/sent/ (default 7).", valueName: "days"))
-    var keepSentDays: Double?
-
-    func configuration() throws(WharfError) -> DeliveryConfiguration {
+    /// The worker's configuration from settings already checked by `EffectiveSettings`.
+    static func configuration(_ settings: EffectiveSettings) -> DeliveryConfiguration {
         var configuration = DeliveryConfiguration()
-        if let retryInitial { configuration.retryPolicy.initialDelay = try Self.nonNegative(retryInitial, "--retry-initial") }
-        if let retryMaximum { configuration.retryPolicy.maximumDelay = try Self.nonNegative(retryMaximum, "--retry-maximum") }
-        if let maxAttempts {
-            guard maxAttempts > 0 else { throw .invalid("--max-attempts must be at least 1", fix: "give a whole number of 1 or more") }
-            configuration.retryPolicy.maxAttempts = maxAttempts
-        }
-        if let maxAge { configuration.retryPolicy.maxAge = try Self.nonNegative(maxAge, "--max-age") }
-        if let maxDeliveriesPerPartner {
-            guard maxDeliveriesPerPartner > 0 else {
-                throw .invalid("--max-deliveries-per-partner must be at least 1", fix: "give a whole number of 1 or more")
-            }
-            configuration.maxDeliveriesPerPartner = maxDeliveriesPerPartner
-        }
-        if let keepSentDays { configuration.sentRetention = try Self.nonNegative(keepSentDays, "--keep-sent-days") * 86_400 }
+        configuration.retryPolicy.initialDelay = settings.double("retry-initial")
+        configuration.retryPolicy.maximumDelay = settings.double("retry-maximum")
+        configuration.retryPolicy.maxAttempts = settings.int("max-attempts")
+        configuration.retryPolicy.maxAge = settings.double("max-age")
+        configuration.maxDeliveriesPerPartner = settings.int("max-deliveries-per-partner")
+        configuration.sentRetention = settings.double("keep-sent-days") * 86_400
         return configuration
     }
 
@@ -68,7 +59,7 @@ struct Deliver: AsyncParsableCommand {
     @Flag(help: "Required: deliver what is due, then exit.")
     var once = false
 
-    @OptionGroup var delivery: DeliveryOptions
+    @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
 
     @OptionGroup(title: "Logging") var logging: LogOptions
 
@@ -76,9 +67,14 @@ struct Deliver: AsyncParsableCommand {
         guard once else {
             throw WharfError.invalid("deliver needs --once", fix: "`wharf serve` delivers continuously")
         }
-        logging.bootstrap()
-        let gateway = try Gateway.open(home.resolved, logger: Logger(label: "wharf"))
-        let tally = try await gateway.deliverOnce(try delivery.configuration())
+        let home = home.resolved
+        let settings = try EffectiveSettings.resolve(
+            for: .gateway, flags: delivery.flags.merging(logging.flags) { $1 },
+            environment: ProcessInfo.processInfo.environment, file: try ConfigurationFile.load(home: home)
+        )
+        LogOptions.bootstrap(settings)
+        let gateway = try Gateway.open(home, logger: Logger(label: "wharf"))
+        let tally = try await gateway.deliverOnce(DeliveryOptions.configuration(settings))
         // This run's outcomes, not the queue's history: what a cron job's mail should say.
         print("delivered: \(tally.delivered), retrying: \(tally.retrying), dead: \(tally.dead)")
         if tally.dead > 0 {

@@ -52,6 +52,10 @@ struct Init: ParsableCommand {
             for directory in [home.partnersDirectory, home.spoolDirectory] {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
+            let settings = "\(home.path)/\(ConfigurationFile.name)"
+            if !FileManager.default.fileExists(atPath: settings) {
+                try AtomicFile.write(ConfigurationFile.template, to: settings, mode: 0o640)
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: pki.path)
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.registryPath + suffix) }
@@ -59,7 +63,7 @@ struct Init: ParsableCommand {
         }
 
         print("Initialised Wharf home \(home.path)")
-        print("  CA      \(authority.certificate.subject)  sha256 \(authority.certificate.fingerprint.colonSeparated)")
+        print("  CA      \(authority.certificate.subject)  sha256 \(authority.certificate.fingerprint.hex)")
         print("  server  covers \(names.joined(separator: ", "))")
         print("Next: wharf partner add NAME, then wharf partner issue NAME.")
     }

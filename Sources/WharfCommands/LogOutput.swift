@@ -10,7 +10,7 @@ import Synchronization
 import WharfCore
 
 /// How log lines are written.
-enum LogFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
+enum LogFormat: String, CaseIterable, Sendable {
     /// `TIMESTAMP LEVEL message key=value …`, values escaped for a terminal.
     case text
     /// One JSON object per line: `timestamp` (RFC 3339, UTC), `level`, `message`, and each
@@ -18,20 +18,21 @@ enum LogFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
     case json
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// `--log-level` and `--log-format`, for the commands that run a gateway.
+/// `--log-level` and `--log-format`, for the commands that run a gateway (also settable in
+/// the environment and in `wharf.yml`).
 struct LogOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The least severe level logged: trace, debug, info, notice, warning or error.", valueName: "level"))
-    var logLevel: Logger.Level = .info
+    @Option(help: .setting("log-level", valueName: "level")) var logLevel: String?
+    @Option(help: .setting("log-format", valueName: "format")) var logFormat: String?
 
-    @Option(help: ArgumentHelp("How log lines are written: text, or json (one object per line).", valueName: "format"))
-    var logFormat: LogFormat = .text
+    var flags: [String: String] {
+        ["log-level": logLevel, "log-format": logFormat].compactMapValues { $0 }
+    }
 
-    /// Sends every logger of this process to stderr in the chosen format and level. Once
-    /// per process, before the first logger is made.
-    func bootstrap() {
-        let (level, format) = (logLevel, logFormat)
+    /// Sends every logger of this process to stderr in the level and format of `settings`.
+    /// Once per process, before the first logger is made.
+    static func bootstrap(_ settings: EffectiveSettings) {
+        let (level, format) = (settings.logLevel, settings.logFormat)
         LoggingSystem.bootstrap { label in WharfLogHandler(label: label, level: level, format: format) }
     }
 }

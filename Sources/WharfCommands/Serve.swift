@@ -21,50 +21,31 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var home: HomeOptions
 
-    @Option(help: ArgumentHelp("Address and port to listen on; port 0 picks a free one.", valueName: "host:port"))
-    var listen: String = "0.0.0.0:8443"
-
-    @Option(help: ArgumentHelp("Seconds a client may take to finish the TLS handshake.", valueName: "seconds"))
-    var handshakeTimeout: Int = 10
-
-    @Option(help: ArgumentHelp("Seconds a connection may wait before sending a complete request head.", valueName: "seconds"))
-    var headTimeout: Int = 30
-
-    @Option(help: ArgumentHelp("Seconds an upload may go without body progress.", valueName: "seconds"))
-    var bodyTimeout: Int = 60
-
-    @Option(help: ArgumentHelp(
-        "Address and port of the admin listener (plain HTTP: /metrics, /healthz, /readyz), or `off`.", valueName: "host:port|off"
-    ))
-    var adminListen: String = "127.0.0.1:9464"
-
-    @Option(help: ArgumentHelp("Free space on the spool below which /readyz answers 503 (such as 512MiB).", valueName: "size"))
-    var minFreeSpace: String = "256MiB"
+    @OptionGroup(title: "Listeners") var listeners: ListenerOptions
 
     @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
 
     @OptionGroup(title: "Logging") var logging: LogOptions
 
-    func run() async throws {
-        let (host, port) = try Self.parseListen(listen)
-        let deliveryConfiguration = try delivery.configuration()
-        for (value, option) in [(handshakeTimeout, "--handshake-timeout"), (headTimeout, "--head-timeout"), (bodyTimeout, "--body-timeout")] where value <= 0 {
-            throw WharfError.invalid("\(option) must be at least 1 second", fix: "give a whole number of seconds")
-        }
-        let admin = try adminSettings()
-        logging.bootstrap()
-        let logger = Logger(label: "wharf")
-        let gateway = try Gateway.open(home.resolved, logger: logger)
+    /// Every option given, by setting.
+    var flags: [String: String] {
+        listeners.flags.merging(delivery.flags) { $1 }.merging(logging.flags) { $1 }
+    }
 
-        var configuration = ListenerConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.handshakeTimeout = .seconds(Int64(handshakeTimeout))
-        configuration.requestHeadTimeout = .seconds(Int64(headTimeout))
-        configuration.bodyProgressTimeout = .seconds(Int64(bodyTimeout))
+    func run() async throws {
+        let home = home.resolved
+        let settings = try EffectiveSettings.resolve(
+            for: .serve, flags: flags, environment: ProcessInfo.processInfo.environment,
+            file: try ConfigurationFile.load(home: home)
+        )
+        let listener = try ListenerOptions.listener(settings)
+        let admin = try ListenerOptions.admin(settings)
+        LogOptions.bootstrap(settings)
+        let logger = Logger(label: "wharf")
+        let gateway = try Gateway.open(home, logger: logger)
 
         let services = try gateway.services(
-            listener: configuration, delivery: deliveryConfiguration, admin: admin,
+            listener: listener, delivery: DeliveryOptions.configuration(settings), admin: admin,
             onListening: { address in
                 FileHandle.standardOutput.write(Data("Listening on \(InboundServer.describe(address))\n".utf8))
                 SystemdNotify.send("READY=1")
@@ -79,19 +60,9 @@ struct Serve: AsyncParsableCommand {
         try await group.run()
     }
 
-    func adminSettings() throws(WharfError) -> Gateway.AdminSettings? {
-        let minimum: Int64
-        do { minimum = try ByteSize.parse(minFreeSpace) } catch {
-            throw .invalid("--min-free-space '\(minFreeSpace)' is not a size", fix: "write it as 512MiB, 2GiB or 0")
-        }
-        guard adminListen.lowercased() != "off" else { return nil }
-        let (host, port) = try Self.parseListen(adminListen, option: "--admin-listen")
-        return Gateway.AdminSettings(listen: .init(host: host, port: port), minimumFreeSpace: minimum)
-    }
-
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT`.
-    static func parseListen(_ text: String, option: String = "--listen") throws(WharfError) -> (String, Int) {
-        let invalid = WharfError.invalid("\(option) '\(text)' is not HOST:PORT", fix: "write it as 0.0.0.0:8443, [::]:8443 or 127.0.0.1:0")
+    static func parseListen(_ text: String) throws(WharfError) -> (String, Int) {
+        let invalid = WharfError.invalid("'\(text)' is not HOST:PORT", fix: "write it as 0.0.0.0:8443, [::]:8443 or 127.0.0.1:0")
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw invalid
         }
@@ -99,5 +70,51 @@ struct Serve: AsyncParsableCommand {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty { host = "0.0.0.0" }
         return (host, port)
+    }
+}
+
+/// The listeners' options of `serve`. Each may also be set in the environment or in
+/// `wharf.yml` (see `Setting`); a flag wins.
+struct ListenerOptions: ParsableArguments {
+    @Option(help: .setting("listen", valueName: "host:port")) var listen: String?
+    @Option(help: .setting("handshake-timeout", valueName: "seconds")) var handshakeTimeout: String?
+    @Option(help: .setting("head-timeout", valueName: "seconds")) var headTimeout: String?
+    @Option(help: .setting("body-timeout", valueName: "seconds")) var bodyTimeout: String?
+    @Option(help: .setting("admin-listen", valueName: "host:port|off")) var adminListen: String?
+    @Option(help: .setting("min-free-space", valueName: "size")) var minFreeSpace: String?
+
+    var flags: [String: String] {
+        [
+            "listen": listen, "handshake-timeout": handshakeTimeout, "head-timeout": headTimeout,
+            "body-timeout": bodyTimeout, "admin-listen": adminListen, "min-free-space": minFreeSpace,
+        ].compactMapValues { $0 }
+    }
+
+    static func listener(_ settings: EffectiveSettings) throws(WharfError) -> ListenerConfiguration {
+        let (host, port) = try Serve.parseListen(settings["listen"])
+        var configuration = ListenerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.handshakeTimeout = .seconds(settings.seconds("handshake-timeout"))
+        configuration.requestHeadTimeout = .seconds(settings.seconds("head-timeout"))
+        configuration.bodyProgressTimeout = .seconds(settings.seconds("body-timeout"))
+        return configuration
+    }
+
+    static func admin(_ settings: EffectiveSettings) throws(WharfError) -> Gateway.AdminSettings? {
+        guard settings["admin-listen"].lowercased() != "off" else { return nil }
+        let (host, port) = try Serve.parseListen(settings["admin-listen"])
+        return Gateway.AdminSettings(listen: .init(host: host, port: port), minimumFreeSpace: settings.size("min-free-space"))
+    }
+}
+
+extension ArgumentHelp {
+    /// The help of setting `key`, with its default and where else it can be set.
+    static func setting(_ key: String, valueName: String) -> ArgumentHelp {
+        guard let setting = Setting.named(key) else { preconditionFailure("no setting \(key)") }
+        return ArgumentHelp(
+            "\(setting.help) Default \(setting.defaultValue); also \(setting.environmentVariable) or `\(key):` in wharf.yml.",
+            valueName: valueName
+        )
     }
 }

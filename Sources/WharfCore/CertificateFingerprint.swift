@@ -28,7 +28,8 @@ public struct CertificateFingerprint: Hashable, Sendable, CustomStringConvertibl
 
     public var description: String { hex }
 
-    /// The colon-separated upper-case form OpenSSL prints.
+    /// The colon-separated upper-case form OpenSSL and keytool print (accepted as input;
+    /// Wharf itself prints `hex`).
     public var colonSeparated: String {
         stride(from: 0, to: hex.count, by: 2).map { offset -> String in
             let start = hex.index(hex.startIndex, offsetBy: offset)

@@ -122,7 +122,8 @@ public struct PartnerBundle: Sendable {
 
             \(passwordLine)
 
-            Certificate SHA-256 fingerprint: `\(certificate.fingerprint.colonSeparated)`
+            Certificate SHA-256 fingerprint: `\(certificate.fingerprint.hex)`
+            (`openssl x509 -in \(certificateFile) -outform DER | sha256sum` prints it the same way).
 
             ## Push a file with curl
 

@@ -38,7 +38,7 @@ import WharfTestSupport
         for file in ["ca.crt", "server.crt", "client.crt"] {
             let fingerprint = try openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", "\(fixture.home)/pki/\(file)").stdout
             let colons = try #require(fingerprint.split(separator: "=").last).trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(shown.contains(colons), "\(file)")
+            #expect(shown.contains(colons.replacingOccurrences(of: ":", with: "").lowercased()), "\(file)")
         }
         #expect(shown.contains("expires"))
     }
@@ -340,5 +340,36 @@ import WharfTestSupport
         #expect(try fixture.wharf("audit", "verify").status == 0, "the last event removed leaves a whole chain")
         let against = try fixture.wharf("audit", "verify", "--head", head)
         #expect(against.status == 1 && against.stderr.contains("not at the head"), "\(against.stderr)")
+    }
+}
+
+@Suite struct FingerprintFormatTests {
+    /// Every place Wharf prints a fingerprint prints the same 64 lower-case hex digits,
+    /// which `openssl x509 -outform DER | sha256sum` prints too; none prints OpenSSL's
+    /// colon-separated form.
+    @Test func fingerprintsPrintOneWayEverywhere() throws {
+        let fixture = try WharfHomeFixture()
+        let initialised = try fixture.succeed("init").stdout
+        try fixture.succeed("partner", "add", "acme")
+        let issued = try fixture.succeed("partner", "issue", "acme").stdout
+        let shown = try fixture.succeed("ca", "show").stdout
+        let readme = try String(contentsOfFile: "\(fixture.home)/partners/acme/README.md", encoding: .utf8)
+        let json = try fixture.succeed("partner", "show", "acme", "--json").stdout
+
+        func digest(_ certificate: String) throws -> String {
+            let result = try Command.run("sh", ["-c", "openssl x509 -in \"$0\" -outform DER | sha256sum", certificate])
+            return String(result.stdout.prefix(64))
+        }
+        let ca = try digest("\(fixture.home)/pki/ca.crt")
+        let partner = try digest("\(fixture.home)/partners/acme/acme.crt")
+        #expect(initialised.contains(ca))
+        #expect(shown.contains(ca))
+        #expect(issued.contains(partner))
+        #expect(readme.contains(partner))
+        #expect(json.contains(partner))
+        let colonForm = /[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}/
+        for (place, text) in [("init", initialised), ("partner issue", issued), ("ca show", shown), ("bundle README", readme), ("JSON", json)] {
+            #expect(text.firstMatch(of: colonForm) == nil, "\(place) prints a colon-separated fingerprint")
+        }
     }
 }

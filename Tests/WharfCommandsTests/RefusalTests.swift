@@ -46,7 +46,7 @@ import WharfTestSupport
         Case(label: "issue into a non-empty directory", arguments: ["partner", "issue", "acme", "--out", "{dir}"], says: "not empty"),
         Case(label: "issue for longer than the CA lives", arguments: ["partner", "issue", "acme", "--days", "40000"], says: "outlive the CA"),
         Case(label: "bad upload size", arguments: ["partner", "update", "acme", "--max-upload-size", "0"], says: "not a size"),
-        Case(label: "serve on a bad address", arguments: ["serve", "--listen", "localhost"], says: "not HOST:PORT"),
+        Case(label: "serve on a bad address", arguments: ["serve", "--listen", "localhost"], says: "--listen: 'localhost' is not allowed; give HOST:PORT"),
         Case(label: "inbox of a bad partner name", arguments: ["inbox", "list", "--partner", "Not A Slug"], says: "not a valid partner name"),
         Case(label: "send to an unknown partner", arguments: ["send", "nobody", "{dir}/notes.txt"], says: "no partner named 'nobody'"),
         Case(label: "send of a missing file", arguments: ["send", "acme", "{dir}/notes.txt", "{dir}/missing.txt"], says: "does not exist"),
