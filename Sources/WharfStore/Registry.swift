@@ -45,11 +45,71 @@ public final class Registry: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw WharfError(.database, "cannot open the registry at \(path): \(error)")
+        }
+        try Self.refuseNewerSchema(pool, path: path)
+        do {
             try Migrations.migrator.migrate(pool)
         } catch {
             throw WharfError(.database, "cannot open the registry at \(path): \(error)")
         }
         commits = GroupCommit(pool: pool)
+    }
+
+    /// A registry a newer Wharf migrated has migrations this build does not know: running on
+    /// it could misread or damage rows, so this build refuses, saying what it needs.
+    private static func refuseNewerSchema(_ pool: DatabasePool, path: String) throws(WharfError) {
+        let applied: [String]
+        do {
+            // On the writer, which runs the migrations next: a reader opened now would keep
+            // the schema as it was before them.
+            applied = try pool.writeWithoutTransaction { db in
+                try db.tableExists("grdb_migrations") ? try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") : []
+            }
+        } catch {
+            throw WharfError(.database, "cannot open the registry at \(path): \(error)")
+        }
+        let known = Set(Migrations.migrator.migrations)
+        if let unknown = applied.first(where: { !known.contains($0) }) {
+            throw WharfError(
+                .conflict,
+                "the registry at \(path) was migrated by a newer Wharf (migration \(unknown)); this build knows up to \(Migrations.migrator.migrations.last ?? "none")",
+                fix: "run the newer Wharf, or restore the backup taken before the upgrade (`wharf restore`)"
+            )
+        }
+    }
+
+    /// Writes a consistent copy of the registry to a new file at `path` with SQLite's
+    /// online backup, while other processes go on reading and writing. The copy is a single
+    /// file (no WAL). Returns how many rows its main tables hold.
+    public func backup(to path: String) throws(WharfError) -> [String: Int] {
+        do {
+            let destination = try DatabaseQueue(path: path)
+            try pool.backup(to: destination)
+            let counts = try destination.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+                return try Self.rowCounts(db)
+            }
+            try destination.close()
+            return counts
+        } catch {
+            throw WharfError(.database, "cannot back up the registry to \(path): \(error)")
+        }
+    }
+
+    /// How many rows the main tables hold.
+    public func rowCounts() throws(WharfError) -> [String: Int] {
+        try read(Self.rowCounts)
+    }
+
+    private static func rowCounts(_ db: Database) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for table in ["partner", "partner_identity", "receipt", "transfer", "delivery_attempt", "schedule", "audit_event"]
+        where try db.tableExists(table) {
+            counts[table] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0
+        }
+        return counts
     }
 
     /// The names of the migrations applied, in order.
