@@ -170,7 +170,7 @@ enum Backup {
         try makeDirectory(parent)
         guard isDirectory.boolValue else {
             try copyFile(from, to: "\(destination)/\(relative)")
-            try sync(parent)
+            try AtomicFile.syncDirectory(parent)
             return [relative]
         }
         try makeDirectory("\(destination)/\(relative)")
@@ -180,7 +180,7 @@ enum Backup {
         for entry in entries.sorted() where !entry.hasPrefix(".") {
             copied += try copyTree(from: source, to: destination, relative: "\(relative)/\(entry)")
         }
-        try sync("\(destination)/\(relative)")
+        try AtomicFile.syncDirectory("\(destination)/\(relative)")
         return copied
     }
 
@@ -206,13 +206,6 @@ enum Backup {
             }
         }
         guard fsync(output) == 0 else { throw failure("sync", destination) }
-    }
-
-    private static func sync(_ directory: String) throws(WharfError) {
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw failure("open", directory) }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw failure("sync", directory) }
     }
 
     private static func failure(_ action: String, _ path: String) -> WharfError {
@@ -283,14 +276,14 @@ enum Backup {
     static func install(_ staging: String, as path: String) throws(WharfError) {
         guard FileManager.default.fileExists(atPath: path) else {
             guard rename(staging, path) == 0 else { throw failure("rename \(staging) to", path) }
-            try sync((path as NSString).deletingLastPathComponent)
+            try AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
             return
         }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
         for entry in entries.sorted() {
             guard rename("\(staging)/\(entry)", "\(path)/\(entry)") == 0 else { throw failure("move \(entry) into", path) }
         }
-        try sync(path)
+        try AtomicFile.syncDirectory(path)
         rmdir(staging)
     }
 }
