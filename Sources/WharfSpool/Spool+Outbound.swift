@@ -76,7 +76,7 @@ extension Spool {
         let directory = "\(sentDirectory)/\(transfer.partner)"
         try Self.makeDirectory(sentDirectory)
         try Self.makeDirectory(directory)
-        let destination = "\(directory)/\(transfer.id)-\(transfer.filename)"
+        let destination = "\(directory)/\(Spool.storedName(id: transfer.id, filename: transfer.filename, reserving: 8))"
         let receiptPath = destination + ".receipt"
         let descriptor = open(receiptPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else { throw StagedFile.failure("write", receiptPath) }

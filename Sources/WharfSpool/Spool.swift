@@ -42,6 +42,26 @@ public struct Spool: Sendable {
         public var completed: [String] = []
         /// Uploads never acknowledged, removed.
         public var removed: [String] = []
+        /// Committed files that could not be moved into place, moved to `quarantine/`
+        /// instead, with why: one such file must not keep the gateway from starting.
+        public var quarantined: [Quarantined] = []
+    }
+
+    public struct Quarantined: Sendable, Equatable {
+        public var name: String
+        public var reason: String
+    }
+
+    public var quarantineDirectory: String { "\(root)/quarantine" }
+
+    /// Moves a committed file that cannot be finished to `quarantine/`, for an operator.
+    /// Throws only when even that move fails.
+    private func quarantine(_ path: String, name: String, reason: WharfError, into recovery: inout Recovery) throws(WharfError) {
+        try Self.makeDirectory(quarantineDirectory)
+        let destination = "\(quarantineDirectory)/\(name)"
+        guard rename(path, destination) == 0 else { throw StagedFile.failure("quarantine", destination) }
+        try Self.syncDirectory(quarantineDirectory)
+        recovery.quarantined.append(Quarantined(name: name, reason: reason.description))
     }
 
     /// Finishes or removes what a stop or crash left in `tmp/`.
@@ -59,14 +79,22 @@ public struct Spool: Sendable {
         for name in names.sorted() {
             let path = "\(stagingDirectory)/\(name)"
             if name.hasSuffix(".part"), let receipt = try committedReceipt(String(name.dropLast(5))) {
-                try StagedFile.move(path, to: self, receipt: receipt)
-                recovery.completed.append(receipt.id)
+                do {
+                    try StagedFile.move(path, to: self, receipt: receipt)
+                    recovery.completed.append(receipt.id)
+                } catch {
+                    try quarantine(path, name: name, reason: error, into: &recovery)
+                }
             } else if name.hasSuffix(".out"), try committedTransfer(String(name.dropLast(4))) {
                 let id = String(name.dropLast(4))
-                try Self.makeDirectory(outgoingDirectory)
-                guard rename(path, outgoingPath(id)) == 0 else { throw StagedFile.failure("queue", outgoingPath(id)) }
-                try Self.syncDirectory(outgoingDirectory)
-                recovery.completed.append(id)
+                do throws(WharfError) {
+                    try Self.makeDirectory(outgoingDirectory)
+                    guard rename(path, outgoingPath(id)) == 0 else { throw StagedFile.failure("queue", outgoingPath(id)) }
+                    try Self.syncDirectory(outgoingDirectory)
+                    recovery.completed.append(id)
+                } catch {
+                    try quarantine(path, name: name, reason: error, into: &recovery)
+                }
             } else {
                 unlink(path)
                 recovery.removed.append(name)
@@ -76,10 +104,34 @@ public struct Spool: Sendable {
         return recovery
     }
 
+    /// The longest name a file system of ours takes, in bytes (ext4, XFS, NFS).
+    public static let maximumNameBytes = 255
+
     /// The name an upload has in `inbox/PARTNER/`: the receipt id first, which keeps names
     /// unique and in arrival order, then the name the partner gave.
-    public static func storedName(id: String, filename: String) -> String {
-        "\(id)-\(filename)"
+    ///
+    /// A partner may give a name of up to 255 bytes, which the id would push past the file
+    /// system's limit: such a name is cut in the middle, at a character boundary, marked
+    /// with `~`, keeping its extension (up to 32 bytes) so that whoever reads the inbox
+    /// still knows the type. The receipt keeps the whole name.
+    ///
+    /// - Parameter reserving: bytes to leave for a suffix added beside it (`.receipt`).
+    public static func storedName(id: String, filename: String, reserving: Int = 0) -> String {
+        let whole = "\(id)-\(filename)"
+        let limit = maximumNameBytes - reserving
+        guard whole.utf8.count > limit else { return whole }
+        var suffix = ""
+        if let dot = filename.lastIndex(of: "."), filename.utf8[dot...].count <= 32 { suffix = String(filename[dot...]) }
+        let budget = limit - id.utf8.count - 2 - suffix.utf8.count
+        var head = ""
+        var used = 0
+        for scalar in filename.unicodeScalars.dropLast(suffix.unicodeScalars.count) {
+            let size = String(scalar).utf8.count
+            if used + size > budget { break }
+            head.unicodeScalars.append(scalar)
+            used += size
+        }
+        return "\(id)-\(head)~\(suffix)"
     }
 
     /// Opens a new staged file for upload `id`; `direct` for a large one (see `StagedFile`).

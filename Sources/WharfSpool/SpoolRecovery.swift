@@ -24,14 +24,25 @@ public enum SpoolRecovery {
             }
             switch transfer.state {
             case .delivered:
-                try spool.moveToSent(transfer, receipt: transfer.receipt ?? "")
-                finished += 1
+                do {
+                    try spool.moveToSent(transfer, receipt: transfer.receipt ?? "")
+                    finished += 1
+                } catch {
+                    logger.warning("a delivered file cannot be moved to sent/; it is left in outgoing/", metadata: [
+                        "transfer": "\(id)", "error": "\(error)",
+                    ])
+                }
             case .cancelled:
                 spool.removeOutgoing(id)
                 finished += 1
             default:
                 break
             }
+        }
+        for file in staged.quarantined {
+            logger.warning("a committed file could not be put in place; moved to spool/quarantine/", metadata: [
+                "file": "\(file.name)", "reason": "\(file.reason)",
+            ])
         }
         if !staged.completed.isEmpty || !staged.removed.isEmpty || finished > 0 {
             logger.notice("spool recovered", metadata: [

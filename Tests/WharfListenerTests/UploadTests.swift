@@ -35,6 +35,22 @@ import WharfTestSupport
         #expect(audit.contains("accepted") && audit.contains("acme") && audit.contains(id))
     }
 
+    /// The README allows names of up to 255 bytes; the receipt id in front of the stored
+    /// name must not push it past the file system's limit.
+    @Test func aFileNameOf255BytesIsStoredAndItsReceiptKeepsTheWholeName() async throws {
+        let gateway = try await TestGateway.start()
+        let name = String(repeating: "r", count: 251) + ".xml"
+        let file = try gateway.randomFile("long.xml", size: 2_000)
+        let result = try await gateway.put(file.path, as: name)
+        #expect(result.status == 201, "\(result.body)")
+        let receipt = try #require(try JSONSerialization.jsonObject(with: Data(result.body.utf8)) as? [String: Any])
+        #expect(receipt["filename"] as? String == name)
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/inbox/acme")
+        #expect(stored.count == 1)
+        #expect(stored.allSatisfy { $0.utf8.count <= 255 && $0.hasSuffix("~.xml") })
+        try await gateway.stop()
+    }
+
     @Test func aLargeUploadWrittenPastThePageCacheIsStoredWhole() async throws {
         let gateway = try await TestGateway.start { configuration in
             configuration.directWriteThreshold = 1024 * 1024

@@ -86,6 +86,44 @@ import WharfTestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.inboxDirectory(for: "acme")) == ["committed-a.txt"])
     }
 
+    /// A committed file whose move fails (here a stored name an earlier version made too
+    /// long for the file system) is moved aside; the others are finished and start goes on.
+    @Test func recoveryQuarantinesWhatItCannotFinishAndFinishesTheRest() throws {
+        _ = try stage("long", "kept")
+        _ = try stage("fine", "whole")
+        let tooLong = Receipt(
+            id: "long", partner: "acme", filename: "x", storedName: "long-" + String(repeating: "n", count: 260), size: 4,
+            sha256: String(repeating: "0", count: 64), receivedAt: Date(), idempotencyKey: nil
+        )
+        let recovery = try spool.recover { id throws(WharfError) in id == "long" ? tooLong : id == "fine" ? receipt("fine") : nil }
+        #expect(recovery.completed == ["fine"])
+        #expect(recovery.quarantined.map(\.name) == ["long.part"])
+        #expect(recovery.quarantined.first?.reason.contains("File name too long") == true, "\(recovery.quarantined)")
+        #expect(try String(contentsOfFile: "\(spool.quarantineDirectory)/long.part", encoding: .utf8) == "kept")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.inboxDirectory(for: "acme")) == ["fine-a.txt"])
+    }
+
+    @Test(arguments: [
+        (String(repeating: "n", count: 255), ""),
+        (String(repeating: "n", count: 240) + ".xml", ".xml"),
+        (String(repeating: "é", count: 120) + ".csv", ".csv"),          // 2 bytes each: the cut must fall between them
+        (String(repeating: "n", count: 200) + "." + String(repeating: "e", count: 50), ""),  // no short extension to keep
+    ])
+    func storedNamesFitTheFileSystemAndKeepTheExtension(filename: String, suffix: String) throws {
+        let id = "20261201T235926Z-0e03b01e"
+        let name = Spool.storedName(id: id, filename: filename)
+        #expect(name.utf8.count <= 255)
+        #expect(name.hasPrefix("\(id)-"))
+        #expect(name.hasSuffix("~" + suffix))
+        #expect(String(validating: Array(name.utf8), as: UTF8.self) != nil)
+        let sent = Spool.storedName(id: id, filename: filename, reserving: 8)
+        #expect(sent.utf8.count <= 247)
+        // It can be created.
+        #expect(FileManager.default.createFile(atPath: directory.file(name), contents: Data()))
+        // A name that fits is kept as it is.
+        #expect(Spool.storedName(id: id, filename: "short.xml") == "\(id)-short.xml")
+    }
+
     @Test func discardRemovesTheStagedFile() throws {
         let staged = try spool.stage(id: "gone")
         staged.discard()
