@@ -58,7 +58,7 @@ struct BackupCommand: ParsableCommand {
             )
             try AtomicFile.write(Listing.json(manifest) + "\n", to: "\(staging)/\(Backup.manifestName)", mode: 0o600)
             try Backup.install(staging, as: destination)
-            print("Backed up \(home.path) to \(destination): \(manifest.files.count) files, " +
+            Console.print("Backed up \(home.path) to \(destination): \(manifest.files.count) files, " +
                   manifest.rows.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
@@ -107,8 +107,8 @@ struct RestoreCommand: ParsableCommand {
             try? FileManager.default.removeItem(atPath: staging)
             throw error
         }
-        print("Restored \(source) into \(target): \(manifest.files.count) files, backed up \(manifest.createdAt.formatted(.iso8601)) by Wharf \(manifest.version)")
-        if !manifest.withSpool { print("The backup holds no spool: transfers queued in it will die for want of their files.") }
+        Console.print("Restored \(source) into \(target): \(manifest.files.count) files, backed up \(manifest.createdAt.formatted(.iso8601)) by Wharf \(manifest.version)")
+        if !manifest.withSpool { Console.print("The backup holds no spool: transfers queued in it will die for want of their files.") }
     }
 }
 
@@ -254,15 +254,15 @@ enum Backup {
         for file in manifest.files {
             let parts = file.path.split(separator: "/")
             guard !file.path.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty else {
-                throw WharfError(.invalidInput, "the manifest names \(EscapedText.terminal(file.path)), outside the backup")
+                throw WharfError(.invalidInput, "the manifest names \(file.path), outside the backup")
             }
             guard FileManager.default.fileExists(atPath: "\(directory)/\(file.path)") else {
-                throw WharfError(.invalidInput, "the backup is incomplete: \(EscapedText.terminal(file.path)) is missing", fix: "take a new backup")
+                throw WharfError(.invalidInput, "the backup is incomplete: \(file.path) is missing", fix: "take a new backup")
             }
             let found = try describe("\(directory)/\(file.path)", as: file.path)
             guard found.size == file.size, found.sha256 == file.sha256 else {
                 throw WharfError(
-                    .invalidInput, "the backup is damaged: \(EscapedText.terminal(file.path)) is not the file backed up (its SHA-256 differs)",
+                    .invalidInput, "the backup is damaged: \(file.path) is not the file backed up (its SHA-256 differs)",
                     fix: "restore another backup"
                 )
             }

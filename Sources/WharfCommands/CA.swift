@@ -23,15 +23,15 @@ struct CA: ParsableCommand {
             let server = try pki.loadServer()
             let client = try pki.loadClient()
             for (label, certificate) in [("CA", authority.certificate), ("Server", server.certificate), ("Client", client.certificate)] {
-                print("\(label) certificate")
-                print("  subject      \(certificate.subject)")
-                print("  sha256       \(certificate.fingerprint.hex)")
-                print("  expires      \(certificate.notValidAfter.formatted(.iso8601))")
+                Console.print("\(label) certificate")
+                Console.print("  subject      \(certificate.subject)")
+                Console.print("  sha256       \(certificate.fingerprint.hex)")
+                Console.print("  expires      \(certificate.notValidAfter.formatted(.iso8601))")
                 if let names = certificate.alternativeNames, !names.isEmpty {
-                    print("  names        \(names.joined(separator: ", "))")
+                    Console.print("  names        \(names.joined(separator: ", "))")
                 }
             }
-            print("CA file: \(pki.caCertificatePath)")
+            Console.print("CA file: \(pki.caCertificatePath)")
         }
     }
 
@@ -63,10 +63,10 @@ struct CA: ParsableCommand {
             let server = try authority.issueServerCertificate(hostNames: names, keyType: KeyType(of: current.privateKey), days: days)
             try pki.replaceServer(server)
             OperatorAudit.record(try home.resolved.openRegistry(), "ca reissue-server", "server certificate sha256 \(server.certificate.fingerprint.hex) for \(names.joined(separator: ", "))")
-            print("Reissued the server certificate")
-            print("  names    \(names.joined(separator: ", "))")
-            print("  sha256   \(server.certificate.fingerprint.hex)")
-            print("  expires  \(server.certificate.notValidAfter.formatted(.iso8601))")
+            Console.print("Reissued the server certificate")
+            Console.print("  names    \(names.joined(separator: ", "))")
+            Console.print("  sha256   \(server.certificate.fingerprint.hex)")
+            Console.print("  expires  \(server.certificate.notValidAfter.formatted(.iso8601))")
         }
     }
 }

@@ -40,12 +40,12 @@ struct ConfigCommand: ParsableCommand {
                 environment: ProcessInfo.processInfo.environment, file: file
             )
             if json {
-                print(Listing.json(Report(file: file?.path, settings: settings.values)))
+                Console.printJSON(Listing.json(Report(file: file?.path, settings: settings.values)))
                 return
             }
-            print("File: \(file?.path ?? "none (\(home.path)/\(ConfigurationFile.name) does not exist)")")
+            Console.print("File: \(file?.path ?? "none (\(home.path)/\(ConfigurationFile.name) does not exist)")")
             let width = settings.values.map(\.key.count).max() ?? 0
-            let valueWidth = settings.values.map { EscapedText.terminal($0.value).count }.max() ?? 0
+            let valueWidth = settings.values.map { $0.value.count }.max() ?? 0
             for value in settings.values {
                 let from = switch value.source {
                 case .default: "default"
@@ -54,8 +54,8 @@ struct ConfigCommand: ParsableCommand {
                 case .flag: "flag (\(value.origin))"
                 }
                 let key = value.key.padding(toLength: width, withPad: " ", startingAt: 0)
-                let shown = EscapedText.terminal(value.value).padding(toLength: valueWidth, withPad: " ", startingAt: 0)
-                print("\(key)  \(shown)  \(from)")
+                let shown = value.value.padding(toLength: valueWidth, withPad: " ", startingAt: 0)
+                Console.print("\(key)  \(shown)  \(from)")
             }
         }
     }

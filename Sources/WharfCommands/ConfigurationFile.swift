@@ -40,7 +40,7 @@ struct ConfigurationFile: Sendable {
         for (keyNode, valueNode) in mapping {
             let line = keyNode.mark.map { " (line \($0.line))" } ?? ""
             guard case .scalar(let key) = keyNode, let setting = Setting.named(key.string) else {
-                let shown = keyNode.scalar.map { "'\(EscapedText.terminal($0.string))'" } ?? "a key that is not a name"
+                let shown = keyNode.scalar.map { "'\($0.string)'" } ?? "a key that is not a name"
                 throw .invalid(
                     "\(path)\(line): unknown key \(shown)",
                     fix: "the keys are \(Setting.all.map(\.key).joined(separator: ", "))"
@@ -62,7 +62,7 @@ struct ConfigurationFile: Sendable {
         if !first.contains("line "), let place = text.firstMatch(of: /line (\d+), column (\d+)/) {
             first += " (line \(place.1), column \(place.2))"
         }
-        return EscapedText.terminal(first)
+        return first
     }
 
     /// What `wharf init` writes: every setting, commented out at its default.

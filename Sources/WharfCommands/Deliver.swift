@@ -76,7 +76,7 @@ struct Deliver: AsyncParsableCommand {
         let gateway = try Gateway.open(home, logger: Logger(label: "wharf"))
         let tally = try await gateway.deliverOnce(DeliveryOptions.configuration(settings))
         // This run's outcomes, not the queue's history: what a cron job's mail should say.
-        print("delivered: \(tally.delivered), retrying: \(tally.retrying), dead: \(tally.dead)")
+        Console.print("delivered: \(tally.delivered), retrying: \(tally.retrying), dead: \(tally.dead)")
         if tally.dead > 0 {
             Console.error("wharf: \(tally.dead) transfer\(tally.dead == 1 ? "" : "s") died in this run; `wharf transfers list --state dead` shows why")
             throw ExitCode(1)

@@ -94,7 +94,7 @@ struct Audit: ParsableCommand {
                     event.outcome.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), event.status.map(String.init) ?? "-",
                     who + partner, event.command ?? event.remoteAddress ?? "-", event.detail ?? "",
                 ]
-                return EscapedText.terminal(fields.joined(separator: "  "))
+                return fields.joined(separator: "  ")
             }
         }
     }
@@ -111,7 +111,7 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             let count = try home.resolved.openRegistry().verifyAudit(head: head)
-            print("The audit trail is intact: \(count) events, each chained to the one before.")
+            Console.print("The audit trail is intact: \(count) events, each chained to the one before.")
         }
     }
 
@@ -122,7 +122,7 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             let (count, hash) = try home.resolved.openRegistry().auditHead()
-            print("\(hash.isEmpty ? "-" : hash)  \(count) events")
+            Console.print("\(hash.isEmpty ? "-" : hash)  \(count) events")
         }
     }
 }

@@ -62,9 +62,9 @@ struct Init: ParsableCommand {
             throw error
         }
 
-        print("Initialised Wharf home \(home.path)")
-        print("  CA      \(authority.certificate.subject)  sha256 \(authority.certificate.fingerprint.hex)")
-        print("  server  covers \(names.joined(separator: ", "))")
-        print("Next: wharf partner add NAME, then wharf partner issue NAME.")
+        Console.print("Initialised Wharf home \(home.path)")
+        Console.print("  CA      \(authority.certificate.subject)  sha256 \(authority.certificate.fingerprint.hex)")
+        Console.print("  server  covers \(names.joined(separator: ", "))")
+        Console.print("Next: wharf partner add NAME, then wharf partner issue NAME.")
     }
 }

@@ -9,12 +9,12 @@ enum Listing {
         _ items: [Item], json: Bool, empty: String, header: String? = nil, line: (Item) -> String
     ) {
         if json {
-            Swift.print(Self.json(items))
+            Console.printJSON(Self.json(items))
         } else if items.isEmpty {
-            Swift.print(empty)
+            Console.print(empty)
         } else {
-            if let header { Swift.print(header) }
-            for item in items { Swift.print(line(item)) }
+            if let header { Console.print(header) }
+            for item in items { Console.print(line(item)) }
         }
     }
 

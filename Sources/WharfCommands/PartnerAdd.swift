@@ -35,9 +35,9 @@ struct PartnerAdd: ParsableCommand {
         // files for it (a missing one is no error: the intake makes the spool's folders).
         let spool = Spool(root: home.spoolDirectory)
         try? FileManager.default.createDirectory(atPath: spool.dropDirectory(for: name.rawValue), withIntermediateDirectories: true)
-        print("Added partner \(name) (\(partner.status.rawValue), \(partner.identities.count) \(partner.identities.count == 1 ? "identity" : "identities")).")
+        Console.print("Added partner \(name) (\(partner.status.rawValue), \(partner.identities.count) \(partner.identities.count == 1 ? "identity" : "identities")).")
         if partner.identities.isEmpty {
-            print("Next: `wharf partner issue \(name)` gives it a certificate, or add one with --subject or --fingerprint.")
+            Console.print("Next: `wharf partner issue \(name)` gives it a certificate, or add one with --subject or --fingerprint.")
         }
     }
 }

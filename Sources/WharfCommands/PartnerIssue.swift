@@ -78,11 +78,11 @@ struct PartnerIssue: ParsableCommand {
         }
 
         OperatorAudit.record(registry, "partner issue", partner: name.rawValue, "issued certificate sha256 \(issued.certificate.fingerprint.hex) until \(issued.certificate.notValidAfter.utcTimestamp())")
-        print("Issued a client certificate for \(name), valid until \(issued.certificate.notValidAfter.formatted(.iso8601))")
-        print("  subject  \(issued.certificate.subject)")
-        print("  sha256   \(issued.certificate.fingerprint.hex)")
-        print("Bundle written to \(destination)/ (see its README.md). Push a file with:")
-        print("  curl --cert \(destination)/\(bundle.certificateFile) --key \(destination)/\(bundle.keyFile) --cacert \(destination)/\(PartnerBundle.caFile) --upload-file FILE \(bundle.gatewayURL)/inbox/FILE")
+        Console.print("Issued a client certificate for \(name), valid until \(issued.certificate.notValidAfter.formatted(.iso8601))")
+        Console.print("  subject  \(issued.certificate.subject)")
+        Console.print("  sha256   \(issued.certificate.fingerprint.hex)")
+        Console.print("Bundle written to \(destination)/ (see its README.md). Push a file with:")
+        Console.print("  curl --cert \(destination)/\(bundle.certificateFile) --key \(destination)/\(bundle.keyFile) --cacert \(destination)/\(PartnerBundle.caFile) --upload-file FILE \(bundle.gatewayURL)/inbox/FILE")
     }
 
     static func readPassword(_ path: String) throws(WharfError) -> String {

@@ -42,6 +42,6 @@ struct PartnerShow: ParsableCommand {
             throw WharfError.unknownPartner(name.rawValue)
         }
         let report = PartnerReport(partner)
-        print(json ? Listing.json(report) : report.text)
+        if json { Console.printJSON(Listing.json(report)) } else { Console.print(report.text) }
     }
 }

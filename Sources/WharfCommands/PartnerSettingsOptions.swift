@@ -61,6 +61,12 @@ struct PartnerSettingsOptions: ParsableArguments {
         if let displayName, displayName.trimmingCharacters(in: .whitespaces).isEmpty {
             throw .invalid("the display name is empty", fix: "give --display-name some text, or leave it out")
         }
+        if let displayName, !EscapedText.isPrintable(displayName) {
+            throw .invalid(
+                "the display name contains a control or bidirectional formatting character",
+                fix: "give --display-name printable text on one line"
+            )
+        }
         let notBefore = try notBefore.map { text throws(WharfError) in try Self.parseTime(text, option: "--not-before") }
         let notAfter = try notAfter.map { text throws(WharfError) in try Self.parseTime(text, option: "--not-after") }
         if (notBefore != nil || notAfter != nil) && subjects.isEmpty && fingerprints.isEmpty {

@@ -16,7 +16,7 @@ struct PartnerEnable: ParsableCommand {
         let registry = try home.resolved.openRegistry()
         try registry.setStatus(.active, of: name)
         OperatorAudit.record(registry, "partner enable", partner: name.rawValue, "status active")
-        print("Partner \(name) is active.")
+        Console.print("Partner \(name) is active.")
     }
 }
 
@@ -37,7 +37,7 @@ struct PartnerDisable: ParsableCommand {
         let registry = try home.resolved.openRegistry()
         try registry.setStatus(.disabled, of: name)
         OperatorAudit.record(registry, "partner disable", partner: name.rawValue, "status disabled")
-        print("Partner \(name) is disabled.")
+        Console.print("Partner \(name) is disabled.")
     }
 }
 
@@ -90,16 +90,16 @@ struct PartnerRemove: ParsableCommand {
         let spool = Spool(root: home.spoolDirectory)
         for transfer in pending {
             try registry.cancel(transfer.id) { spool.removeOutgoing(transfer.id) }
-            print("Cancelled transfer \(transfer.id) (\(transfer.filename)).")
+            Console.print("Cancelled transfer \(transfer.id) (\(transfer.filename)).")
         }
         for schedule in schedules {
             try registry.removeSchedule(schedule.id)
-            print("Removed schedule \(schedule.id).")
+            Console.print("Removed schedule \(schedule.id).")
         }
         try registry.remove(name)
         let forced = pending.isEmpty && schedules.isEmpty ? "" : " after cancelling \(pending.count) transfers and removing \(schedules.count) schedules"
         OperatorAudit.record(registry, "partner remove", partner: name.rawValue, "removed\(forced)")
-        print("Removed partner \(name).")
+        Console.print("Removed partner \(name).")
     }
 
     /// `transfer t1` or `3 transfers: t1, t2, t3`.

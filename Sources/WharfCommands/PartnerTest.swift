@@ -36,12 +36,12 @@ struct PartnerTest: ParsableCommand {
             case false?: "[FAIL]"
             case nil: "[info]"
             }
-            print("\(mark) \(finding.text)")
+            Console.print("\(mark) \(finding.text)")
         }
         if report.wouldDeliver {
-            print("A delivery to \(name) would succeed.")
+            Console.print("A delivery to \(name) would succeed.")
         } else {
-            print("A delivery to \(name) would fail.")
+            Console.print("A delivery to \(name) would fail.")
             throw ExitCode(1)
         }
     }

@@ -74,6 +74,6 @@ struct PartnerUpdate: ParsableCommand {
             try settings.apply(to: &partner)
         }
         OperatorAudit.record(registry, "partner update", partner: name.rawValue, "identities \(partner.identities.map(\.value).joined(separator: ", ")); url \(partner.outbound.url?.rawValue ?? "none"); pins \(partner.outbound.pins.count); status \(partner.status.rawValue)")
-        print("Updated partner \(name) (\(partner.status.rawValue), \(partner.identities.count) \(partner.identities.count == 1 ? "identity" : "identities"), \(partner.outbound.pins.count) \(partner.outbound.pins.count == 1 ? "pin" : "pins")).")
+        Console.print("Updated partner \(name) (\(partner.status.rawValue), \(partner.identities.count) \(partner.identities.count == 1 ? "identity" : "identities"), \(partner.outbound.pins.count) \(partner.outbound.pins.count == 1 ? "pin" : "pins")).")
     }
 }

@@ -60,7 +60,7 @@ struct ScheduleCommand: ParsableCommand {
                 partner: partner, cron: cron, sourceDirectory: directory, pattern: pattern, keep: keep, firstRun: first
             )
             OperatorAudit.record(registry, "schedule add", partner: partner.rawValue, "schedule \(schedule.id): '\(cron)' from \(directory) (\(pattern))\(keep ? " keep" : "")")
-            print("Schedule \(schedule.id): \(cron) from \(directory) (\(pattern)) to \(partner); first run \(first.formatted(.iso8601))")
+            Console.print("Schedule \(schedule.id): \(cron) from \(directory) (\(pattern)) to \(partner); first run \(first.formatted(.iso8601))")
         }
     }
 
@@ -92,7 +92,7 @@ struct ScheduleCommand: ParsableCommand {
             let registry = try home.resolved.openRegistry()
             try registry.removeSchedule(id)
             OperatorAudit.record(registry, "schedule remove", "schedule \(id)")
-            print("Removed schedule \(id).")
+            Console.print("Removed schedule \(id).")
         }
     }
 }

@@ -66,7 +66,7 @@ struct Send: AsyncParsableCommand {
         for path in files {
             guard let transfer = try outbox.queue(path, for: name) else { continue }
             ids.append(transfer.id)
-            print("\(transfer.id)  queued  \(transfer.filename)  \(transfer.size) bytes  sha256 \(transfer.sha256)")
+            Console.print("\(transfer.id)  queued  \(transfer.filename)  \(transfer.size) bytes  sha256 \(transfer.sha256)")
         }
         if !ids.isEmpty {
             OperatorAudit.record(registry, "send", partner: name.rawValue, "queued \(ids.count) files: \(ids.joined(separator: ", "))")
@@ -88,7 +88,7 @@ struct Send: AsyncParsableCommand {
         var failed = false
         for id in ids {
             let transfer = finished[id]!
-            print("\(id)  \(transfer.state.rawValue)\(transfer.lastError.map { "  \($0)" } ?? "")")
+            Console.print("\(id)  \(transfer.state.rawValue)\(transfer.lastError.map { "  \($0)" } ?? "")")
             failed = failed || transfer.state != .delivered
         }
         if failed { throw ExitCode(1) }

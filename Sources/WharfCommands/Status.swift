@@ -61,7 +61,7 @@ struct Status: ParsableCommand {
             },
             needsOperator: !reasons.isEmpty, reasons: reasons
         )
-        print(json ? Listing.json(report) : Self.text(report, now: now))
+        if json { Console.printJSON(Listing.json(report)) } else { Console.print(Self.text(report, now: now)) }
         if report.needsOperator { throw ExitCode(1) }
     }
 
@@ -74,7 +74,7 @@ struct Status: ParsableCommand {
             lines.append("Waiting longest  \(oldest.id) to \(oldest.partner), queued \(oldest.queuedAt.formatted(.iso8601))")
         }
         for transfer in report.dead {
-            lines.append("Dead        \(transfer.id) to \(transfer.partner)  \(transfer.filename)  \(transfer.lastError.map(EscapedText.terminal) ?? "")")
+            lines.append("Dead        \(transfer.id) to \(transfer.partner)  \(transfer.filename)  \(transfer.lastError ?? "")")
         }
         for (partner, at) in report.lastUploads.sorted(by: { $0.key < $1.key }) {
             lines.append("Last upload \(partner)  \(at.formatted(.iso8601))")

@@ -54,21 +54,21 @@ struct Transfers: ParsableCommand {
             }
             let attempts = try registry.attempts(of: id)
             if json {
-                print(Listing.json(Report(transfer: TransferJSON(transfer), attempts: attempts)))
+                Console.printJSON(Listing.json(Report(transfer: TransferJSON(transfer), attempts: attempts)))
                 return
             }
-            print("\(transfer.id)  \(transfer.state.rawValue)")
-            print("  partner    \(transfer.partner)")
-            print("  file       \(transfer.filename), \(transfer.size) bytes, sha256 \(transfer.sha256)")
-            print("  created    \(transfer.createdAt.formatted(.iso8601))")
-            if let next = transfer.nextAttemptAt { print("  next try   \(next.formatted(.iso8601))") }
-            if let error = transfer.lastError { print("  reason     \(error)") }
-            if let delivered = transfer.deliveredAt { print("  delivered  \(delivered.formatted(.iso8601))") }
-            if let receipt = transfer.receipt, !receipt.isEmpty { print("  receipt    \(receipt)") }
+            Console.print("\(transfer.id)  \(transfer.state.rawValue)")
+            Console.print("  partner    \(transfer.partner)")
+            Console.print("  file       \(transfer.filename), \(transfer.size) bytes, sha256 \(transfer.sha256)")
+            Console.print("  created    \(transfer.createdAt.formatted(.iso8601))")
+            if let next = transfer.nextAttemptAt { Console.print("  next try   \(next.formatted(.iso8601))") }
+            if let error = transfer.lastError { Console.print("  reason     \(error)") }
+            if let delivered = transfer.deliveredAt { Console.print("  delivered  \(delivered.formatted(.iso8601))") }
+            if let receipt = transfer.receipt, !receipt.isEmpty { Console.print("  receipt    \(receipt)") }
             for attempt in attempts {
                 let status = attempt.httpStatus.map { "HTTP \($0)" } ?? "no HTTP status"
                 let curl = attempt.curlCode.map { "curl \($0)" } ?? "not sent"
-                print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  \(String(format: "%.3f", attempt.duration)) s  \(curl)  \(status)  \(attempt.bytesSent) bytes sent\(attempt.error.map { "  \($0)" } ?? "")")
+                Console.print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  \(String(format: "%.3f", attempt.duration)) s  \(curl)  \(status)  \(attempt.bytesSent) bytes sent\(attempt.error.map { "  \($0)" } ?? "")")
             }
         }
     }
@@ -85,7 +85,7 @@ struct Transfers: ParsableCommand {
             let registry = try home.resolved.openRegistry()
             let transfer = try registry.retry(id)
             OperatorAudit.record(registry, "transfers retry", partner: transfer.partner, "transfer \(transfer.id) queued again")
-            print("\(transfer.id)  queued again")
+            Console.print("\(transfer.id)  queued again")
         }
     }
 
@@ -103,7 +103,7 @@ struct Transfers: ParsableCommand {
             let registry = try home.openRegistry()
             try registry.cancel(id) { spool.removeOutgoing(id) }
             OperatorAudit.record(registry, "transfers cancel", partner: try registry.transfer(id: id)?.partner, "transfer \(id) cancelled")
-            print("\(id)  cancelled")
+            Console.print("\(id)  cancelled")
         }
     }
 }

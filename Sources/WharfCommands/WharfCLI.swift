@@ -61,9 +61,24 @@ struct Wharf: AsyncParsableCommand {
     )
 }
 
-/// Writing to the terminal.
+/// Writing to the terminal. Output may hold text from outside (certificate subjects, file
+/// names, display names, what a receiver answered): every line is printed escaped
+/// (`EscapedText.terminal`), so a control character, a newline or a bidirectional
+/// override in it cannot move the cursor, forge a line or reorder what is shown.
 enum Console {
+    /// Prints `text`, each of its lines escaped.
+    static func print(_ text: String) {
+        Swift.print(text.split(separator: "\n", omittingEmptySubsequences: false).map { EscapedText.terminal(String($0)) }
+            .joined(separator: "\n"))
+    }
+
+    /// Prints a JSON document as it is: its strings are escaped by the encoder.
+    static func printJSON(_ text: String) {
+        Swift.print(text)
+    }
+
+    /// Writes `line` to stderr, escaped.
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        FileHandle.standardError.write(Data((EscapedText.terminal(line) + "\n").utf8))
     }
 }

@@ -40,6 +40,12 @@ public enum EscapedText {
         return escaped
     }
 
+    /// Whether `value` has nothing `terminal` would escape: no control character, no
+    /// bidirectional formatting character. Backslashes are fine.
+    public static func isPrintable(_ value: String) -> Bool {
+        !value.unicodeScalars.contains(where: needsEscape)
+    }
+
     private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00..<0x20, 0x7F..<0xA0: true

@@ -373,3 +373,30 @@ import WharfTestSupport
         }
     }
 }
+
+@Suite struct EscapedOutputTests {
+    /// A certificate subject is text from outside: a partner's CA named with an escape
+    /// sequence, a newline and a right-to-left override reaches the terminal escaped.
+    @Test func subjectsFromOutsideArePrintedEscaped() throws {
+        let fixture = try WharfHomeFixture()
+        try fixture.succeed("init")
+        let directory = try TemporaryDirectory("wharf-evil")
+        let subject = "/CN=Evil\u{1b}[2J\u{202e}Corp"
+        let made = try Command.run("openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-utf8",
+            "-keyout", directory.file("ca.key"), "-out", directory.file("ca.crt"), "-subj", subject,
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign",
+        ])
+        #expect(made.succeeded, "\(made.stderr)")
+        try fixture.succeed("partner", "add", "evil", "--trust-ca", directory.file("ca.crt"), "--subject", "CN=evil")
+        for command in [["partner", "show", "evil"], ["partner", "list"], ["audit", "list"]] {
+            let result = try fixture.wharf(command)
+            #expect(result.succeeded, "\(command): \(result.stderr)")
+            let output = result.stdout
+            #expect(!output.unicodeScalars.contains { $0 == "\u{1b}" || $0 == "\u{202e}" }, "\(command): raw control text")
+            if command == ["partner", "show", "evil"] {
+                #expect(output.contains(#"Evil\u{1b}[2J\u{202e}Corp"#), "\(output)")
+            }
+        }
+    }
+}

@@ -63,6 +63,8 @@ import WharfTestSupport
         Case(label: "audit list since a bad time", arguments: ["audit", "list", "--since", "yesterday"], says: "is not a time"),
         Case(label: "audit verify against another head", arguments: ["audit", "verify", "--head", "0000"], says: "not at the head 0000"),
         Case(label: "bad retry setting", arguments: ["partner", "update", "acme", "--max-attempts", "0"], says: "at least 1"),
+        Case(label: "a display name with an escape sequence", arguments: ["partner", "add", "evil", "--display-name", "Evil\u{1b}[2J Corp"], says: "contains a control or bidirectional formatting character"),
+        Case(label: "a display name with a bidi override", arguments: ["partner", "update", "acme", "--display-name", "Acme \u{202e}gpj.exe"], says: "contains a control or bidirectional formatting character"),
         Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
     ]
 
