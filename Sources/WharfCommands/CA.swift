@@ -50,8 +50,8 @@ struct CA: ParsableCommand {
         @Option(name: .customLong("server-name"), help: ArgumentHelp("A DNS name or IP address to cover (repeatable); replaces the current extra names.", valueName: "name"))
         var serverNames: [String] = []
 
-        @Option(help: "Validity in days.")
-        var days: Int = 397
+        @Option(help: "Validity in days (at most 366 keeps within Mozilla's intermediate profile).")
+        var days: Int = 365
 
         func run() throws {
             let pki = home.resolved.pki

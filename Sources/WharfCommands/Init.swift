@@ -39,7 +39,7 @@ struct Init: ParsableCommand {
 
         let authority = try CertificateAuthority.create(commonName: "Wharf CA \(host)", keyType: keyType)
         let server = try authority.issueServerCertificate(hostNames: names, keyType: keyType)
-        let client = try authority.issueClientCertificate(commonName: "wharf \(names[0])", organization: "Wharf", keyType: keyType, days: 397)
+        let client = try authority.issueClientCertificate(commonName: "wharf \(names[0])", organization: "Wharf", keyType: keyType, days: 365)
 
         do {
             try FileManager.default.createDirectory(atPath: home.path, withIntermediateDirectories: true)

@@ -82,11 +82,13 @@ struct ListenerOptions: ParsableArguments {
     @Option(help: .setting("body-timeout", valueName: "seconds")) var bodyTimeout: String?
     @Option(help: .setting("admin-listen", valueName: "host:port|off")) var adminListen: String?
     @Option(help: .setting("min-free-space", valueName: "size")) var minFreeSpace: String?
+    @Flag(inversion: .prefixedNo, help: .setting("send-ca-names", valueName: "")) var sendCANames: Bool?
 
     var flags: [String: String] {
         [
             "listen": listen, "handshake-timeout": handshakeTimeout, "head-timeout": headTimeout,
             "body-timeout": bodyTimeout, "admin-listen": adminListen, "min-free-space": minFreeSpace,
+            "send-ca-names": sendCANames.map { $0 ? "true" : "false" },
         ].compactMapValues { $0 }
     }
 
@@ -98,6 +100,7 @@ struct ListenerOptions: ParsableArguments {
         configuration.handshakeTimeout = .seconds(settings.seconds("handshake-timeout"))
         configuration.requestHeadTimeout = .seconds(settings.seconds("head-timeout"))
         configuration.bodyProgressTimeout = .seconds(settings.seconds("body-timeout"))
+        configuration.sendCANames = settings["send-ca-names"] == "true"
         return configuration
     }
 

@@ -44,6 +44,11 @@ extension Setting {
             help: "Free space on the spool below which /readyz answers 503.",
             allowed: "a size, such as 512MiB, 2GiB or 0", accepts: { (try? ByteSize.parse($0)) != nil }
         ),
+        Setting(
+            key: "send-ca-names", defaultValue: "false", scope: .serve,
+            help: "Name the accepted CAs in the TLS certificate request (tells every client which partners' CAs are trusted).",
+            allowed: "true or false", accepts: { $0 == "true" || $0 == "false" }
+        ),
         seconds("handshake-timeout", 10, .serve, "Seconds a client may take to finish the TLS handshake.", minimum: 1),
         seconds("head-timeout", 30, .serve, "Seconds a connection may wait before sending a complete request head.", minimum: 1),
         seconds("body-timeout", 60, .serve, "Seconds an upload may go without body progress.", minimum: 1),
@@ -128,7 +133,7 @@ struct EffectiveSettings: Sendable {
             guard setting.accepts(value.value) else {
                 let place = value.source == .file ? "\(value.origin): \(setting.key)" : value.origin
                 throw .invalid(
-                    "\(place): '\(EscapedText.terminal(value.value))' is not allowed", fix: "give \(setting.allowed)"
+                    "\(place): '\(value.value)' is not allowed", fix: "give \(setting.allowed)"
                 )
             }
             values.append(value)

@@ -35,7 +35,7 @@ public struct InboundServer: Service {
         self.configuration = configuration
         self.store = store
         self.spool = spool
-        self.tls = TLSContextProvider(pki: pki, store: store, logger: logger)
+        self.tls = TLSContextProvider(pki: pki, store: store, sendCANames: configuration.sendCANames, logger: logger)
         self.instruments = instruments
         self.logger = logger
         self.onListening = onListening

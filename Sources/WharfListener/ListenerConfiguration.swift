@@ -22,5 +22,10 @@ public struct ListenerConfiguration: Sendable {
     /// Threads for the calls that block: file writes, fsyncs, registry reads and commits.
     public var blockingThreads: Int = 16
 
+    /// Name the accepted CAs in the TLS CertificateRequest. Off by default: the list would
+    /// tell anyone who connects which partners' CAs are trusted. Clients that pick a
+    /// certificate by issuer (some Java set-ups with several keys) need it.
+    public var sendCANames = false
+
     public init() {}
 }

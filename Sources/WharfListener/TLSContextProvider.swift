@@ -22,13 +22,15 @@ actor TLSContextProvider {
 
     private let pki: PKIDirectory
     private let store: any PartnerDirectory
+    private let sendCANames: Bool
     private let logger: Logger
     private var cached: (key: String, current: Current)?
     /// The partners' CAs as last read, and the partner generation they were read at:
     /// read again only when a partner changed.
     private var partnerAnchorsRead: (generation: Int64, anchors: [(partner: PartnerName, pem: String)])?
 
-    init(pki: PKIDirectory, store: any InboxStore, logger: Logger) {
+    init(pki: PKIDirectory, store: any InboxStore, sendCANames: Bool = false, logger: Logger) {
+        self.sendCANames = sendCANames
         self.pki = pki
         self.store = store
         self.logger = logger
@@ -75,6 +77,12 @@ actor TLSContextProvider {
         return Hex.encode(hasher.finalize())
     }
 
+    static let intermediateTLS12Suites: [NIOTLSCipher] = [
+        .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
+
     private func build(_ partnerAnchors: [(partner: PartnerName, pem: String)]) throws -> Current {
         let authority = try pki.loadAuthority().certificate
         let server = try pki.loadServer()
@@ -88,13 +96,17 @@ actor TLSContextProvider {
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: server.certificate.derBytes, format: .der))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(server.privateKeyPEM.utf8), format: .pem))
         )
+        // Mozilla's "intermediate" profile: TLS 1.2 with ECDHE and AEAD suites only, and
+        // TLS 1.3 (whose suites BoringSSL fixes); its curves.
         configuration.minimumTLSVersion = .tlsv12
         configuration.maximumTLSVersion = .tlsv13
+        configuration.cipherSuiteValues = Self.intermediateTLS12Suites
+        configuration.curves = [.x25519, .secp256r1, .secp384r1]
         // A client certificate is required and must chain to an anchor; host names are
         // not checked on client certificates.
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(try anchors.all.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) })
-        configuration.sendCANameList = true
+        configuration.sendCANameList = sendCANames
         return Current(context: try NIOSSLContext(configuration: configuration), anchors: anchors)
     }
 }

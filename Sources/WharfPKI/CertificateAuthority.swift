@@ -72,7 +72,7 @@ public struct CertificateAuthority: Sendable {
 
     /// A server certificate for `hostNames` (DNS names or IP addresses).
     public func issueServerCertificate(
-        hostNames: [String], keyType: KeyType, days: Int = 397, now: Date = Date()
+        hostNames: [String], keyType: KeyType, days: Int = 365, now: Date = Date()
     ) throws(WharfError) -> KeyedCertificate {
         let alternativeNames = try hostNames.map { name throws(WharfError) in try GeneralName(hostName: name) }
         let commonName = hostNames.first ?? "localhost"

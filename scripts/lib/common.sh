@@ -6,7 +6,7 @@ WHARF_BUILD_PACKAGES=(pkg-config libssl-dev libcurl4-openssl-dev libsqlite3-dev 
 # What the tests add: Java's keytool to open the keystores Wharf writes, nginx as a partner
 # endpoint, systemd-analyze to check the unit file, sqlite3 to tamper with a registry,
 # promtool (in prometheus) to check the metrics.
-WHARF_TEST_PACKAGES=(openjdk-17-jre-headless nginx python3 systemd sqlite3 prometheus)
+WHARF_TEST_PACKAGES=(openjdk-17-jre-headless nginx python3 python3-venv systemd sqlite3 prometheus)
 # What scripts/bench adds: the baselines (nginx, ab from apache2-utils, curl) and its driver.
 WHARF_BENCH_PACKAGES=(nginx apache2-utils curl python3)
 
@@ -22,6 +22,19 @@ ensure_packages() {
     echo "Installing ${missing[*]}" >&2
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_python_tools: a virtual environment in .build/test-tools with the PyPI tools the
+# tests run as peers (sslyze, which checks the listener against Mozilla's TLS profiles);
+# prints the path of its bin directory. Installed once per build directory.
+WHARF_PYPI_TOOLS=(sslyze==6.3.1)
+ensure_python_tools() {
+    local venv=.build/test-tools
+    if [ ! -x "$venv/bin/sslyze" ]; then
+        python3 -m venv "$venv" >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "${WHARF_PYPI_TOOLS[@]}" >&2
+    fi
+    echo "$PWD/$venv/bin"
 }
 
 # ensure_swift: stops with a clear message when no Swift 6 toolchain is on PATH.
