@@ -15,7 +15,10 @@ enum HTTPChannel {
     ///   timeout then covers; without it the request-head timeout starts at once.
     static func configure(_ channel: any Channel, configuration: ListenerConfiguration, secured: Bool) throws -> Connection {
         let pipeline = channel.pipeline.syncOperations
-        try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+        // No NIO error handler: it would answer a malformed request with its own 400 while
+        // InboxConnection, which already has the head, answers too (two responses, which
+        // NIO's pipeline handler traps on). InboxConnection answers parse errors itself.
+        try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
         try pipeline.addHandler(ConnectionTimeoutHandler(
             handshake: secured ? configuration.handshakeTimeout : nil,
             head: configuration.requestHeadTimeout,

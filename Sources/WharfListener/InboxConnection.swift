@@ -47,7 +47,16 @@ struct InboxConnection {
                             return state.shuttingDown
                         }
                         if stop { return }
-                        guard let part = try await requests.next() else { return }
+                        let next: HTTPServerRequestPart?
+                        do {
+                            next = try await requests.next()
+                        } catch let error as HTTPParserError where error != .invalidEOFState {
+                            // Not HTTP/1.1: the one answer, then close (NIO's own error
+                            // handler is not in the pipeline, so this is the only writer).
+                            try await refuseMalformed(error, presented: presented, remote: remote, to: outbound)
+                            return
+                        }
+                        guard let part = next else { return }
                         state.withLockedValue { $0.idle = false }
                         guard case .head(let head) = part else { return }
                         if presented == nil {
@@ -226,7 +235,10 @@ struct InboxConnection {
             return machine.clientGone()
         } catch let error as WharfError {
             return machine.storageFailed(error)
+        } catch let error as HTTPParserError where error != .invalidEOFState {
+            return machine.malformedBody("\(error)")
         } catch {
+            // Including the decoder's end-of-stream error: the connection closed mid-body.
             return machine.brokeOff(Self.reason(error))
         }
     }
@@ -256,8 +268,7 @@ struct InboxConnection {
     }
 
     /// `100 Continue`, written on the event loop and only while the connection is open: a
-    /// request that broke off meanwhile has had its 400 from NIO, which closed the
-    /// connection, and a 100 after that would be a second response.
+    /// request that broke off meanwhile has closed it, and a 100 after that would go nowhere.
     private func sendContinue(_ head: HTTPRequestHead) async {
         let channel = connection.channel
         let proceed = HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: .continue))
@@ -345,6 +356,21 @@ struct InboxConnection {
         ])
     }
 
+    /// Answers a request head that is not valid HTTP/1.1 with `400` and a close.
+    private func refuseMalformed(
+        _ error: HTTPParserError, presented: PresentedCertificate?, remote: String, to outbound: Responses
+    ) async throws {
+        let message = "the request is not valid HTTP/1.1: \(error)"
+        await record(AuditTemplate(presented: presented, remote: remote).event(.refused, 400, partner: nil, detail: message))
+        context.logger.notice("request refused", metadata: [
+            "status": "400", "code": "bad_request", "remote": "\(remote)", "reason": "\(message)",
+            "subject": "\(presented?.subjectText ?? "none")",
+        ])
+        var reply = HTTPReply.error(.badRequest, "bad_request", message, close: true)
+        reply.closeConnection = true
+        try await write(reply, for: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), to: outbound)
+    }
+
     /// Appends to the audit trail on the thread pool (the write waits for an fsync).
     private func record(_ event: AuditEvent) async {
         let store = context.store
@@ -409,7 +435,9 @@ extension UploadStateMachine.Head {
             idempotencyKey: head.headers.first(name: "idempotency-key"),
             expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
             contentDisposition: head.headers.first(name: "content-disposition"),
-            contentType: head.headers.first(name: "content-type")
+            contentType: head.headers.first(name: "content-type"),
+            unsupportedTransferEncoding: head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() != "chunked" },
+            missingHost: head.version == .http1_1 && !head.headers.contains(name: "host")
         )
     }
 }

@@ -39,6 +39,10 @@ struct UploadStateMachine {
         var expectContinue: Bool
         var contentDisposition: String?
         var contentType: String?
+        /// A transfer coding other than `chunked` was named (`gzip`, `gzip, chunked`, ...).
+        var unsupportedTransferEncoding = false
+        /// An HTTP/1.1 request without a `Host` header (RFC 9112 requires one).
+        var missingHost = false
 
         /// The body rule.
         var hasBody: Bool { (contentLength != nil && contentLength != "0") || hasTransferEncoding }
@@ -116,8 +120,8 @@ struct UploadStateMachine {
         /// Answer with a receipt; discard the staged file first if asked (a replay).
         case reply(status: Int, receipt: Receipt, discardStaged: Bool)
         /// Write no answer and close, after recording the entry if there is one: the request
-        /// stream ended or failed, and NIO has answered a cut-off request itself if it
-        /// still could.
+        /// stream ended or failed (the client went away, a timeout), so no one is there to
+        /// read an answer.
         case abandon(AuditEntry?)
     }
 
@@ -174,11 +178,19 @@ struct UploadStateMachine {
         case .accepted(let name, let uploadLimit):
             (partner, limit) = (name, uploadLimit)
         }
-        func refuse(_ status: Int, _ code: String, _ message: String) -> Action {
+        func refuse(_ status: Int, _ code: String, _ message: String, close: Bool = head.hasBody) -> Action {
             finish(Refusal(
-                status: status, code: code, message: message, close: head.hasBody,
+                status: status, code: code, message: message, close: close,
                 audit: AuditEntry(outcome: .refused, status: status, partner: partner, detail: message)
             ))
+        }
+        // How the message is framed comes first: with a framing Wharf does not read, nothing
+        // after the head can be trusted, so the connection closes after the one answer.
+        if head.unsupportedTransferEncoding {
+            return refuse(501, "unsupported_transfer_encoding", "only the chunked transfer coding is supported", close: true)
+        }
+        if head.missingHost {
+            return refuse(400, "missing_host", "an HTTP/1.1 request needs a Host header", close: true)
         }
         let filename: String
         switch head.route {
@@ -332,7 +344,18 @@ struct UploadStateMachine {
         abandon { "the client disconnected after \($0) bytes" }
     }
 
-    /// The request stream failed mid-body (a timeout, a reset, a malformed chunk).
+    /// The body is not valid HTTP/1.1 framing (a malformed chunk): answered `400`, nothing
+    /// kept, the connection closed.
+    mutating func malformedBody(_ reason: String) -> Action {
+        guard case .receiving(let upload) = state else { return abandon { _ in reason } }
+        var refusal = uploadRefusal(
+            400, "bad_request", "the body is not valid HTTP/1.1: \(reason)", partner: upload.partner, filename: upload.reception.filename
+        )
+        refusal.discardStaged = true
+        return finish(refusal)
+    }
+
+    /// The request stream failed mid-body (a timeout, a reset).
     mutating func brokeOff(_ reason: String) -> Action {
         abandon { "the request broke off after \($0) bytes of body: \(reason)" }
     }

@@ -321,14 +321,39 @@ import X509
         // One chunk, then a chunk size that is not hexadecimal: the request breaks off mid-body.
         client.send("PUT /inbox/broken.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
         _ = try await client.waitForExit(timeout: .seconds(10))
-        // NIO answers the malformed request with a 400 and closes; a second answer from the
-        // upload, after the first, would break HTTP's order (and NIO's debug checks).
+        // One answer, the upload's 400, then the connection closes: a second answer would
+        // break HTTP's order (and trap in NIO's debug checks).
         #expect(client.stdout.components(separatedBy: "HTTP/1.1 ").count - 1 == 1, "\(client.stdout)")
         #expect(client.stdout.hasPrefix("HTTP/1.1 400"), "\(client.stdout)")
+        #expect(client.stdout.contains(#""error":"bad_request""#), "\(client.stdout)")
         try await Wait.until("the refusal in the audit trail") {
-            try latestAudit(gateway)?.detail?.hasPrefix("broken.bin: the request broke off") == true
+            try latestAudit(gateway)?.detail?.hasPrefix("broken.bin: the body is not valid HTTP/1.1") == true
         }
         #expect(try gateway.spoolState() == before)
+        try await gateway.stop()
+    }
+
+    /// Requests framed in a way Wharf does not read get one answer and a close, and the
+    /// gateway goes on serving. (Before, NIO's error handler answered 400 while the upload
+    /// answered too: two responses, which stopped a debug build.)
+    @Test(arguments: [
+        ("PUT /inbox/a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nhello", "501", "unsupported_transfer_encoding"),
+        ("PUT /inbox/a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "501", "unsupported_transfer_encoding"),
+        ("PUT /inbox/a.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", "400", "missing_host"),
+        ("NOT HTTP AT ALL\r\n\r\n", "400", "bad_request"),
+    ])
+    func aFramingWharfDoesNotReadGetsOneAnswerAndTheGatewayKeepsServing(request: String, status: String, code: String) async throws {
+        let gateway = try await TestGateway.start()
+        let before = try gateway.spoolState()
+        let client = try BackgroundProcess("openssl", gateway.sClient())
+        client.send(request)
+        _ = try await client.waitForExit(timeout: .seconds(10))
+        #expect(client.stdout.split(separator: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }.count == 1, "\(client.stdout)")
+        #expect(client.stdout.hasPrefix("HTTP/1.1 \(status)"), "\(client.stdout)")
+        #expect(client.stdout.contains("\"error\":\"\(code)\""), "\(client.stdout)")
+        #expect(try gateway.spoolState() == before)
+        let file = try gateway.randomFile("after.txt", size: 10)
+        #expect(try await gateway.put(file.path, as: "after.txt").status == 201)
         try await gateway.stop()
     }
 
@@ -357,7 +382,7 @@ import X509
         _ = try await stalled.waitForExit(timeout: .seconds(10))
         // Ten bytes received means ten bytes written to the staged file: each write ends
         // before the next read, and the next read is what the timeout ended.
-        try await Wait.until("the refusal in the audit trail") {
+        try await Wait.until("the refusal in the audit trail (last: \((try? latestAudit(gateway)?.detail) ?? nil ?? "none"))") {
             try latestAudit(gateway)?.detail?.hasPrefix("slow.bin: the request broke off after 10 bytes of body") == true
         }
         try await Wait.until("the spool as it was") { try gateway.spoolState() == before }

@@ -183,3 +183,44 @@ import WharfCore
         #expect(named.filename == "upload-r2.json" && !named.direct)
     }
 }
+
+@Suite struct UploadFramingTests {
+    typealias Machine = UploadStateMachine
+
+    static func decide(_ head: Machine.Head) -> Machine.Action {
+        var machine = Machine(id: "r1", directWriteThreshold: 1 << 30)
+        _ = machine.headReceived(head)
+        return machine.partnerDecided(.accepted(partner: "acme", uploadLimit: 100))
+    }
+
+    static func head(te: Bool = false, noHost: Bool = false) -> Machine.Head {
+        var head = UploadStateMachineTests.head(length: te ? nil : "3", chunked: te)
+        head.unsupportedTransferEncoding = te
+        head.missingHost = noHost
+        return head
+    }
+
+    @Test func aTransferCodingOtherThanChunkedGets501AndAClose() {
+        guard case .refuse(let refusal) = Self.decide(Self.head(te: true)) else { Issue.record("not refused"); return }
+        #expect(refusal.status == 501)
+        #expect(refusal.code == "unsupported_transfer_encoding")
+        #expect(refusal.close)
+    }
+
+    @Test func anHTTP11RequestWithoutHostGets400AndAClose() {
+        guard case .refuse(let refusal) = Self.decide(Self.head(noHost: true)) else { Issue.record("not refused"); return }
+        #expect(refusal.status == 400)
+        #expect(refusal.code == "missing_host")
+        #expect(refusal.close)
+    }
+
+    @Test func aMalformedBodyGets400AndItsStagedFileDiscarded() {
+        var machine = Machine(id: "r1", directWriteThreshold: 1 << 30)
+        _ = machine.headReceived(UploadStateMachineTests.head(length: nil, chunked: true))
+        _ = machine.partnerDecided(.accepted(partner: "acme", uploadLimit: 100))
+        guard case .refuse(let refusal) = machine.malformedBody("invalid chunk") else { Issue.record("not refused"); return }
+        #expect(refusal.status == 400)
+        #expect(refusal.discardStaged)
+        #expect(refusal.audit?.detail.contains("invalid chunk") == true)
+    }
+}
