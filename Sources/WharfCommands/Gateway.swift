@@ -31,8 +31,15 @@ public struct Gateway: Sendable {
     public static func open(_ home: WharfHome, logger: Logger) throws(WharfError) -> Gateway {
         let store = try home.openRegistry()
         let lock = try HomeLock(home: home)
+        // Found now, with one line, rather than at the first upload.
+        try store.checkIntegrity()
         let spool = Spool(root: home.spoolDirectory)
-        try spool.prepare()
+        do {
+            try spool.prepare()
+            try spool.checkWritable()
+        } catch {
+            throw WharfError(error.code, "the spool cannot be written: \(error.problem)", fix: "check that \(spool.root) is writable by this user and mounted read-write")
+        }
         try SpoolRecovery.run(store: store, spool: spool, logger: logger)
         let interrupted = try store.recoverInterrupted(now: .now)
         if interrupted > 0 {

@@ -98,6 +98,22 @@ public final class Registry: Sendable {
         }
     }
 
+    /// Refuses a damaged registry (SQLite's `quick_check`), naming the first problem.
+    public func checkIntegrity() throws(WharfError) {
+        let problems: [String]
+        do {
+            problems = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(5)") }
+        } catch {
+            throw WharfError(.database, "the registry is damaged: \(error)", fix: "restore it from a backup (`wharf restore`)")
+        }
+        guard problems == ["ok"] else {
+            throw WharfError(
+                .database, "the registry is damaged: \(problems.first ?? "quick_check gave no answer")",
+                fix: "restore it from a backup (`wharf restore`)"
+            )
+        }
+    }
+
     /// How many rows the main tables hold.
     public func rowCounts() throws(WharfError) -> [String: Int] {
         try read(Self.rowCounts)
@@ -140,6 +156,9 @@ public final class Registry: Sendable {
 
     private static func translate(_ error: any Error) -> WharfError {
         if let error = error as? WharfError { return error }
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL {
+            return WharfError(.insufficientStorage, "the registry's disk is full: \(error.message ?? "SQLITE_FULL")", fix: "free space on the home's file system")
+        }
         return WharfError(.database, "the registry refused the change: \(error)")
     }
 }

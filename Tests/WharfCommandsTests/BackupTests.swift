@@ -107,3 +107,37 @@ import WharfTestSupport
         }
     }
 }
+
+/// What `serve` finds wrong with its home before it listens: one line, and no listening.
+@Suite struct StartChecksTests {
+    static func refusesToServe(_ fixture: WharfHomeFixture) throws -> String {
+        let result = try fixture.wharf(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "off"])
+        #expect(result.status == 1)
+        #expect(!result.stdout.contains("Listening on"))
+        #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
+        return result.stderr
+    }
+
+    @Test func aReadOnlySpoolIsFoundAtStart() throws {
+        let fixture = try TestGateway.homeWithAcme()
+        let spool = "\(fixture.home)/spool"
+        let mounted = try Command.run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", spool])
+        try #require(mounted.succeeded, "mounting a tmpfs needs root: \(mounted.stderr)")
+        defer { _ = try? Command.run("umount", [spool]) }
+        #expect(try Command.run("mount", ["-o", "remount,ro", spool]).succeeded)
+        let said = try Self.refusesToServe(fixture)
+        #expect(said.contains("the spool cannot be written"), "\(said)")
+        #expect(said.contains("Read-only file system"), "\(said)")
+    }
+
+    @Test func aDamagedRegistryIsFoundAtStart() throws {
+        let fixture = try TestGateway.homeWithAcme()
+        // Garbage over the second page, where the first tables' rows live.
+        let handle = try #require(FileHandle(forUpdatingAtPath: "\(fixture.home)/wharf.sqlite"))
+        try handle.seek(toOffset: 4_096 + 8)
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 2_000))
+        try handle.close()
+        let said = try Self.refusesToServe(fixture)
+        #expect(said.contains("damaged") || said.contains("malformed"), "\(said)")
+    }
+}
