@@ -41,6 +41,10 @@ public final class GatewayMetrics: GatewayInstruments {
         registry.makeCounter(descriptor: MetricFamily.handshakeFailures.descriptor, labels: [("reason", reason.rawValue)]).increment()
     }
 
+    public func connectionRefused(reason: String) {
+        registry.makeCounter(descriptor: MetricFamily.connectionsRefused.descriptor, labels: [("reason", reason)]).increment()
+    }
+
     public func deliveryAttempted(partner: String, outcome: String, duration: Duration) {
         registry.makeCounter(descriptor: MetricFamily.deliveryAttempts.descriptor, labels: [("partner", partner), ("outcome", outcome)])
             .increment()
@@ -75,6 +79,10 @@ struct MetricFamily: Sendable {
     )
     static let handshakeFailures = MetricFamily(
         base: "wharf_tls_handshake_failures", unit: "total", help: "Connections that ended before their first request, by reason."
+    )
+    static let connectionsRefused = MetricFamily(
+        base: "wharf_connections_refused", unit: "total",
+        help: "Connections closed as they were accepted, over a cap (reason: per_address, overall)."
     )
     static let deliveryAttempts = MetricFamily(
         base: "wharf_delivery_attempts", unit: "total",

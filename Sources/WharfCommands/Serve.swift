@@ -83,12 +83,15 @@ struct ListenerOptions: ParsableArguments {
     @Option(help: .setting("admin-listen", valueName: "host:port|off")) var adminListen: String?
     @Option(help: .setting("min-free-space", valueName: "size")) var minFreeSpace: String?
     @Flag(inversion: .prefixedNo, help: .setting("send-ca-names", valueName: "")) var sendCANames: Bool?
+    @Option(help: .setting("max-connections-per-address", valueName: "n")) var maxConnectionsPerAddress: String?
+    @Option(help: .setting("max-connections", valueName: "n")) var maxConnections: String?
 
     var flags: [String: String] {
         [
             "listen": listen, "handshake-timeout": handshakeTimeout, "head-timeout": headTimeout,
             "body-timeout": bodyTimeout, "admin-listen": adminListen, "min-free-space": minFreeSpace,
             "send-ca-names": sendCANames.map { $0 ? "true" : "false" },
+            "max-connections-per-address": maxConnectionsPerAddress, "max-connections": maxConnections,
         ].compactMapValues { $0 }
     }
 
@@ -101,6 +104,8 @@ struct ListenerOptions: ParsableArguments {
         configuration.requestHeadTimeout = .seconds(settings.seconds("head-timeout"))
         configuration.bodyProgressTimeout = .seconds(settings.seconds("body-timeout"))
         configuration.sendCANames = settings["send-ca-names"] == "true"
+        configuration.maxConnectionsPerAddress = settings.int("max-connections-per-address")
+        configuration.maxConnections = settings.int("max-connections")
         return configuration
     }
 

@@ -49,6 +49,16 @@ extension Setting {
             help: "Name the accepted CAs in the TLS certificate request (tells every client which partners' CAs are trusted).",
             allowed: "true or false", accepts: { $0 == "true" || $0 == "false" }
         ),
+        Setting(
+            key: "max-connections-per-address", defaultValue: "64", scope: .serve,
+            help: "Connections one client address may hold open at once; more are closed as they arrive.",
+            allowed: "a whole number of 1 or more", accepts: { (Int($0) ?? 0) >= 1 }
+        ),
+        Setting(
+            key: "max-connections", defaultValue: "4096", scope: .serve,
+            help: "Connections open at once, all clients together; more are closed as they arrive.",
+            allowed: "a whole number of 1 or more", accepts: { (Int($0) ?? 0) >= 1 }
+        ),
         seconds("handshake-timeout", 10, .serve, "Seconds a client may take to finish the TLS handshake.", minimum: 1),
         seconds("head-timeout", 30, .serve, "Seconds a connection may wait before sending a complete request head.", minimum: 1),
         seconds("body-timeout", 60, .serve, "Seconds an upload may go without body progress.", minimum: 1),

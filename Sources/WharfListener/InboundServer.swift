@@ -54,13 +54,22 @@ public struct InboundServer: Service {
         let configuration = configuration
         let tls = tls
         let logger = logger
+        let instruments = instruments
+        let limiter = ConnectionLimiter(perAddress: configuration.maxConnectionsPerAddress, overall: configuration.maxConnections)
         let server: NIOAsyncChannel<TLSChannel.Secured, Never>
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: configuration.host, port: configuration.port) { channel in
-                    TLSChannel(contexts: tls).configure(channel, configuration: configuration)
+                    do throws(ConnectionLimiter.Refusal) {
+                        try limiter.admit(channel)
+                    } catch {
+                        logger.debug("connection refused", metadata: ["remote": "\(InboxConnection.describe(channel.remoteAddress))", "reason": "\(error)"])
+                        instruments.connectionRefused(reason: error.label)
+                        return channel.close().flatMapThrowing { throw error }
+                    }
+                    return TLSChannel(contexts: tls).configure(channel, configuration: configuration)
                 }
         } catch {
             throw Self.bindFailure(error, configuration: configuration)

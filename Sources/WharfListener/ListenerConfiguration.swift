@@ -27,5 +27,10 @@ public struct ListenerConfiguration: Sendable {
     /// certificate by issuer (some Java set-ups with several keys) need it.
     public var sendCANames = false
 
+    /// Connections one client address may hold open at once.
+    public var maxConnectionsPerAddress = 64
+    /// Connections open at once, all clients together.
+    public var maxConnections = 4_096
+
     public init() {}
 }

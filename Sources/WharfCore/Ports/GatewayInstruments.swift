@@ -12,6 +12,10 @@ public protocol GatewayInstruments: Sendable {
     /// A connection ended before its first request: the TLS handshake failed or timed out.
     func handshakeFailed(reason: HandshakeFailure)
 
+    /// A connection was closed as it was accepted, over a connection cap: `per_address`
+    /// or `overall`.
+    func connectionRefused(reason: String)
+
     /// A delivery attempt ended: `delivered`, `retrying` or `dead`.
     func deliveryAttempted(partner: String, outcome: String, duration: Duration)
 }
@@ -53,5 +57,6 @@ public struct NoInstruments: GatewayInstruments {
     public init() {}
     public func uploadFinished(partner: String?, outcome: String, bytes: Int64, duration: Duration) {}
     public func handshakeFailed(reason: HandshakeFailure) {}
+    public func connectionRefused(reason: String) {}
     public func deliveryAttempted(partner: String, outcome: String, duration: Duration) {}
 }
