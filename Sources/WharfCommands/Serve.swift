@@ -83,6 +83,7 @@ struct ListenerOptions: ParsableArguments {
     @Option(help: .setting("admin-listen", valueName: "host:port|off")) var adminListen: String?
     @Option(help: .setting("min-free-space", valueName: "size")) var minFreeSpace: String?
     @Flag(inversion: .prefixedNo, help: .setting("send-ca-names", valueName: "")) var sendCANames: Bool?
+    @Option(help: .setting("min-body-rate", valueName: "size")) var minBodyRate: String?
     @Option(help: .setting("max-connections-per-address", valueName: "n")) var maxConnectionsPerAddress: String?
     @Option(help: .setting("max-connections", valueName: "n")) var maxConnections: String?
 
@@ -92,6 +93,7 @@ struct ListenerOptions: ParsableArguments {
             "body-timeout": bodyTimeout, "admin-listen": adminListen, "min-free-space": minFreeSpace,
             "send-ca-names": sendCANames.map { $0 ? "true" : "false" },
             "max-connections-per-address": maxConnectionsPerAddress, "max-connections": maxConnections,
+            "min-body-rate": minBodyRate,
         ].compactMapValues { $0 }
     }
 
@@ -106,6 +108,7 @@ struct ListenerOptions: ParsableArguments {
         configuration.sendCANames = settings["send-ca-names"] == "true"
         configuration.maxConnectionsPerAddress = settings.int("max-connections-per-address")
         configuration.maxConnections = settings.int("max-connections")
+        configuration.minimumBodyRate = Int(settings.size("min-body-rate"))
         return configuration
     }
 

@@ -42,12 +42,17 @@ extension Setting {
         Setting(
             key: "min-free-space", defaultValue: "256MiB", scope: .serve,
             help: "Free space on the spool below which /readyz answers 503.",
-            allowed: "a size, such as 512MiB, 2GiB or 0", accepts: { (try? ByteSize.parse($0)) != nil }
+            allowed: "a size, such as 512MiB, 2GiB or 0", accepts: { $0 == "0" || (try? ByteSize.parse($0)) != nil }
         ),
         Setting(
             key: "send-ca-names", defaultValue: "false", scope: .serve,
             help: "Name the accepted CAs in the TLS certificate request (tells every client which partners' CAs are trusted).",
             allowed: "true or false", accepts: { $0 == "true" || $0 == "false" }
+        ),
+        Setting(
+            key: "min-body-rate", defaultValue: "1KiB", scope: .serve,
+            help: "Bytes per second an upload's body must average over each minute, or it is cut off; 0 for no minimum.",
+            allowed: "a size per second, such as 1KiB or 0", accepts: { $0 == "0" || (try? ByteSize.parse($0)) != nil }
         ),
         Setting(
             key: "max-connections-per-address", defaultValue: "64", scope: .serve,

@@ -22,7 +22,8 @@ enum HTTPChannel {
         try pipeline.addHandler(ConnectionTimeoutHandler(
             handshake: secured ? configuration.handshakeTimeout : nil,
             head: configuration.requestHeadTimeout,
-            body: configuration.bodyProgressTimeout
+            body: configuration.bodyProgressTimeout,
+            minimumBodyRate: configuration.minimumBodyRate, rateWindow: configuration.bodyRateWindow
         ))
         return try Connection(
             wrappingChannelSynchronously: channel,

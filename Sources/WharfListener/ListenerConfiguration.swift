@@ -27,6 +27,11 @@ public struct ListenerConfiguration: Sendable {
     /// certificate by issuer (some Java set-ups with several keys) need it.
     public var sendCANames = false
 
+    /// Bytes per second an upload's body must average over each `bodyRateWindow`, or the
+    /// connection is closed (0: no minimum).
+    public var minimumBodyRate = 1_024
+    public var bodyRateWindow: TimeAmount = .seconds(60)
+
     /// Connections one client address may hold open at once.
     public var maxConnectionsPerAddress = 64
     /// Connections open at once, all clients together.

@@ -45,7 +45,7 @@ import WharfTestSupport
         // Every option of serve is a setting.
         for key in ["listen", "admin-listen", "min-free-space", "handshake-timeout", "head-timeout", "body-timeout",
                     "retry-initial", "retry-maximum", "max-attempts", "max-age", "max-deliveries-per-partner",
-                    "keep-sent-days", "log-level", "log-format", "send-ca-names", "max-connections-per-address", "max-connections"] {
+                    "keep-sent-days", "log-level", "log-format", "send-ca-names", "max-connections-per-address", "max-connections", "min-body-rate"] {
             #expect(shown[key] != nil, "\(key)")
         }
 

@@ -40,3 +40,38 @@ import WharfTestSupport
         try await gateway.stop()
     }
 }
+
+@Suite struct MinimumBodyRateTests {
+    /// A body that keeps trickling never trips the no-progress timeout; the minimum rate
+    /// cuts it off and nothing of it is kept.
+    @Test func aTricklingBodyIsCutOffAndLeavesNothing() async throws {
+        let gateway = try await TestGateway.start { configuration in
+            configuration.minimumBodyRate = 1_024
+            configuration.bodyRateWindow = .seconds(1)
+            configuration.bodyProgressTimeout = .seconds(60)
+            configuration.writeBufferSize = 1
+        }
+        let before = try gateway.spoolState()
+        let bundle = "\(gateway.home)/partners/acme"
+        // 20 bytes every 100 ms: 200 bytes a second, under the 1 KiB asked for.
+        let trickle = try BackgroundProcess("python3", ["-u", "-c", """
+            import socket, ssl, time
+            context = ssl.create_default_context(cafile="\(bundle)/ca.crt")
+            context.load_cert_chain("\(bundle)/acme.crt", "\(bundle)/acme.key")
+            s = context.wrap_socket(socket.create_connection(("127.0.0.1", \(gateway.port))), server_hostname="localhost")
+            s.sendall(b"PUT /inbox/trickle.bin HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: 100000\\r\\n\\r\\n")
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < 60:
+                    s.sendall(b"x" * 20)
+                    time.sleep(0.1)
+                print("never cut off", flush=True)
+            except OSError:
+                print("cut off after %.1f s" % (time.monotonic() - started), flush=True)
+            """])
+        let output = try await trickle.waitForOutput(timeout: .seconds(90)) { $0.contains("cut off") }
+        #expect(!output.contains("never"), "\(output)")
+        try await Wait.until("the spool as it was") { try gateway.spoolState() == before }
+        try await gateway.stop()
+    }
+}
