@@ -170,13 +170,18 @@ class Wharf:
     def serve(self):
         self.port = free_port()
         log = open(f"{self.home}/serve.log", "ab")
-        admin = []
+        extra = []
+        options = run([self.binary, "serve", "--help"])
         # Each home's admin listener on a port of its own (builds before it have none).
-        if "--admin-listen" in run([self.binary, "serve", "--help"]):
+        if "--admin-listen" in options:
             self.admin_port = free_port()
-            admin = ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
+            extra += ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
+        # Every client here is 127.0.0.1, and B6 holds more connections than one address
+        # may by default.
+        if "--max-connections-per-address" in options:
+            extra += ["--max-connections-per-address", "100000"]
         self.process = self.bench.processes.start(
-            [self.binary, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}", *admin], log)
+            [self.binary, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}", *extra], log)
         wait_until(listening(self.port), "wharf serve listens", process=self.process)
         return f"https://127.0.0.1:{self.port}"
 

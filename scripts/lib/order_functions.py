@@ -91,7 +91,8 @@ def profile(binary, workdir, uploads):
     log = open(f"{workdir}/serve.log", "wb")
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={output}",
-         traced, "serve", "--home", home, "--listen", f"127.0.0.1:{port}"],
+         traced, "serve", "--home", home, "--listen", f"127.0.0.1:{port}",
+         "--admin-listen", f"127.0.0.1:{free_port()}"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(listening(port), "wharf serve under valgrind listens", timeout=600, process=server)
