@@ -13,14 +13,8 @@ struct ExpiryWatch: Service {
     var interval: Duration = .seconds(86_400)
 
     func run() async throws {
-        let (watch, interval) = (self, interval)
-        // The daily wait ends, without an error, when the gateway shuts down.
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                watch.warn(at: Date())
-                try? await Task.sleep(for: interval)
-            }
-        }
+        let watch = self
+        await repeatUntilShutdown(every: interval) { watch.warn(at: Date()) }
     }
 
     /// Logs one warning per certificate expiring within `CertificateExpiry.warningDays`.
@@ -37,6 +31,17 @@ struct ExpiryWatch: Service {
             }
         } catch {
             logger.error("certificate expiry could not be checked", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Runs `body` now, then every `interval`; the wait ends, without an error, when the
+/// gateway shuts down.
+func repeatUntilShutdown(every interval: Duration, _ body: @escaping @Sendable () -> Void) async {
+    await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            body()
+            try? await Task.sleep(for: interval)
         }
     }
 }

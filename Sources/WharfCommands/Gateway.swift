@@ -63,8 +63,10 @@ public struct Gateway: Sendable {
     /// The services of a running gateway: the listener (when `listener` is given), the
     /// admin listener (when `admin` is given), the delivery worker, the intake and the
     /// certificate expiry watch. Run them in one `ServiceGroup`.
+    ///   - auditRetentionDays: remove audit events older than this, daily; `nil` keeps them.
     public func services(
         listener: ListenerConfiguration?, delivery: DeliveryConfiguration, admin: AdminSettings? = nil,
+        auditRetentionDays: Int? = nil,
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
         onAdminListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) throws(WharfError) -> [any Service] {
@@ -98,6 +100,9 @@ public struct Gateway: Sendable {
         ))
         services.append(Intake(store: store, spool: spool, logger: logger))
         services.append(ExpiryWatch(home: home, store: store, logger: logger))
+        if let auditRetentionDays {
+            services.append(AuditRetention(store: store, days: auditRetentionDays, logger: logger))
+        }
         return services
     }
 

@@ -110,8 +110,12 @@ struct Audit: ParsableCommand {
         var head: String?
 
         func run() throws {
-            let count = try home.resolved.openRegistry().verifyAudit(head: head)
+            let registry = try home.resolved.openRegistry()
+            let count = try registry.verifyAudit(head: head)
             Console.print("The audit trail is intact: \(count) events, each chained to the one before.")
+            if let pruning = try registry.auditPruning() {
+                Console.print("It starts after \(pruning.pruned) older events, removed by the retention (before \(pruning.before.utcTimestamp())).")
+            }
         }
     }
 

@@ -46,6 +46,7 @@ struct Serve: AsyncParsableCommand {
 
         let services = try gateway.services(
             listener: listener, delivery: DeliveryOptions.configuration(settings), admin: admin,
+            auditRetentionDays: settings.int("audit-retention-days"),
             onListening: { address in
                 FileHandle.standardOutput.write(Data("Listening on \(InboundServer.describe(address))\n".utf8))
                 SystemdNotify.send("READY=1")
@@ -86,6 +87,9 @@ struct ListenerOptions: ParsableArguments {
     @Option(help: .setting("min-body-rate", valueName: "size")) var minBodyRate: String?
     @Option(help: .setting("max-connections-per-address", valueName: "n")) var maxConnectionsPerAddress: String?
     @Option(help: .setting("max-connections", valueName: "n")) var maxConnections: String?
+    @Option(help: .setting("defender", valueName: "on|off")) var defender: String?
+    @Option(help: .setting("defender-allow", valueName: "cidr,...")) var defenderAllow: String?
+    @Option(help: .setting("audit-retention-days", valueName: "days")) var auditRetentionDays: String?
 
     var flags: [String: String] {
         [
@@ -93,7 +97,8 @@ struct ListenerOptions: ParsableArguments {
             "body-timeout": bodyTimeout, "admin-listen": adminListen, "min-free-space": minFreeSpace,
             "send-ca-names": sendCANames.map { $0 ? "true" : "false" },
             "max-connections-per-address": maxConnectionsPerAddress, "max-connections": maxConnections,
-            "min-body-rate": minBodyRate,
+            "min-body-rate": minBodyRate, "defender": defender, "defender-allow": defenderAllow,
+            "audit-retention-days": auditRetentionDays,
         ].compactMapValues { $0 }
     }
 
@@ -109,6 +114,8 @@ struct ListenerOptions: ParsableArguments {
         configuration.maxConnectionsPerAddress = settings.int("max-connections-per-address")
         configuration.maxConnections = settings.int("max-connections")
         configuration.minimumBodyRate = Int(settings.size("min-body-rate"))
+        configuration.defender = settings["defender"] == "on"
+        configuration.defenderAllow = settings["defender-allow"] == "none" ? [] : try AddressRange.list(settings["defender-allow"])
         return configuration
     }
 

@@ -64,6 +64,22 @@ extension Setting {
             help: "Connections open at once, all clients together; more are closed as they arrive.",
             allowed: "a whole number of 1 or more", accepts: { (Int($0) ?? 0) >= 1 }
         ),
+        Setting(
+            key: "defender", defaultValue: "on", scope: .serve,
+            help: "Ban an address for 30 minutes (longer when it comes back) once its refused handshakes, certificates of no partner and limit hits score 15 points in 30 minutes.",
+            allowed: "on or off", accepts: { $0 == "on" || $0 == "off" }
+        ),
+        Setting(
+            key: "defender-allow", defaultValue: "none", scope: .serve,
+            help: "Addresses the defender never bans: comma-separated addresses or CIDR blocks (a load balancer, a monitoring host), or none.",
+            allowed: "none, or addresses and CIDR blocks such as 10.0.0.0/8,192.0.2.7",
+            accepts: { $0 == "none" || (try? AddressRange.list($0)).map { !$0.isEmpty } == true }
+        ),
+        Setting(
+            key: "audit-retention-days", defaultValue: "400", scope: .serve,
+            help: "Days audit events are kept; older ones are removed once a day, and the chain still verifies from the first one kept.",
+            allowed: "a whole number of days of 1 or more", accepts: { (Int($0) ?? 0) >= 1 }
+        ),
         seconds("handshake-timeout", 10, .serve, "Seconds a client may take to finish the TLS handshake.", minimum: 1),
         seconds("head-timeout", 30, .serve, "Seconds a connection may wait before sending a complete request head.", minimum: 1),
         seconds("body-timeout", 60, .serve, "Seconds an upload may go without body progress.", minimum: 1),

@@ -56,17 +56,30 @@ public struct InboundServer: Service {
         let logger = logger
         let instruments = instruments
         let limiter = ConnectionLimiter(perAddress: configuration.maxConnectionsPerAddress, overall: configuration.maxConnections)
+        let defender = AddressDefender(configuration: configuration, store: store, threadPool: threadPool, logger: logger)
+        let refusals = RefusalRecorder(store: store, threadPool: threadPool, logger: logger)
+        // Bans stored by an earlier run (or another node) hold from the first connection.
+        await defender.refresh()
         let server: NIOAsyncChannel<TLSChannel.Secured, Never>
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: configuration.host, port: configuration.port) { channel in
+                    let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                    let remote = InboxConnection.describe(channel.remoteAddress)
+                    if defender.isBanned(address) {
+                        instruments.connectionRefused(reason: "banned")
+                        refusals.add(Self.closedAtAccept(remote, "the address is banned by the defender"), address: address, code: "banned")
+                        return channel.close().flatMapThrowing { throw ChannelError.inputClosed }
+                    }
                     do throws(ConnectionLimiter.Refusal) {
                         try limiter.admit(channel)
                     } catch {
-                        logger.debug("connection refused", metadata: ["remote": "\(InboxConnection.describe(channel.remoteAddress))", "reason": "\(error)"])
+                        logger.debug("connection refused", metadata: ["remote": "\(remote)", "reason": "\(error)"])
                         instruments.connectionRefused(reason: error.label)
+                        refusals.add(Self.closedAtAccept(remote, error.description), address: address, code: error.label)
+                        if case .perAddress = error { defender.record(.limitExceeded, from: address) }
                         return channel.close().flatMapThrowing { throw error }
                     }
                     return TLSChannel(contexts: tls).configure(channel, configuration: configuration)
@@ -82,27 +95,43 @@ public struct InboundServer: Service {
 
         let context = InboxContext(
             configuration: configuration, store: store, spool: spool, threadPool: threadPool,
-            rememberedOwners: RememberedOwners(), instruments: instruments, logger: logger
+            rememberedOwners: RememberedOwners(), instruments: instruments, logger: logger,
+            defender: defender, refusals: refusals
         )
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { connections in
-                    for try await secured in connections {
-                        group.addTask {
-                            await InboxConnection(connection: secured.connection, identity: secured.identity, context: context).run()
+        try await withThrowingTaskGroup(of: Void.self) { housekeeping in
+            housekeeping.addTask { await defender.run(every: configuration.defenderRefreshInterval) }
+            housekeeping.addTask { await refusals.run(every: configuration.refusalFlushInterval) }
+            defer { housekeeping.cancelAll() }
+            try await withGracefulShutdownHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await server.executeThenClose { connections in
+                        for try await secured in connections {
+                            group.addTask {
+                                await InboxConnection(
+                                    connection: secured.connection, identity: secured.identity, context: context,
+                                    remoteAddress: secured.remoteAddress
+                                ).run()
+                            }
                         }
                     }
                 }
+            } onGracefulShutdown: {
+                logger.info("shutting down: no new connections; finishing uploads in flight")
+                server.channel.close(promise: nil)
             }
-        } onGracefulShutdown: {
-            logger.info("shutting down: no new connections; finishing uploads in flight")
-            server.channel.close(promise: nil)
         }
+        // What was counted since the last flush, now that no connection is left.
+        await refusals.flush()
         logger.info("stopped")
     }
 }
 
 extension InboundServer {
+    /// The audit event of a connection closed as it was accepted.
+    static func closedAtAccept(_ remote: String, _ reason: String) -> AuditEvent {
+        AuditEvent(outcome: .refused, status: nil, partner: nil, subject: nil, fingerprint: nil, remoteAddress: remote, detail: "connection closed at accept: \(reason)")
+    }
+
     /// Why the listener could not bind, in words an operator can act on.
     static func bindFailure(_ error: any Error, configuration: ListenerConfiguration) -> WharfError {
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
@@ -140,4 +169,9 @@ struct InboxContext: Sendable {
     let rememberedOwners: RememberedOwners
     var instruments: any GatewayInstruments = NoInstruments()
     let logger: Logger
+    /// The defender, when the listener runs one.
+    var defender: AddressDefender?
+    /// Where refusals made before a partner is known are counted; without it (a connection
+    /// served on its own, in tests), each is recorded as it happens.
+    var refusals: RefusalRecorder?
 }

@@ -24,6 +24,8 @@ struct InboxConnection {
     let connection: HTTPChannel.Connection
     let identity: ClientIdentity
     let context: InboxContext
+    /// The client's address as read at accept; else the channel's.
+    var remoteAddress: SocketAddress?
 
     /// Whether the connection waits for a request head, and whether shutdown began.
     private struct State {
@@ -34,7 +36,9 @@ struct InboxConnection {
     func run() async {
         let state = NIOLockedValueBox(State())
         let channel = connection.channel
-        let remote = Self.describe(channel.remoteAddress)
+        let peer = remoteAddress ?? channel.remoteAddress
+        let remote = Self.describe(peer)
+        let address = peer?.ipAddress ?? "unknown"
         var servedRequests = 0
         do {
             try await withGracefulShutdownHandler {
@@ -53,7 +57,7 @@ struct InboxConnection {
                         } catch let error as HTTPParserError where error != .invalidEOFState {
                             // Not HTTP/1.1: the one answer, then close (NIO's own error
                             // handler is not in the pipeline, so this is the only writer).
-                            try await refuseMalformed(error, presented: presented, remote: remote, to: outbound)
+                            try await refuseMalformed(error, presented: presented, remote: remote, address: address, to: outbound)
                             return
                         }
                         guard let part = next else { return }
@@ -63,7 +67,7 @@ struct InboxConnection {
                             presented = try await identity.presented()
                         }
                         servedRequests += 1
-                        var reply = await handle(head, presented, remote: remote, requests: &requests)
+                        var reply = await handle(head, presented, remote: remote, address: address, requests: &requests)
                         if !head.isKeepAlive || state.withLockedValue({ $0.shuttingDown }) {
                             reply.closeConnection = true
                         }
@@ -81,11 +85,15 @@ struct InboxConnection {
             }
         } catch {
             if servedRequests == 0 {
-                context.instruments.handshakeFailed(reason: Self.handshakeFailure(error))
-                await record(AuditEvent(
+                let failure = Self.handshakeFailure(error)
+                context.instruments.handshakeFailed(reason: failure)
+                // A connection closed before it sent anything is not an offence: load
+                // balancers' health checks do that.
+                if failure != .closed { context.defender?.record(.handshakeRefused, from: address) }
+                await recordRefusal(AuditEvent(
                     outcome: .refused, status: nil, partner: nil, subject: nil, fingerprint: nil,
                     remoteAddress: remote, detail: "TLS handshake failed: \(Self.reason(error))"
-                ))
+                ), code: failure.rawValue, address: address)
             }
             context.logger.debug("connection ended", metadata: ["remote": "\(remote)", "error": "\(error)"])
         }
@@ -96,7 +104,7 @@ struct InboxConnection {
     /// Carries out what `UploadStateMachine` decides for one request, feeding it what
     /// happened, until it answers.
     private func handle(
-        _ head: HTTPRequestHead, _ presented: PresentedCertificate?, remote: String,
+        _ head: HTTPRequestHead, _ presented: PresentedCertificate?, remote: String, address: String,
         requests: inout Requests
     ) async -> HTTPReply {
         let audit = AuditTemplate(presented: presented, remote: remote)
@@ -124,7 +132,14 @@ struct InboxConnection {
                 if refusal.isGatewayFailure {
                     context.logger.error("upload not stored", metadata: ["error": "\(refusal.message)"])
                 }
-                if let entry = refusal.audit { await record(audit.event(entry)) }
+                if refusal.code == "unknown_partner" { context.defender?.record(.unknownPartner, from: address) }
+                if let entry = refusal.audit {
+                    if entry.partner == nil {
+                        await recordRefusal(audit.event(entry), code: refusal.code, address: address)
+                    } else {
+                        await record(audit.event(entry))
+                    }
+                }
                 log(refusal, presented: presented, remote: remote)
                 if InboxRoute(method: head.method, uri: head.uri).isUpload {
                     context.instruments.uploadFinished(
@@ -358,10 +373,11 @@ struct InboxConnection {
 
     /// Answers a request head that is not valid HTTP/1.1 with `400` and a close.
     private func refuseMalformed(
-        _ error: HTTPParserError, presented: PresentedCertificate?, remote: String, to outbound: Responses
+        _ error: HTTPParserError, presented: PresentedCertificate?, remote: String, address: String, to outbound: Responses
     ) async throws {
         let message = "the request is not valid HTTP/1.1: \(error)"
-        await record(AuditTemplate(presented: presented, remote: remote).event(.refused, 400, partner: nil, detail: message))
+        context.defender?.record(.malformedRequest, from: address)
+        await recordRefusal(AuditTemplate(presented: presented, remote: remote).event(.refused, 400, partner: nil, detail: message), code: "bad_request", address: address)
         context.logger.notice("request refused", metadata: [
             "status": "400", "code": "bad_request", "remote": "\(remote)", "reason": "\(message)",
             "subject": "\(presented?.subjectText ?? "none")",
@@ -369,6 +385,16 @@ struct InboxConnection {
         var reply = HTTPReply.error(.badRequest, "bad_request", message, close: true)
         reply.closeConnection = true
         try await write(reply, for: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), to: outbound)
+    }
+
+    /// A refusal made before a partner is known: counted with the others from `address`
+    /// and written in the next batch (or recorded now when the connection has no batch).
+    private func recordRefusal(_ event: AuditEvent, code: String, address: String) async {
+        if let refusals = context.refusals {
+            refusals.add(event, address: address, code: code)
+        } else {
+            await record(event)
+        }
     }
 
     /// Appends to the audit trail on the thread pool (the write waits for an fsync).

@@ -1,4 +1,5 @@
 import NIOCore
+import WharfCore
 
 /// How the inbound listener runs. Every value has a default fit for production.
 public struct ListenerConfiguration: Sendable {
@@ -36,6 +37,19 @@ public struct ListenerConfiguration: Sendable {
     public var maxConnectionsPerAddress = 64
     /// Connections open at once, all clients together.
     public var maxConnections = 4_096
+
+    /// The per-address defender: offences score points, and an address over the policy's
+    /// threshold is banned (its connections closed at accept). Addresses in
+    /// `defenderAllow` are never scored.
+    public var defender = true
+    public var defenderAllow: [AddressRange] = []
+    public var defenderPolicy = DefenderPolicy()
+    /// How soon an unban (or another node's ban) takes effect.
+    public var defenderRefreshInterval: Duration = .seconds(2)
+
+    /// How often refusals made before a partner is known are written, counted, to the
+    /// audit trail (also when the listener stops).
+    public var refusalFlushInterval: Duration = .seconds(60)
 
     public init() {}
 }

@@ -13,11 +13,14 @@ struct TLSChannel: Sendable {
     struct Secured: Sendable {
         let connection: HTTPChannel.Connection
         let identity: ClientIdentity
+        /// Read at accept: a channel that closed (a handshake refused) no longer has one.
+        let remoteAddress: SocketAddress?
     }
 
     /// Sets up `channel`: TLS, then HTTP.
     func configure(_ channel: any Channel, configuration: ListenerConfiguration) -> EventLoopFuture<Secured> {
-        channel.eventLoop.makeFutureWithTask {
+        let remoteAddress = channel.remoteAddress
+        return channel.eventLoop.makeFutureWithTask {
             try await contexts.current()
         }.flatMapThrowing { current in
             let pipeline = channel.pipeline.syncOperations
@@ -25,7 +28,7 @@ struct TLSChannel: Sendable {
             try pipeline.addHandler(DetachPlaintextHandler())
             try pipeline.addHandler(QuickAckHandler())
             let connection = try HTTPChannel.configure(channel, configuration: configuration, secured: true)
-            return Secured(connection: connection, identity: Self.identity(of: channel, anchors: current.anchors))
+            return Secured(connection: connection, identity: Self.identity(of: channel, anchors: current.anchors), remoteAddress: remoteAddress)
         }
     }
 

@@ -265,6 +265,27 @@ enum Migrations {
             // waiting one; this index answers both without reading the table.
             try db.execute(sql: "CREATE INDEX transfer_partner_state ON transfer(partner, state, queued_at)")
         }
+        migrator.registerMigration("v11-defender-and-audit-retention") { db in
+            // The defender's bans, shared with the CLI (`wharf defender list/unban`); and where
+            // the audit chain starts once its oldest events were pruned: the hash of the last
+            // event removed, which the first one kept must follow.
+            try db.execute(sql: """
+                CREATE TABLE address_ban (
+                    address TEXT PRIMARY KEY,
+                    since DATETIME NOT NULL,
+                    until DATETIME NOT NULL,
+                    times INTEGER NOT NULL CHECK (times >= 0),
+                    reason TEXT NOT NULL
+                );
+                CREATE TABLE audit_anchor (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    pruned INTEGER NOT NULL,
+                    last_pruned_hash TEXT NOT NULL CHECK (length(last_pruned_hash) = 64),
+                    pruned_before DATETIME NOT NULL
+                );
+                CREATE INDEX audit_event_at ON audit_event(at);
+                """)
+        }
         return migrator
     }
 }

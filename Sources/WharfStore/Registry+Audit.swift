@@ -13,10 +13,52 @@ extension Registry: AuditTrail {
         try write { db in try Self.insert(event, db) }
     }
 
+    /// Appends `events` in order, in one transaction; durable when this returns.
+    public func record(contentsOf events: [AuditEvent]) throws(WharfError) {
+        guard !events.isEmpty else { return }
+        try write { db in
+            for event in events { try Self.insert(event, db) }
+        }
+    }
+
+    /// Removes the events older than `cutoff`, keeping the chain verifiable: the hash of
+    /// the last one removed is kept (`audit_anchor`), and the first event kept must follow
+    /// it. Records the pruning itself as an event. Returns how many were removed.
+    @discardableResult
+    public func pruneAudit(before cutoff: Date, audit: (Int) -> AuditEvent) throws(WharfError) -> Int {
+        try write { db in
+            guard let last = try Row.fetchOne(
+                db, sql: "SELECT id, hash FROM audit_event WHERE at < ? ORDER BY id DESC LIMIT 1", arguments: [cutoff.stored]
+            ) else { return 0 }
+            let lastID: Int64 = last["id"]
+            // Events are in time order by id; remove up to the newest one past the cutoff.
+            try db.execute(sql: "DELETE FROM audit_event WHERE id <= ?", arguments: [lastID])
+            let removed = db.changesCount
+            let earlier = try Int.fetchOne(db, sql: "SELECT pruned FROM audit_anchor WHERE id = 1") ?? 0
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO audit_anchor (id, pruned, last_pruned_hash, pruned_before) VALUES (1, ?, ?, ?)",
+                arguments: [earlier + removed, last["hash"] as String, cutoff.stored]
+            )
+            try Self.insert(audit(removed), db)
+            return removed
+        }
+    }
+
+    /// How many events were pruned so far, and before when; `nil` if none was.
+    public func auditPruning() throws(WharfError) -> (pruned: Int, before: Date)? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT pruned, pruned_before FROM audit_anchor WHERE id = 1").map { ($0["pruned"], $0.date("pruned_before")) }
+        }
+    }
+
     /// Inserts `event` in the transaction of `db`, chained to the event before it. Every
     /// writer inserts inside a write transaction, so the chain has one order.
     static func insert(_ event: AuditEvent, _ db: Database) throws {
-        let previous = try String.fetchOne(db.cachedStatement(sql: "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1")) ?? ""
+        // The last event's hash; after a pruning that left none, the last one removed.
+        let previous = try String.fetchOne(db.cachedStatement(sql: """
+                SELECT COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1),
+                                (SELECT last_pruned_hash FROM audit_anchor WHERE id = 1))
+                """)) ?? ""
         let at = event.at.stored.text
         let hash = AuditChain.hash(previous: previous, canonical: AuditChain.canonical(event, at: at))
         try db.cachedStatement(sql: """
@@ -54,7 +96,11 @@ extension Registry: AuditTrail {
     public func auditHead() throws(WharfError) -> (count: Int, hash: String) {
         try read { db in
             let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_event") ?? 0
-            return (count, try String.fetchOne(db, sql: "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1") ?? "")
+            let hash = try String.fetchOne(db, sql: """
+                SELECT COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1),
+                                (SELECT last_pruned_hash FROM audit_anchor WHERE id = 1))
+                """)
+            return (count, hash ?? "")
         }
     }
 
@@ -64,13 +110,14 @@ extension Registry: AuditTrail {
     /// the end).
     public func verifyAudit(head expected: String? = nil) throws(WharfError) -> Int {
         try read { db in
-            var previous: String?
+            // After a pruning, the first event kept follows the last one removed.
+            var previous = try String.fetchOne(db, sql: "SELECT last_pruned_hash FROM audit_anchor WHERE id = 1") ?? ""
             var count = 0
             let rows = try Row.fetchCursor(db, sql: "SELECT * FROM audit_event ORDER BY id")
             while let row = try rows.next() {
                 let id: Int64 = row["id"]
                 let stored: String? = row["previous_hash"]
-                if let previous, stored != previous {
+                if stored != previous {
                     throw WharfError(
                         .conflict, "the audit trail is broken at event \(id): an event before it was removed, changed or moved",
                         fix: "restore the registry from a backup, and keep `wharf audit head` elsewhere to catch it sooner"
@@ -87,9 +134,9 @@ extension Registry: AuditTrail {
                 previous = recomputed
                 count += 1
             }
-            if let expected, (previous ?? "") != expected {
+            if let expected, previous != expected {
                 throw WharfError(
-                    .conflict, "the audit trail ends at \(previous ?? "nothing"), not at the head \(expected)",
+                    .conflict, "the audit trail ends at \(previous.isEmpty ? "nothing" : previous), not at the head \(expected)",
                     fix: "events were removed from its end (or the head is of another home); restore from a backup"
                 )
             }

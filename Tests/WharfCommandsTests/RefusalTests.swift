@@ -65,6 +65,8 @@ import WharfTestSupport
         Case(label: "bad retry setting", arguments: ["partner", "update", "acme", "--max-attempts", "0"], says: "at least 1"),
         Case(label: "a display name with an escape sequence", arguments: ["partner", "add", "evil", "--display-name", "Evil\u{1b}[2J Corp"], says: "contains a control or bidirectional formatting character"),
         Case(label: "a display name with a bidi override", arguments: ["partner", "update", "acme", "--display-name", "Acme \u{202e}gpj.exe"], says: "contains a control or bidirectional formatting character"),
+        Case(label: "unban of an address not banned", arguments: ["defender", "unban", "192.0.2.7"], says: "192.0.2.7 is not banned"),
+        Case(label: "unban of something not an address", arguments: ["defender", "unban", "example.com"], says: "'example.com' is not an IP address"),
         Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
     ]
 

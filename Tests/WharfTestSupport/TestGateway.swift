@@ -40,6 +40,9 @@ public struct TestGateway: Sendable {
         var configuration = ListenerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
+        // The suite's clients all connect from 127.0.0.1, many refused on purpose; the
+        // defender's own tests attack from other loopback addresses and clear this.
+        configuration.defenderAllow = [try AddressRange("127.0.0.1")]
         configure(&configuration)
         var logger = Logger(label: "wharf.test")
         logger.logLevel = .warning

@@ -5,6 +5,9 @@ public protocol AuditTrail: Sendable {
     /// Appends `event`; it is durable when this returns.
     func record(_ event: AuditEvent) throws(WharfError)
 
+    /// Appends `events` in order, in one commit; durable when this returns.
+    func record(contentsOf events: [AuditEvent]) throws(WharfError)
+
     /// The most recent events, newest first.
     func auditEvents(limit: Int) throws(WharfError) -> [AuditEvent]
 }
