@@ -9,7 +9,7 @@ struct CA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ca",
         abstract: "Show Wharf's CA and certificates, or renew the server certificate.",
-        subcommands: [Show.self, ReissueServer.self]
+        subcommands: [Show.self, ReissueServer.self, Revoke.self]
     )
 
     struct Show: ParsableCommand {

@@ -7,7 +7,7 @@ struct PartnerCommand: ParsableCommand {
         abstract: "Register partners, their certificates and delivery settings.",
         subcommands: [
             PartnerAdd.self, PartnerUpdate.self, PartnerList.self, PartnerShow.self,
-            PartnerEnable.self, PartnerDisable.self, PartnerRemove.self, PartnerIssue.self, PartnerTest.self,
+            PartnerEnable.self, PartnerDisable.self, PartnerRemove.self, PartnerIssue.self, PartnerRevoke.self, PartnerTest.self,
         ]
     )
 }

@@ -17,12 +17,15 @@ public struct PresentedCertificate: Sendable {
     /// The subject as the certificate spells it, for the audit trail.
     public let subjectText: String
     public let issuer: Issuer
+    /// The serial number, as `Revocation.normalizedSerial` writes it.
+    public let serial: String?
 
-    public init(fingerprint: CertificateFingerprint, subject: SubjectName?, subjectText: String, issuer: Issuer) {
+    public init(fingerprint: CertificateFingerprint, subject: SubjectName?, subjectText: String, issuer: Issuer, serial: String? = nil) {
         self.fingerprint = fingerprint
         self.subject = subject
         self.subjectText = subjectText
         self.issuer = issuer
+        self.serial = serial.map(Revocation.normalizedSerial)
     }
 }
 
@@ -40,7 +43,14 @@ public enum InboundAuthorization {
 
     /// - Parameter owners: the partners owning an identity that matches the certificate's
     ///   fingerprint or subject, whatever its window.
-    public static func decide(_ certificate: PresentedCertificate, owners: [Partner], at now: Date) -> Decision {
+    ///   - revocations: revocations that may name the certificate (by its fingerprint or
+    ///     serial); one that does refuses it first.
+    public static func decide(
+        _ certificate: PresentedCertificate, owners: [Partner], revocations: [Revocation] = [], at now: Date
+    ) -> Decision {
+        if let revocation = revocations.first(where: { $0.applies(to: certificate) }) {
+            return .refused(revocation.description)
+        }
         if certificate.issuer == .unknown {
             return .refused("the certificate's issuer is no longer trusted")
         }

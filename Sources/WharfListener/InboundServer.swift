@@ -109,7 +109,7 @@ public struct InboundServer: Service {
                             group.addTask {
                                 await InboxConnection(
                                     connection: secured.connection, identity: secured.identity, context: context,
-                                    remoteAddress: secured.remoteAddress
+                                    remoteAddress: secured.remoteAddress, revocation: secured.revocation
                                 ).run()
                             }
                         }

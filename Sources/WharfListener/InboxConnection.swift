@@ -26,6 +26,8 @@ struct InboxConnection {
     let context: InboxContext
     /// The client's address as read at accept; else the channel's.
     var remoteAddress: SocketAddress?
+    /// Set by the handshake if it refused a revoked certificate.
+    var revocation: RevocationNote?
 
     /// Whether the connection waits for a request head, and whether shutdown began.
     private struct State {
@@ -85,15 +87,18 @@ struct InboxConnection {
             }
         } catch {
             if servedRequests == 0 {
-                let failure = Self.handshakeFailure(error)
+                let revoked = revocation?.revocation.withLockedValue { $0 }
+                let failure = revoked == nil ? Self.handshakeFailure(error) : .certificateRejected
                 context.instruments.handshakeFailed(reason: failure)
                 // A connection closed before it sent anything is not an offence: load
                 // balancers' health checks do that.
                 if failure != .closed { context.defender?.record(.handshakeRefused, from: address) }
                 await recordRefusal(AuditEvent(
                     outcome: .refused, status: nil, partner: nil, subject: nil, fingerprint: nil,
-                    remoteAddress: remote, detail: "TLS handshake failed: \(Self.reason(error))"
-                ), code: failure.rawValue, address: address)
+                    remoteAddress: remote,
+                    detail: revoked.map { "TLS handshake refused: \($0.description)" + ($0.partner.map { ", a certificate of partner '\($0)'" } ?? "") }
+                        ?? "TLS handshake failed: \(Self.reason(error))"
+                ), code: revoked == nil ? failure.rawValue : "revoked", address: address)
             }
             context.logger.debug("connection ended", metadata: ["remote": "\(remote)", "error": "\(error)"])
         }
@@ -313,7 +318,7 @@ struct InboxConnection {
     private func authorize(_ presented: PresentedCertificate?, rememberedIfUpload: Bool) async -> Result<Authorized, Refusal> {
         guard let presented else { return .failure(Refusal(reason: "no client certificate")) }
         if rememberedIfUpload, let owners = context.rememberedOwners.owners(of: presented.fingerprint),
-           case .accepted(let partner) = InboundAuthorization.decide(presented, owners: owners.partners, at: Date()) {
+           case .accepted(let partner) = InboundAuthorization.decide(presented, owners: owners.partners, revocations: owners.revocations, at: Date()) {
             return .success(Authorized(partner: partner, presented: presented, generation: owners.generation))
         }
         do {
@@ -326,9 +331,9 @@ struct InboxConnection {
 
     /// Decides from the store as it is now, and remembers what it read. Blocking.
     private func decideNow(_ presented: PresentedCertificate) throws(WharfError) -> Result<Authorized, Refusal> {
-        let owners = try context.store.owners(ofFingerprint: presented.fingerprint, subject: presented.subject)
+        let owners = try context.store.owners(ofFingerprint: presented.fingerprint, subject: presented.subject, serial: presented.serial)
         context.rememberedOwners.remember(owners, for: presented.fingerprint)
-        switch InboundAuthorization.decide(presented, owners: owners.partners, at: Date()) {
+        switch InboundAuthorization.decide(presented, owners: owners.partners, revocations: owners.revocations, at: Date()) {
         case .accepted(let partner):
             return .success(Authorized(partner: partner, presented: presented, generation: owners.generation))
         case .refused(let reason):

@@ -15,20 +15,23 @@ struct TLSChannel: Sendable {
         let identity: ClientIdentity
         /// Read at accept: a channel that closed (a handshake refused) no longer has one.
         let remoteAddress: SocketAddress?
+        /// Set if the handshake refused a revoked certificate.
+        let revocation: RevocationNote
     }
 
     /// Sets up `channel`: TLS, then HTTP.
     func configure(_ channel: any Channel, configuration: ListenerConfiguration) -> EventLoopFuture<Secured> {
         let remoteAddress = channel.remoteAddress
+        let note = RevocationNote()
         return channel.eventLoop.makeFutureWithTask {
             try await contexts.current()
         }.flatMapThrowing { current in
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(NIOSSLServerHandler(context: current.context))
+            try pipeline.addHandler(current.revoked.serverHandler(context: current.context, anchors: current.anchors, note: note))
             try pipeline.addHandler(DetachPlaintextHandler())
             try pipeline.addHandler(QuickAckHandler())
             let connection = try HTTPChannel.configure(channel, configuration: configuration, secured: true)
-            return Secured(connection: connection, identity: Self.identity(of: channel, anchors: current.anchors), remoteAddress: remoteAddress)
+            return Secured(connection: connection, identity: Self.identity(of: channel, anchors: current.anchors), remoteAddress: remoteAddress, revocation: note)
         }
     }
 
@@ -43,7 +46,8 @@ struct TLSChannel: Sendable {
                 let leaf = try Certificate(derEncoded: der)
                 return PresentedCertificate(
                     fingerprint: leaf.fingerprint, subject: leaf.subjectName,
-                    subjectText: leaf.subject.description, issuer: anchors.issuer(of: leaf)
+                    subjectText: leaf.subject.description, issuer: anchors.issuer(of: leaf),
+                    serial: Hex.encode(leaf.serialNumber.bytes)
                 )
             }
         }

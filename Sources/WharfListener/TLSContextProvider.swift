@@ -18,6 +18,8 @@ actor TLSContextProvider {
     struct Current: Sendable {
         let context: NIOSSLContext
         let anchors: TrustAnchors
+        /// What the handshake refuses although it chains to a trusted CA.
+        var revoked = RevokedCertificates(revocations: [], wharfCA: nil)
     }
 
     private let pki: PKIDirectory
@@ -27,7 +29,7 @@ actor TLSContextProvider {
     private var cached: (key: String, current: Current)?
     /// The partners' CAs as last read, and the partner generation they were read at:
     /// read again only when a partner changed.
-    private var partnerAnchorsRead: (generation: Int64, anchors: [(partner: PartnerName, pem: String)])?
+    private var partnerAnchorsRead: (generation: Int64, anchors: [(partner: PartnerName, pem: String)], revocations: [Revocation])?
 
     init(pki: PKIDirectory, store: any InboxStore, sendCANames: Bool = false, logger: Logger) {
         self.sendCANames = sendCANames
@@ -39,16 +41,25 @@ actor TLSContextProvider {
     func current() throws -> Current {
         let generation = try store.partnerGeneration()
         let partnerAnchors: [(partner: PartnerName, pem: String)]
+        let revocations: [Revocation]
         if let read = partnerAnchorsRead, read.generation == generation {
-            partnerAnchors = read.anchors
+            (partnerAnchors, revocations) = (read.anchors, read.revocations)
         } else {
-            partnerAnchors = try store.partnerTrustAnchors()
-            partnerAnchorsRead = (generation, partnerAnchors)
+            (partnerAnchors, revocations) = (try store.partnerTrustAnchors(), try store.revocations())
+            partnerAnchorsRead = (generation, partnerAnchors, revocations)
         }
         let key = try cacheKey(partnerAnchors)
-        if let cached, cached.key == key { return cached.current }
+        if let cached, cached.key == key, cached.current.revoked.revocations == revocations { return cached.current }
+        if let cached, cached.key == key {
+            // Only the revocations changed: the same context, a new list.
+            var current = cached.current
+            current.revoked = RevokedCertificates(revocations: revocations, wharfCA: current.anchors.wharf.fingerprint)
+            self.cached = (key, current)
+            return current
+        }
         do {
-            let current = try build(partnerAnchors)
+            var current = try build(partnerAnchors)
+            current.revoked = RevokedCertificates(revocations: revocations, wharfCA: current.anchors.wharf.fingerprint)
             cached = (key, current)
             logger.info("TLS context loaded", metadata: ["partner_cas": "\(partnerAnchors.count)"])
             return current

@@ -286,6 +286,26 @@ enum Migrations {
                 CREATE INDEX audit_event_at ON audit_event(at);
                 """)
         }
+        migrator.registerMigration("v12-revoked-certificates") { db in
+            // Certificates revoked by fingerprint or by the serial Wharf's CA gave them. A
+            // revocation raises the partner generation, so the listener's remembered
+            // decisions and its TLS context are made again.
+            try db.execute(sql: """
+                CREATE TABLE revoked_certificate (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    fingerprint TEXT CHECK (fingerprint IS NULL OR length(fingerprint) = 64),
+                    serial TEXT,
+                    partner TEXT,
+                    revoked_at DATETIME NOT NULL,
+                    reason TEXT NOT NULL,
+                    CHECK (fingerprint IS NOT NULL OR serial IS NOT NULL)
+                );
+                CREATE UNIQUE INDEX revoked_certificate_fingerprint ON revoked_certificate(fingerprint) WHERE fingerprint IS NOT NULL;
+                CREATE UNIQUE INDEX revoked_certificate_serial ON revoked_certificate(serial) WHERE serial IS NOT NULL;
+                CREATE TRIGGER revoked_certificate_insert_generation AFTER INSERT ON revoked_certificate
+                BEGIN UPDATE partner_generation SET value = value + 1; END;
+                """)
+        }
         return migrator
     }
 }

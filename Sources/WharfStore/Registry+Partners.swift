@@ -92,8 +92,12 @@ extension Registry: PartnerDirectory {
     /// The partners owning an identity with this certificate fingerprint or subject,
     /// whatever the identity's window, and the partner generation they were read at;
     /// `InboundAuthorization` decides among them.
-    public func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?) throws(WharfError) -> InboundOwners {
+    public func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?, serial: String?) throws(WharfError) -> InboundOwners {
         try read { db in
+            let revocations = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM revoked_certificate WHERE fingerprint = ? OR serial = ? ORDER BY id"),
+                arguments: [fingerprint.hex, serial]
+            ).map(Self.revocation(from:))
             let generation = try Self.partnerGeneration(db)
             let names = try String.fetchAll(
                 db.cachedStatement(sql: """
@@ -102,7 +106,9 @@ extension Registry: PartnerDirectory {
                     """),
                 arguments: [fingerprint.hex, subject?.matchKey]
             )
-            return InboundOwners(partners: try names.compactMap { try Self.fetch(PartnerName($0), db) }, generation: generation)
+            return InboundOwners(
+                partners: try names.compactMap { try Self.fetch(PartnerName($0), db) }, revocations: revocations, generation: generation
+            )
         }
     }
 

@@ -67,6 +67,9 @@ import WharfTestSupport
         Case(label: "a display name with a bidi override", arguments: ["partner", "update", "acme", "--display-name", "Acme \u{202e}gpj.exe"], says: "contains a control or bidirectional formatting character"),
         Case(label: "unban of an address not banned", arguments: ["defender", "unban", "192.0.2.7"], says: "192.0.2.7 is not banned"),
         Case(label: "unban of something not an address", arguments: ["defender", "unban", "example.com"], says: "'example.com' is not an IP address"),
+        Case(label: "revoke for a partner without a certificate identity", arguments: ["partner", "revoke", "bare"], says: "is identified by no certificate fingerprint"),
+        Case(label: "revoke of a fingerprint not the partner's", arguments: ["partner", "revoke", "acme", "--fingerprint", String(repeating: "ab", count: 32)], says: "has no identity with fingerprint"),
+        Case(label: "revoke by a serial that is not hex", arguments: ["ca", "revoke", "--serial", "12:zz"], says: "is not a certificate serial number"),
         Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
     ]
 

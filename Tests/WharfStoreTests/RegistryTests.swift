@@ -40,9 +40,9 @@ import WharfCore
 
     @Test func migrationsAreNamedAndAppliedOnce() throws {
         let registry = try Registry.create(at: path)
-        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention"])
+        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates"])
         let reopened = try Registry.open(at: path)
-        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention"])
+        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates"])
     }
 
     @Test func theRegistryRunsInWALModeReadableByItsOwnerOnly() throws {
@@ -163,7 +163,7 @@ import WharfCore
 
         let owners = try registry.owners(
             ofFingerprint: CertificateFingerprint(digest: Array(repeating: 0xcd, count: 32)),
-            subject: try SubjectName(parsing: "CN=gw,O=Acme,C=US")
+            subject: try SubjectName(parsing: "CN=gw,O=Acme,C=US"), serial: nil
         )
         #expect(owners.partners.map(\.name) == [acme.name] && owners.generation == seen.last)
         try cli.remove(acme.name)

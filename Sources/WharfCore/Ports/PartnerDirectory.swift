@@ -7,7 +7,11 @@ public protocol PartnerDirectory: Sendable {
     /// The partners owning an identity with this fingerprint or subject, whatever the
     /// identity's window, and the generation they were read at; `InboundAuthorization`
     /// decides among them.
-    func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?) throws(WharfError) -> InboundOwners
+    func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?, serial: String?) throws(WharfError) -> InboundOwners
+
+    /// Every certificate revoked (a short list: the listener holds it to refuse revoked
+    /// certificates at the handshake). Revoking raises the partner generation.
+    func revocations() throws(WharfError) -> [Revocation]
 
     /// A number that grows whenever a partner or one of its identities is added, changed
     /// or removed: a decision made from the partners at one generation still holds while
@@ -24,10 +28,13 @@ public protocol PartnerDirectory: Sendable {
 /// The partners a client certificate may map to, as of one partner generation.
 public struct InboundOwners: Sendable {
     public let partners: [Partner]
+    /// Revocations naming the certificate's fingerprint or serial.
+    public let revocations: [Revocation]
     public let generation: Int64
 
-    public init(partners: [Partner], generation: Int64) {
+    public init(partners: [Partner], revocations: [Revocation] = [], generation: Int64) {
         self.partners = partners
+        self.revocations = revocations
         self.generation = generation
     }
 }
