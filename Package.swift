@@ -86,12 +86,21 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                // The fuzz target's entry point decodes requests on an EmbeddedChannel.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // The inbox's fuzz target: `scripts/fuzz` builds it with libFuzzer
+        // (`--sanitize=fuzzer`, `-DWHARF_FUZZING`); a plain build makes a replayer of
+        // corpus files instead.
+        .executableTarget(
+            name: "WharfInboxFuzz",
+            dependencies: ["WharfListener"]
         ),
         .target(
             name: "WharfDelivery",
