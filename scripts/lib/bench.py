@@ -30,12 +30,12 @@ MiB = 1024 * 1024
 SIZES = {
     "full": dict(b1_requests=4000, b1_processes=3, b1_concurrency=4, b2_requests=20000, b2_concurrency=16,
                  big_bytes=1024 * MiB, b4_files=1000, b6_connections=1000, b7_partners=100_000,
-                 b8_partners=1000, b8_scrapes=200),
+                 b8_partners=1000, b8_scrapes=200, b9_refusals=3000, b9_slow=1000),
     "quick": dict(b1_requests=300, b1_processes=3, b1_concurrency=4, b2_requests=2000, b2_concurrency=16,
                   big_bytes=32 * MiB, b4_files=100, b6_connections=100, b7_partners=10_000,
-                  b8_partners=1000, b8_scrapes=30),
+                  b8_partners=1000, b8_scrapes=30, b9_refusals=300, b9_slow=100),
 }
-CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
+CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9"]
 
 
 class Failure(Exception):
@@ -167,7 +167,7 @@ class Wharf:
     def inbox(self):
         return f"{self.home}/spool/inbox/bench"
 
-    def serve(self):
+    def serve(self, *more):
         self.port = free_port()
         log = open(f"{self.home}/serve.log", "ab")
         extra = []
@@ -181,7 +181,7 @@ class Wharf:
         if "--max-connections-per-address" in options:
             extra += ["--max-connections-per-address", "100000"]
         self.process = self.bench.processes.start(
-            [self.binary, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}", *extra], log)
+            [self.binary, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}", *extra, *more], log)
         wait_until(listening(self.port), "wharf serve listens", process=self.process)
         return f"https://127.0.0.1:{self.port}"
 
@@ -710,6 +710,93 @@ class Bench:
         self.add("B8", f"GET /metrics with {partners + 1:,} partners, against 1 partner", w, b, w / b, "—", None, "ms")
         self.add("B8", f"GET /metrics with {partners + 1:,} partners, against GET /healthz", w, h, w / h, "—", None, "ms")
 
+    def refused_connections(self, wharf, count, source):
+        """`count` TLS connections without a client certificate from `source`, one after
+        another; returns refused connections per second. Each must be refused: by the
+        handshake, or closed at accept once the address is banned."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(f"{wharf.bundle}/ca.crt")
+        started = time.monotonic()
+        for _ in range(count):
+            raw = socket.create_connection(("127.0.0.1", wharf.port), source_address=(source, 0), timeout=30)
+            try:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    tls.sendall(b"GET /inbox HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if tls.recv(1):
+                        raise Failure("a connection without a client certificate was answered")
+            except (ssl.SSLError, ConnectionError, OSError):
+                pass
+            finally:
+                raw.close()
+        return count / (time.monotonic() - started)
+
+    def registry_bytes(self, wharf):
+        db = sqlite3.connect(f"{wharf.home}/wharf.sqlite")
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            pages, size = db.execute("PRAGMA page_count").fetchone()[0], db.execute("PRAGMA page_size").fetchone()[0]
+            rows = db.execute("SELECT count(*) FROM audit_event").fetchone()[0]
+            return pages * size, rows
+        finally:
+            db.close()
+
+    def case_b9(self):
+        count, slow = self.sizes["b9_refusals"], self.sizes["b9_slow"]
+        # Refused connections per second from one attacker, defender on (banned after the
+        # eighth, then closed at accept) against off (every one a refused handshake).
+        sources = iter(f"127.0.{i // 250}.{2 + i % 250}" for i in range(10_000))
+        def attack(*flags):
+            def one():
+                self.home.serve(*flags)
+                try:
+                    return self.refused_connections(self.home, count, next(sources))
+                finally:
+                    self.home.stop()
+            return one
+        w, b = self.alternate(attack(), attack("--defender", "off"))
+        self.add("B9", f"{count} connections without a certificate from one address, defender on against off", w, b, w / b,
+                 "≥ 1.0×", w / b >= 1.0, "refusals/s")
+
+        # The registry's growth for refused connections (defender off: every one refused
+        # at the handshake), written in batches.
+        self.home.serve("--defender", "off")
+        before, rows_before = self.registry_bytes(self.home)
+        try:
+            self.refused_connections(self.home, count, "127.0.200.2")
+        finally:
+            self.home.stop()
+        after, rows_after = self.registry_bytes(self.home)
+        per = 10_000 / count
+        self.add("B9", f"audit rows per 10,000 refused connections (the registry grew {max(0, after - before) / 1024:.0f} KiB for {count})",
+                 (rows_after - rows_before) * per, None, None, "—", None, "rows")
+
+        # Resident memory with slow uploads held open (a head and 1 KiB of a 1 MiB body
+        # each), against the same server idle.
+        self.home.serve()
+        pid = self.home.process.pid
+        sockets = []
+        try:
+            time.sleep(1.0)
+            idle = proc_status(pid, "VmRSS")
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.load_verify_locations(f"{self.home.bundle}/ca.crt")
+            context.load_cert_chain(f"{self.home.bundle}/bench.crt", f"{self.home.bundle}/bench.key")
+            # A small part of a body stays in the connection's write buffer: count descriptors.
+            descriptors = lambda: len(os.listdir(f"/proc/{pid}/fd"))
+            before = descriptors()
+            for i in range(slow):
+                raw = socket.create_connection(("127.0.0.1", self.home.port), source_address=("127.0.201.2", 0))
+                tls = context.wrap_socket(raw, server_hostname="127.0.0.1")
+                tls.sendall(f"PUT /inbox/slow-{i}.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {MiB}\r\n\r\n".encode() + os.urandom(1024))
+                sockets.append(tls)
+            wait_until(lambda: descriptors() >= before + slow, f"Wharf holds {slow} slow uploads", timeout=120)
+            held = proc_status(pid, "VmRSS")
+        finally:
+            for s in sockets:
+                s.close()
+            self.home.stop()
+        self.add("B9", f"RSS with {slow} slow uploads open, against idle", held / MiB, idle / MiB, held / idle, "—", None, "MiB")
+
     # Report
 
     def machine(self):
@@ -803,7 +890,7 @@ def main():
         description="Benchmark Wharf against nginx, curl and dd on this machine; print medians and ratios.",
         epilog="Cases: B1 new connection per upload, B2 keep-alive uploads, B3 one large upload, "
                "B4 many small deliveries, B5 one large delivery, B6 memory, B7 registry size, "
-               "B8 the cost of a metrics scrape. "
+               "B8 the cost of a metrics scrape, B9 a hostile client (the defender, refusals in the registry, slow uploads). "
                "A case that loses or refuses anything reports FAIL and the exit status is 1.")
     parser.add_argument("--quick", action="store_true", help="small sizes: every case in under two minutes")
     parser.add_argument("--runs", type=int, default=3, help="runs of Wharf and of the baseline, alternating (default 3)")
