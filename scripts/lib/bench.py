@@ -116,6 +116,10 @@ def proc_status(pid, field):
     raise Failure(f"no {field} for process {pid}")
 
 
+def open_descriptors(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def count_files(directory):
     return len(os.listdir(directory)) if os.path.isdir(directory) else 0
 
@@ -162,6 +166,13 @@ class Wharf:
     @property
     def bundle(self):
         return f"{self.home}/partners/bench"
+
+    def partner_context(self):
+        """A TLS client context presenting partner `bench`'s certificate."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(f"{self.bundle}/ca.crt")
+        context.load_cert_chain(f"{self.bundle}/bench.crt", f"{self.bundle}/bench.key")
+        return context
 
     @property
     def inbox(self):
@@ -607,10 +618,8 @@ class Bench:
             time.sleep(1.0)
             idle = proc_status(pid, "VmRSS")
             idle_anonymous = proc_status(pid, "RssAnon")
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.load_verify_locations(f"{self.home.bundle}/ca.crt")
-            context.load_cert_chain(f"{self.home.bundle}/bench.crt", f"{self.home.bundle}/bench.key")
-            descriptors = lambda: len(os.listdir(f"/proc/{pid}/fd"))
+            context = self.home.partner_context()
+            descriptors = lambda: open_descriptors(pid)
             before = descriptors()
             for _ in range(count):
                 raw = socket.create_connection(("127.0.0.1", self.home.port))
@@ -778,11 +787,9 @@ class Bench:
         try:
             time.sleep(1.0)
             idle = proc_status(pid, "VmRSS")
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.load_verify_locations(f"{self.home.bundle}/ca.crt")
-            context.load_cert_chain(f"{self.home.bundle}/bench.crt", f"{self.home.bundle}/bench.key")
+            context = self.home.partner_context()
             # A small part of a body stays in the connection's write buffer: count descriptors.
-            descriptors = lambda: len(os.listdir(f"/proc/{pid}/fd"))
+            descriptors = lambda: open_descriptors(pid)
             before = descriptors()
             for i in range(slow):
                 raw = socket.create_connection(("127.0.0.1", self.home.port), source_address=("127.0.201.2", 0))
