@@ -13,11 +13,15 @@ public enum Offence: String, Sendable, CaseIterable {
     case malformedRequest = "malformed_request"
     /// Over a limit: too many connections from one address.
     case limitExceeded = "limit_exceeded"
+    /// Closed for being too slow: no handshake, no first request head or no body progress
+    /// in time, or a body below the minimum rate. An idle keep-alive connection closed
+    /// is not an offence.
+    case tooSlow = "too_slow"
 
     public var points: Int {
         switch self {
         case .handshakeRefused, .unknownPartner, .malformedRequest: 2
-        case .limitExceeded: 3
+        case .limitExceeded, .tooSlow: 3
         }
     }
 }

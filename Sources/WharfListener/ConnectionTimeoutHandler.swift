@@ -9,8 +9,26 @@ import NIOTLS
 /// bytes than `minimumBodyRate` asks for over each `rateWindow` (a client that trickles a
 /// byte now and then never trips `body`).
 ///
-/// Sits after the HTTP decoder so it sees both TLS events and request parts.
+/// Sits after the HTTP decoder so it sees both TLS events and request parts. Each cut-off
+/// is reported to `onCutOff` (the defender scores all but an idle keep-alive connection).
 final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    /// Why a connection was closed.
+    enum CutOff: Sendable, Equatable {
+        /// No finished TLS handshake in time.
+        case handshake
+        /// No complete first request head in time (slow headers).
+        case firstRequestHead
+        /// No next request on a keep-alive connection: what an idle client pool does.
+        case keepAliveIdle
+        /// No body bytes for a while during an upload.
+        case bodyStalled
+        /// Fewer body bytes than the minimum rate over a window.
+        case bodyRate
+
+        /// Whether a client in good standing would not do this.
+        var isOffence: Bool { self != .keepAliveIdle }
+    }
+
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -25,13 +43,19 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     private var rateCheck: RepeatedTask?
     private var bytesThisWindow = 0
     private var handshakeDone = false
+    private var sawRequest = false
+    private let onCutOff: @Sendable (CutOff) -> Void
 
     /// - Parameters:
     ///   - handshake: `nil` on a channel without TLS: the wait for a request head starts
     ///     at once.
     ///   - minimumBodyRate: bytes per second a body must average over each `rateWindow`;
     ///     0 for no minimum.
-    init(handshake: TimeAmount?, head: TimeAmount, body: TimeAmount, minimumBodyRate: Int = 0, rateWindow: TimeAmount = .seconds(60)) {
+    init(
+        handshake: TimeAmount?, head: TimeAmount, body: TimeAmount, minimumBodyRate: Int = 0, rateWindow: TimeAmount = .seconds(60),
+        onCutOff: @escaping @Sendable (CutOff) -> Void = { _ in }
+    ) {
+        self.onCutOff = onCutOff
         self.handshake = handshake
         self.head = head
         self.body = body
@@ -50,13 +74,17 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private func armFirst(context: ChannelHandlerContext) {
-        arm(handshake ?? head, context: context)
+        if let handshake {
+            arm(handshake, .handshake, context: context)
+        } else {
+            arm(head, .firstRequestHead, context: context)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent {
             handshakeDone = true
-            arm(head, context: context)
+            arm(head, .firstRequestHead, context: context)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -64,10 +92,11 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
-            arm(body, context: context)
+            sawRequest = true
+            arm(body, .bodyStalled, context: context)
             startRateCheck(context: context)
         case .body(let chunk):
-            arm(body, context: context)
+            arm(body, .bodyStalled, context: context)
             bytesThisWindow += chunk.readableBytes
         case .end:
             cancel()
@@ -79,7 +108,7 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // After a response ends, the connection waits for the next request head.
         if case .end = unwrapOutboundIn(data), handshakeDone {
-            arm(head, context: context)
+            arm(head, sawRequest ? .keepAliveIdle : .firstRequestHead, context: context)
         }
         context.write(data, promise: promise)
     }
@@ -90,10 +119,12 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
         context.fireChannelInactive()
     }
 
-    private func arm(_ amount: TimeAmount, context: ChannelHandlerContext) {
+    private func arm(_ amount: TimeAmount, _ cutOff: CutOff, context: ChannelHandlerContext) {
         cancel()
         let channel = context.channel
+        let onCutOff = onCutOff
         timer = context.eventLoop.scheduleTask(in: amount) {
+            onCutOff(cutOff)
             channel.close(promise: nil)
         }
     }
@@ -115,8 +146,13 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
         let channel = context.channel
         let required = Int(Double(minimumBodyRate) * Double(rateWindow.nanoseconds) / 1e9)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        rateCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: rateWindow, delay: rateWindow) { _ in
-            if handler.value.bytesThisWindow < required { channel.close(promise: nil) }
+        let onCutOff = onCutOff
+        rateCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: rateWindow, delay: rateWindow) { task in
+            if handler.value.bytesThisWindow < required {
+                task.cancel()
+                onCutOff(.bodyRate)
+                channel.close(promise: nil)
+            }
             handler.value.bytesThisWindow = 0
         }
     }

@@ -13,7 +13,11 @@ enum HTTPChannel {
     ///
     /// - Parameter secured: the channel runs a TLS handshake first, which the handshake
     ///   timeout then covers; without it the request-head timeout starts at once.
-    static func configure(_ channel: any Channel, configuration: ListenerConfiguration, secured: Bool) throws -> Connection {
+    ///   - onCutOff: told when the timeouts close the connection, and why.
+    static func configure(
+        _ channel: any Channel, configuration: ListenerConfiguration, secured: Bool,
+        onCutOff: @escaping @Sendable (ConnectionTimeoutHandler.CutOff) -> Void = { _ in }
+    ) throws -> Connection {
         let pipeline = channel.pipeline.syncOperations
         // No NIO error handler: it would answer a malformed request with its own 400 while
         // InboxConnection, which already has the head, answers too (two responses, which
@@ -23,7 +27,8 @@ enum HTTPChannel {
             handshake: secured ? configuration.handshakeTimeout : nil,
             head: configuration.requestHeadTimeout,
             body: configuration.bodyProgressTimeout,
-            minimumBodyRate: configuration.minimumBodyRate, rateWindow: configuration.bodyRateWindow
+            minimumBodyRate: configuration.minimumBodyRate, rateWindow: configuration.bodyRateWindow,
+            onCutOff: onCutOff
         ))
         return try Connection(
             wrappingChannelSynchronously: channel,

@@ -82,7 +82,11 @@ public struct InboundServer: Service {
                         if case .perAddress = error { defender.record(.limitExceeded, from: address) }
                         return channel.close().flatMapThrowing { throw error }
                     }
-                    return TLSChannel(contexts: tls).configure(channel, configuration: configuration)
+                    return TLSChannel(contexts: tls).configure(channel, configuration: configuration) { cutOff in
+                        // Slow handshakes, headers and bodies are limit hits; an idle
+                        // keep-alive connection closed is not.
+                        if cutOff.isOffence { defender.record(.tooSlow, from: address) }
+                    }
                 }
         } catch {
             throw Self.bindFailure(error, configuration: configuration)

@@ -19,8 +19,11 @@ struct TLSChannel: Sendable {
         let revocation: RevocationNote
     }
 
-    /// Sets up `channel`: TLS, then HTTP.
-    func configure(_ channel: any Channel, configuration: ListenerConfiguration) -> EventLoopFuture<Secured> {
+    /// Sets up `channel`: TLS, then HTTP; `onCutOff` hears of the timeouts closing it.
+    func configure(
+        _ channel: any Channel, configuration: ListenerConfiguration,
+        onCutOff: @escaping @Sendable (ConnectionTimeoutHandler.CutOff) -> Void = { _ in }
+    ) -> EventLoopFuture<Secured> {
         let remoteAddress = channel.remoteAddress
         let note = RevocationNote()
         return channel.eventLoop.makeFutureWithTask {
@@ -30,7 +33,7 @@ struct TLSChannel: Sendable {
             try pipeline.addHandler(current.revoked.serverHandler(context: current.context, anchors: current.anchors, note: note))
             try pipeline.addHandler(DetachPlaintextHandler())
             try pipeline.addHandler(QuickAckHandler())
-            let connection = try HTTPChannel.configure(channel, configuration: configuration, secured: true)
+            let connection = try HTTPChannel.configure(channel, configuration: configuration, secured: true, onCutOff: onCutOff)
             return Secured(connection: connection, identity: Self.identity(of: channel, anchors: current.anchors), remoteAddress: remoteAddress, revocation: note)
         }
     }

@@ -139,4 +139,59 @@ import WharfTestSupport
         #expect(counts.reduce(0, +) == 30, "\(written.map(\.detail))")
         #expect(written.allSatisfy { $0.detail?.hasPrefix("TLS handshake failed: PEER_DID_NOT_RETURN_A_CERTIFICATE") == true })
     }
+
+    @Test func slowClientsScoreButAnIdleKeepAliveConnectionDoesNot() async throws {
+        let gateway = try await TestGateway.start { configuration in
+            configuration.defenderAllow = []
+            configuration.defenderRefreshInterval = .milliseconds(100)
+            configuration.handshakeTimeout = .seconds(5)
+            configuration.requestHeadTimeout = .seconds(1)
+        }
+        // Each client waits until the gateway closes its connection; all in parallel.
+        let script = """
+            import socket, ssl, sys, threading
+            port, bundle = int(sys.argv[1]), sys.argv[2]
+            results = []
+            def connect(source):
+                return socket.create_connection(("127.0.0.1", port), source_address=(source, 0), timeout=120)
+            def partner(raw):
+                context = ssl.create_default_context(cafile=bundle + "/ca.crt")
+                context.load_cert_chain(bundle + "/acme.crt", bundle + "/acme.key")
+                return context.wrap_socket(raw, server_hostname="localhost")
+            def until_closed(connection):
+                data = b""
+                try:
+                    while chunk := connection.recv(4096):
+                        data += chunk
+                except (ConnectionResetError, ssl.SSLError):
+                    pass
+                return data
+            def silent(source):                      # no TLS handshake at all
+                results.append(("silent", until_closed(connect(source)) == b""))
+            def no_request(source):                  # a handshake, then no request head
+                results.append(("no-request", until_closed(partner(connect(source))) == b""))
+            def idle(source, n):                     # one upload, then an idle keep-alive connection
+                connection = partner(connect(source))
+                connection.sendall(b"PUT /inbox/idle-%d.txt HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: 3\\r\\n\\r\\nabc" % n)
+                results.append(("idle", b" 201 " in until_closed(connection)))
+            jobs = [threading.Thread(target=idle, args=("127.0.0.3", n)) for n in range(6)]
+            jobs += [threading.Thread(target=silent, args=("127.0.0.2",)) for _ in range(3)]
+            jobs += [threading.Thread(target=no_request, args=("127.0.0.2",)) for _ in range(2)]
+            for job in jobs: job.start()
+            for job in jobs: job.join()
+            print(sorted(results))
+            """
+        let run = try await Command.runAsync("python3", ["-c", script, String(gateway.port), "\(gateway.home)/partners/acme"])
+        #expect(run.stdout.contains("[('idle', True), ('idle', True), ('idle', True), ('idle', True), ('idle', True), ('idle', True), ('no-request', True), ('no-request', True), ('silent', True), ('silent', True), ('silent', True)]"), "\(run.stdout)\(run.stderr)")
+
+        // 5 slow connections × 3 points ban 127.0.0.2; six idle keep-alive connections
+        // (18 points if they counted) leave 127.0.0.3 alone. Its connections were scored
+        // before the ban was, so the ban stored means the store has both verdicts.
+        try await Wait.until("the ban stored") { try gateway.registry.addressBans().contains { $0.address == "127.0.0.2" } }
+        let bans = try gateway.registry.addressBans()
+        #expect(bans.map(\.address) == ["127.0.0.2"] && bans.first?.reason == "too_slow", "\(bans)")
+        #expect(try await Self.firstAnswer(gateway, from: "127.0.0.3") == "tls")
+        #expect(try await Self.firstAnswer(gateway, from: "127.0.0.2") == "closed")
+        try await gateway.stop()
+    }
 }
