@@ -25,6 +25,9 @@ struct Init: ParsableCommand {
     @Option(help: "The kind of keys to generate: p256 (default) or rsa2048.")
     var keyType: KeyType = .p256
 
+    @Option(help: ArgumentHelp("Your organisation's name, for the subjects of the CA and of Wharf's own certificates (default Wharf).", valueName: "name"))
+    var organization: String = "Wharf"
+
     func run() throws {
         let home = home.resolved
         let pki = home.pki
@@ -34,12 +37,19 @@ struct Init: ParsableCommand {
                 fix: "use another --home, or `wharf ca reissue-server` to renew the server certificate"
             )
         }
+        guard !organization.trimmingCharacters(in: .whitespaces).isEmpty, organization.utf8.count <= 64,
+              EscapedText.isPrintable(organization)
+        else {
+            throw WharfError.invalid(
+                "the organisation name must be printable text on one line of 1 to 64 bytes",
+                fix: "give --organization a name such as \"Acme Logistics\""
+            )
+        }
         let names = HostNames.serverCertificateNames(extra: serverNames)
-        let host = HostNames.local ?? "localhost"
 
-        let authority = try CertificateAuthority.create(commonName: "Wharf CA \(host)", keyType: keyType)
+        let authority = try CertificateAuthority.create(organization: organization, keyType: keyType)
         let server = try authority.issueServerCertificate(hostNames: names, keyType: keyType)
-        let client = try authority.issueClientCertificate(commonName: "wharf \(names[0])", organization: "Wharf", keyType: keyType, days: 365)
+        let client = try authority.issueClientCertificate(commonName: "wharf \(names[0])", organization: organization, keyType: keyType, days: 365)
 
         do {
             try FileManager.default.createDirectory(atPath: home.path, withIntermediateDirectories: true)
@@ -63,7 +73,7 @@ struct Init: ParsableCommand {
         }
 
         Console.print("Initialised Wharf home \(home.path)")
-        Console.print("  CA      \(authority.certificate.subject)  sha256 \(authority.certificate.fingerprint.hex)")
+        Console.print("  CA      \(EscapedText.terminal(authority.certificate.subject.description))  sha256 \(authority.certificate.fingerprint.hex)")
         Console.print("  server  covers \(names.joined(separator: ", "))")
         Console.print("Next: wharf partner add NAME, then wharf partner issue NAME.")
     }

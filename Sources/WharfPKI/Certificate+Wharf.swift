@@ -101,3 +101,10 @@ extension Certificate {
         }
     }
 }
+
+extension DistinguishedName {
+    /// The first value of an attribute, such as `.RDNAttributeType.commonName`, as text.
+    public func first(_ type: ASN1ObjectIdentifier) -> String? {
+        lazy.flatMap { $0 }.first { $0.type == type }.flatMap { String($0.value) }
+    }
+}

@@ -1,4 +1,5 @@
 import Crypto
+import _CryptoExtras
 import Foundation
 import SwiftASN1
 import WharfCore
@@ -16,7 +17,7 @@ public struct KeyedCertificate: Sendable {
 
     /// The private key as PKCS#8 PEM, ending in a newline.
     public var privateKeyPEM: String {
-        try! privateKey.serializeAsPEM().pemString + "\n"
+        privateKey.pemText
     }
 }
 
@@ -37,13 +38,17 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// A new self-signed CA valid for `days`, starting an hour ago to absorb clock skew.
+    ///
+    /// Its subject is `CN=<commonName>,O=<organization>`; the default common name carries
+    /// a random id (``uniqueCommonName()``).
     public static func create(
-        commonName: String, keyType: KeyType, days: Int = 3650, now: Date = Date()
+        commonName: String = uniqueCommonName(), organization: String = "Wharf",
+        keyType: KeyType, days: Int = 3650, now: Date = Date()
     ) throws(WharfError) -> CertificateAuthority {
         let key = try keyType.generate()
         let wrapped: () throws -> Certificate = {
             let name = try DistinguishedName {
-                OrganizationName("Wharf")
+                OrganizationName(organization)
                 CommonName(commonName)
             }
             return try Certificate(
@@ -70,36 +75,75 @@ public struct CertificateAuthority: Sendable {
         }
     }
 
-    /// A server certificate for `hostNames` (DNS names or IP addresses).
+    /// `Wharf CA` and a random 8-digit hex id, so that two installations of one
+    /// organisation (or a partner of two Wharfs) can tell the CAs apart in a trust store.
+    public static func uniqueCommonName() -> String {
+        "Wharf CA " + Hex.encode((0..<4).map { _ in UInt8.random(in: .min ... .max) })
+    }
+
+    /// A server certificate for `hostNames` (DNS names or IP addresses) with a new key.
     public func issueServerCertificate(
         hostNames: [String], keyType: KeyType, days: Int = 365, now: Date = Date()
     ) throws(WharfError) -> KeyedCertificate {
-        let alternativeNames = try hostNames.map { name throws(WharfError) in try GeneralName(hostName: name) }
-        let commonName = hostNames.first ?? "localhost"
-        return try issue(
-            subject: { try DistinguishedName { OrganizationName("Wharf"); CommonName(commonName) } },
-            usage: .serverAuth, alternativeNames: alternativeNames, keyType: keyType, days: days, now: now
-        )
+        try issueServerCertificate(hostNames: hostNames, key: try keyType.generate(), days: days, now: now)
     }
 
-    /// A client certificate whose subject is `CN=commonName,O=organization`.
+    /// A server certificate for `hostNames` for an existing `key`: partners that pin the
+    /// key keep working across the reissue.
+    public func issueServerCertificate(
+        hostNames: [String], key: Certificate.PrivateKey, days: Int = 365, now: Date = Date()
+    ) throws(WharfError) -> KeyedCertificate {
+        let alternativeNames = try hostNames.map { name throws(WharfError) in try GeneralName(hostName: name) }
+        let commonName = hostNames.first ?? "localhost"
+        let organization = self.organization
+        let certificate = try issue(
+            subject: { try DistinguishedName { OrganizationName(organization); CommonName(commonName) } },
+            usage: .serverAuth, alternativeNames: alternativeNames, publicKey: key.publicKey, days: days, now: now
+        )
+        return KeyedCertificate(certificate: certificate, privateKey: key)
+    }
+
+    /// A client certificate whose subject is `CN=commonName,O=organization`, with a new key.
     public func issueClientCertificate(
         commonName: String, organization: String, keyType: KeyType, days: Int = 365, now: Date = Date()
     ) throws(WharfError) -> KeyedCertificate {
+        try issueClientCertificate(commonName: commonName, organization: organization, key: try keyType.generate(), days: days, now: now)
+    }
+
+    /// A client certificate whose subject is `CN=commonName,O=organization` for an existing `key`.
+    public func issueClientCertificate(
+        commonName: String, organization: String, key: Certificate.PrivateKey, days: Int = 365, now: Date = Date()
+    ) throws(WharfError) -> KeyedCertificate {
+        let certificate = try issueClientCertificate(
+            commonName: commonName, organization: organization, publicKey: key.publicKey, days: days, now: now
+        )
+        return KeyedCertificate(certificate: certificate, privateKey: key)
+    }
+
+    /// A client certificate for a public key whose private key Wharf never sees (a
+    /// partner's certificate signing request).
+    public func issueClientCertificate(
+        commonName: String, organization: String, publicKey: Certificate.PublicKey, days: Int = 365, now: Date = Date()
+    ) throws(WharfError) -> Certificate {
         try issue(
             subject: { try DistinguishedName { OrganizationName(organization); CommonName(commonName) } },
-            usage: .clientAuth, alternativeNames: [], keyType: keyType, days: days, now: now
+            usage: .clientAuth, alternativeNames: [], publicKey: publicKey, days: days, now: now
         )
+    }
+
+    /// The organisation in the CA's subject, which Wharf's own certificates carry too.
+    public var organization: String {
+        certificate.subject.first(.RDNAttributeType.organizationName) ?? "Wharf"
     }
 
     private func issue(
         subject: () throws -> DistinguishedName,
         usage: ExtendedKeyUsage.Usage,
         alternativeNames: [GeneralName],
-        keyType: KeyType,
+        publicKey: Certificate.PublicKey,
         days: Int,
         now: Date
-    ) throws(WharfError) -> KeyedCertificate {
+    ) throws(WharfError) -> Certificate {
         guard days > 0 else { throw .invalid("a certificate must be valid for at least one day", fix: "give --days 1 or more") }
         let notAfter = now.addingTimeInterval(Double(days) * 86_400)
         guard notAfter <= certificate.notValidAfter else {
@@ -108,13 +152,13 @@ public struct CertificateAuthority: Sendable {
                 fix: "give fewer --days"
             )
         }
-        let key = try keyType.generate()
         let authority = keyed
+        let isRSA = _RSA.Signing.PublicKey(publicKey) != nil
         do {
-            let certificate = try Certificate(
+            return try Certificate(
                 version: .v3,
                 serialNumber: Certificate.SerialNumber(),
-                publicKey: key.publicKey,
+                publicKey: publicKey,
                 notValidBefore: now.addingTimeInterval(-3600),
                 notValidAfter: notAfter,
                 issuer: authority.certificate.subject,
@@ -122,9 +166,9 @@ public struct CertificateAuthority: Sendable {
                 signatureAlgorithm: authority.privateKey.preferredSignatureAlgorithm,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: keyType == .rsa2048))
+                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: isRSA))
                     try ExtendedKeyUsage([usage])
-                    SubjectKeyIdentifier(hash: key.publicKey)
+                    SubjectKeyIdentifier(hash: publicKey)
                     AuthorityKeyIdentifier(
                         keyIdentifier: try authority.certificate.extensions.subjectKeyIdentifier?.keyIdentifier
                     )
@@ -134,7 +178,6 @@ public struct CertificateAuthority: Sendable {
                 },
                 issuerPrivateKey: authority.privateKey
             )
-            return KeyedCertificate(certificate: certificate, privateKey: key)
         } catch {
             throw .cryptography("cannot issue the certificate: \(error)")
         }

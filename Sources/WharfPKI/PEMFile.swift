@@ -31,15 +31,7 @@ extension KeyedCertificate {
         certificatePEM: String, privateKeyPEM: String, certificateSource: String, keySource: String
     ) throws(WharfError) {
         let certificate = try Certificate.parseAll(pem: certificatePEM, source: certificateSource)[0]
-        let key: Certificate.PrivateKey
-        do {
-            key = try Certificate.PrivateKey(pemEncoded: privateKeyPEM)
-        } catch {
-            throw .invalid(
-                "\(keySource) is not a private key Wharf can use",
-                fix: "give an unencrypted PEM key (PKCS#8, EC or RSA); decrypt one with `openssl pkey -in KEY -out KEY.plain`"
-            )
-        }
+        let key = try Certificate.PrivateKey(pem: privateKeyPEM, source: keySource)
         guard key.publicKey == certificate.publicKey else {
             throw .invalid(
                 "the key in \(keySource) does not belong to the certificate in \(certificateSource)",
@@ -47,5 +39,25 @@ extension KeyedCertificate {
             )
         }
         self.init(certificate: certificate, privateKey: key)
+    }
+}
+
+extension Certificate.PrivateKey {
+    /// A private key from PEM text; `source` names the file in the message.
+    public init(pem text: String, source: String) throws(WharfError) {
+        do {
+            self = try Certificate.PrivateKey(pemEncoded: text)
+        } catch {
+            throw .invalid(
+                "\(source) is not a private key Wharf can use",
+                fix: "give an unencrypted PEM key (PKCS#8, EC or RSA); decrypt one with `openssl pkey -in KEY -out KEY.plain`"
+            )
+        }
+    }
+
+    /// PKCS#8 PEM, ending in a newline.
+    public var pemText: String {
+        // Serialising a key Wharf holds succeeds; a failure is a bug.
+        try! serializeAsPEM().pemString + "\n"
     }
 }

@@ -9,6 +9,7 @@ import X509
 /// | `ca.crt`, `ca.key` | Wharf's CA |
 /// | `server.crt`, `server.key` | the certificate the listener presents |
 /// | `client.crt`, `client.key` | the certificate Wharf presents to partners without one of their own |
+/// | `server.next.key`, `client.next.key` | a staged key (`wharf ca rotate-key --stage`), not yet in use |
 ///
 /// Keys are mode 0600; every file is written atomically.
 public struct PKIDirectory: Sendable {
@@ -23,6 +24,16 @@ public struct PKIDirectory: Sendable {
     public var serverKeyPath: String { "\(path)/server.key" }
     public var clientCertificatePath: String { "\(path)/client.crt" }
     public var clientKeyPath: String { "\(path)/client.key" }
+
+    /// Wharf's own two certificates, each with a key that can be rotated.
+    public enum Role: String, Sendable, CaseIterable {
+        case server
+        case client
+    }
+
+    public func certificatePath(_ role: Role) -> String { "\(path)/\(role.rawValue).crt" }
+    public func keyPath(_ role: Role) -> String { "\(path)/\(role.rawValue).key" }
+    public func stagedKeyPath(_ role: Role) -> String { "\(path)/\(role.rawValue).next.key" }
 
     public var exists: Bool { FileManager.default.fileExists(atPath: path) }
 
@@ -52,7 +63,36 @@ public struct PKIDirectory: Sendable {
 
     /// Replaces the server certificate and key.
     public func replaceServer(_ server: KeyedCertificate) throws(WharfError) {
-        try write(server, certificate: "server.crt", key: "server.key")
+        try replace(.server, with: server)
+    }
+
+    /// Replaces the certificate and key of `role`.
+    public func replace(_ role: Role, with keyed: KeyedCertificate) throws(WharfError) {
+        try write(keyed, certificate: "\(role.rawValue).crt", key: "\(role.rawValue).key")
+    }
+
+    public func load(_ role: Role) throws(WharfError) -> KeyedCertificate {
+        try load(certificate: "\(role.rawValue).crt", key: "\(role.rawValue).key")
+    }
+
+    /// The key staged for `role`, if there is one.
+    public func stagedKey(_ role: Role) throws(WharfError) -> Certificate.PrivateKey? {
+        let keyPath = stagedKeyPath(role)
+        guard FileManager.default.fileExists(atPath: keyPath) else { return nil }
+        return try Certificate.PrivateKey(pem: try PEMFile.read(keyPath), source: keyPath)
+    }
+
+    /// Writes `key` as the staged key of `role` (mode 0600).
+    public func stage(_ key: Certificate.PrivateKey, for role: Role) throws(WharfError) {
+        try AtomicFile.write(key.pemText, to: stagedKeyPath(role), mode: 0o600)
+    }
+
+    /// Removes the staged key of `role`; nothing happens when there is none.
+    public func discardStagedKey(_ role: Role) throws(WharfError) {
+        guard unlink(stagedKeyPath(role)) == 0 || errno == ENOENT else {
+            throw WharfError(.fileSystem, "cannot remove \(stagedKeyPath(role)): \(String(cString: strerror(errno)))")
+        }
+        try AtomicFile.syncDirectory(path)
     }
 
     public func loadAuthority() throws(WharfError) -> CertificateAuthority {
