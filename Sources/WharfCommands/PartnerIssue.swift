@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WharfCore
 import WharfPKI
+import X509
 
 /// `wharf partner issue`.
 struct PartnerIssue: ParsableCommand {
@@ -13,7 +14,11 @@ struct PartnerIssue: ParsableCommand {
             fingerprint for its validity, beside any earlier one, so a partner can switch \
             certificates without an outage. The bundle (PEM files, a PKCS#12 keystore and \
             truststore, and a README with the curl and Spring Boot settings) goes to \
-            partners/NAME/ (replacing an earlier bundle there) or to --out.
+            partners/NAME/ (replacing an earlier bundle there) or to --out. With --csr Wharf \
+            signs the partner's own request instead of generating a key: the signature must \
+            verify and the key be P-256, P-384 or RSA of 2048 bits or more; the subject and \
+            usage are Wharf's, whatever the request asks for, and the bundle has no key and no \
+            keystore.
             """
     )
 
@@ -28,6 +33,9 @@ struct PartnerIssue: ParsableCommand {
     @Option(help: "Validity in days.")
     var days: Int = 365
 
+    @Option(help: ArgumentHelp("Sign this certificate signing request (PEM) instead of generating a key.", valueName: "file"))
+    var csr: String?
+
     @Option(help: ArgumentHelp("Protect the PKCS#12 files with the password in this file (first line). Without it one is generated and written beside the keystore.", valueName: "file"))
     var p12PasswordFile: String?
 
@@ -38,6 +46,7 @@ struct PartnerIssue: ParsableCommand {
         if let out, let contents = try? FileManager.default.contentsOfDirectory(atPath: out), !contents.isEmpty {
             throw WharfError.invalid("\(out) already exists and is not empty", fix: "give --out a new or empty directory")
         }
+        let request = try csr.map { path throws(WharfError) in try CertificateRequest(pem: try PEMFile.read(path), source: path) }
         let registry = try home.openRegistry()
         guard let partner = try registry.partner(named: name) else {
             throw WharfError(.notFound, "no partner named '\(name)'", fix: "register it first with `wharf partner add \(name)`")
@@ -45,13 +54,23 @@ struct PartnerIssue: ParsableCommand {
         let authority = try home.pki.loadAuthority()
         let server = try home.pki.loadServer()
 
-        let issued = try authority.issueClientCertificate(
-            commonName: name.rawValue, organization: partner.displayName,
-            keyType: KeyType(of: authority.keyed.privateKey), days: days
-        )
+        let issued: Certificate
+        let privateKey: Certificate.PrivateKey?
+        if let request {
+            issued = try authority.issueClientCertificate(
+                commonName: name.rawValue, organization: partner.displayName, publicKey: request.publicKey, days: days
+            )
+            privateKey = nil
+        } else {
+            let keyed = try authority.issueClientCertificate(
+                commonName: name.rawValue, organization: partner.displayName,
+                keyType: KeyType(of: authority.keyed.privateKey), days: days
+            )
+            (issued, privateKey) = (keyed.certificate, keyed.privateKey)
+        }
         let gatewayHost = server.certificate.alternativeNames?.first ?? "localhost"
         let bundle = PartnerBundle(
-            partner: name, identity: issued, authority: authority.certificate,
+            partner: name, certificate: issued, privateKey: privateKey, authority: authority.certificate,
             password: password ?? PartnerBundle.generatePassword(), passwordGenerated: password == nil,
             gatewayURL: "https://\(gatewayHost.contains(":") ? "[\(gatewayHost)]" : gatewayHost):8443"
         )
@@ -59,8 +78,8 @@ struct PartnerIssue: ParsableCommand {
         let staged = try bundle.stage(for: destination)
 
         let identity = try InboundIdentity(
-            .fingerprint(issued.certificate.fingerprint),
-            notBefore: issued.certificate.notValidBefore, notAfter: issued.certificate.notValidAfter
+            .fingerprint(issued.fingerprint),
+            notBefore: issued.notValidBefore, notAfter: issued.notValidAfter
         )
         do throws(WharfError) {
             try CommitThenInstall.run(
@@ -77,12 +96,17 @@ struct PartnerIssue: ParsableCommand {
             throw error
         }
 
-        OperatorAudit.record(registry, "partner issue", partner: name.rawValue, "issued certificate sha256 \(issued.certificate.fingerprint.hex) until \(issued.certificate.notValidAfter.utcTimestamp())")
-        Console.print("Issued a client certificate for \(name), valid until \(issued.certificate.notValidAfter.formatted(.iso8601))")
-        Console.print("  subject  \(issued.certificate.subject)")
-        Console.print("  sha256   \(issued.certificate.fingerprint.hex)")
+        let source = request.map { "for the partner's \($0.keyDescription) request" } ?? "with a new key"
+        OperatorAudit.record(registry, "partner issue", partner: name.rawValue, "issued certificate sha256 \(issued.fingerprint.hex) until \(issued.notValidAfter.utcTimestamp()) \(source)")
+        Console.print("Issued a client certificate for \(name) \(source), valid until \(issued.notValidAfter.formatted(.iso8601))")
+        Console.print("  subject  \(EscapedText.terminal(issued.subject.description))")
+        if let request, request.requestedSubject != issued.subject {
+            Console.print("           (the request asked for \(EscapedText.terminal(request.requestedSubject.description)); Wharf sets the subject)")
+        }
+        Console.print("  sha256   \(issued.fingerprint.hex)")
         Console.print("Bundle written to \(destination)/ (see its README.md). Push a file with:")
-        Console.print("  curl --cert \(destination)/\(bundle.certificateFile) --key \(destination)/\(bundle.keyFile) --cacert \(destination)/\(PartnerBundle.caFile) --upload-file FILE \(bundle.gatewayURL)/inbox/FILE")
+        let keyArgument = request == nil ? "\(destination)/\(bundle.keyFile)" : "YOUR_KEY"
+        Console.print("  curl --cert \(destination)/\(bundle.certificateFile) --key \(keyArgument) --cacert \(destination)/\(PartnerBundle.caFile) --upload-file FILE \(bundle.gatewayURL)/inbox/FILE")
     }
 
     static func readPassword(_ path: String) throws(WharfError) -> String {

@@ -4,12 +4,16 @@ import X509
 
 /// What a partner needs to connect: its client certificate and key, Wharf's CA, the same
 /// as PKCS#12 keystore and truststore for Java, and a README with the exact commands.
+/// A certificate issued for the partner's own request (CSR) comes without a key and
+/// without a keystore: the partner holds the key and builds the keystore.
 ///
 /// A bundle is written to a staging directory first (`stage`) and moved into place by
 /// `install`, so a directory named after a partner never holds half a bundle.
 public struct PartnerBundle: Sendable {
     public let partner: PartnerName
-    public let identity: KeyedCertificate
+    public let certificate: Certificate
+    /// The private key, when Wharf generated it; nil for a certificate issued for a CSR.
+    public let privateKey: Certificate.PrivateKey?
     public let authority: Certificate
     public let password: String
     /// Whether `password` was generated, and so must be written beside the keystore.
@@ -21,8 +25,19 @@ public struct PartnerBundle: Sendable {
         partner: PartnerName, identity: KeyedCertificate, authority: Certificate,
         password: String, passwordGenerated: Bool, gatewayURL: String
     ) {
+        self.init(
+            partner: partner, certificate: identity.certificate, privateKey: identity.privateKey, authority: authority,
+            password: password, passwordGenerated: passwordGenerated, gatewayURL: gatewayURL
+        )
+    }
+
+    public init(
+        partner: PartnerName, certificate: Certificate, privateKey: Certificate.PrivateKey?, authority: Certificate,
+        password: String, passwordGenerated: Bool, gatewayURL: String
+    ) {
         self.partner = partner
-        self.identity = identity
+        self.certificate = certificate
+        self.privateKey = privateKey
         self.authority = authority
         self.password = password
         self.passwordGenerated = passwordGenerated
@@ -75,12 +90,15 @@ public struct PartnerBundle: Sendable {
             throw WharfError(.fileSystem, "cannot create \(staging): \(error.localizedDescription)")
         }
         do throws(WharfError) {
-            let keystore = try PKCS12.keystore(identity, chain: [authority], alias: partner.rawValue, password: password)
             let truststore = try PKCS12.truststore([authority], alias: "wharf-ca", password: password)
-            try AtomicFile.write(identity.certificate.pemText, to: "\(staging)/\(certificateFile)")
-            try AtomicFile.write(identity.privateKeyPEM, to: "\(staging)/\(keyFile)", mode: 0o600)
+            try AtomicFile.write(certificate.pemText, to: "\(staging)/\(certificateFile)")
+            if let privateKey {
+                let identity = KeyedCertificate(certificate: certificate, privateKey: privateKey)
+                let keystore = try PKCS12.keystore(identity, chain: [authority], alias: partner.rawValue, password: password)
+                try AtomicFile.write(identity.privateKeyPEM, to: "\(staging)/\(keyFile)", mode: 0o600)
+                try AtomicFile.write(keystore, to: "\(staging)/\(keystoreFile)", mode: 0o600)
+            }
             try AtomicFile.write(authority.pemText, to: "\(staging)/\(Self.caFile)")
-            try AtomicFile.write(keystore, to: "\(staging)/\(keystoreFile)", mode: 0o600)
             try AtomicFile.write(truststore, to: "\(staging)/\(Self.truststoreFile)")
             if passwordGenerated {
                 try AtomicFile.write(password + "\n", to: "\(staging)/\(passwordFile)", mode: 0o600)
@@ -102,10 +120,27 @@ public struct PartnerBundle: Sendable {
     }
 
     var readme: String {
-        let certificate = identity.certificate
+        let ownKey = privateKey == nil
+        let stores = ownKey ? "truststore" : "keystore and truststore"
         let passwordLine = passwordGenerated
-            ? "The keystore and truststore password is in `\(passwordFile)`."
-            : "The keystore and truststore password is the one given to `wharf partner issue`."
+            ? "The \(stores) password is in `\(passwordFile)`."
+            : "The \(stores) password is the one given to `wharf partner issue`."
+        let keyRows = ownKey
+            ? """
+            | `\(keyFile)` (yours) | the private key of your certificate request: Wharf never saw it; keep it secret |
+            """
+            : """
+            | `\(keyFile)` | its private key: keep it secret |
+            | `\(keystoreFile)` | PKCS#12 keystore: the key, the certificate and the CA, alias `\(partner)` |
+            """
+        let keystoreLine = ownKey
+            ? """
+            Build the keystore from your own key first:
+            `openssl pkcs12 -export -in \(certificateFile) -inkey \(keyFile) -certfile \(Self.caFile) -name \(partner) -out \(keystoreFile)`.
+
+
+            """
+            : ""
         return """
             # Wharf bundle for \(partner)
 
@@ -115,9 +150,8 @@ public struct PartnerBundle: Sendable {
             | file | what |
             |---|---|
             | `\(certificateFile)` | your client certificate (subject `\(certificate.subject)`) |
-            | `\(keyFile)` | its private key: keep it secret |
+            \(keyRows)
             | `\(Self.caFile)` | Wharf's CA: it signs Wharf's server certificate and this certificate |
-            | `\(keystoreFile)` | PKCS#12 keystore: the key, the certificate and the CA, alias `\(partner)` |
             | `\(Self.truststoreFile)` | PKCS#12 truststore: Wharf's CA, alias `wharf-ca` |
 
             \(passwordLine)
@@ -136,7 +170,7 @@ public struct PartnerBundle: Sendable {
 
             ## Java and Spring Boot
 
-            Sending to Wharf (your application is the client), as a Spring Boot SSL bundle:
+            \(keystoreLine)Sending to Wharf (your application is the client), as a Spring Boot SSL bundle:
 
             ```properties
             spring.ssl.bundle.jks.wharf.key.alias=\(partner)
