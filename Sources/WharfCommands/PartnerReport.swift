@@ -76,12 +76,13 @@ struct PartnerReport: Encodable {
     let status: String
     let identities: [Identity]
     let trustCA: [CertificateSummary]?
+    let pinnedCertificates: [CertificateSummary]?
     let maxUploadBytes: Int64
     let outbound: Outbound
     /// The soonest end of an identity still valid (the last end when all have ended).
     let earliestExpiry: Date?
 
-    enum CodingKeys: CodingKey { case name, displayName, status, identities, earliestExpiry, trustCA, maxUploadBytes, outbound }
+    enum CodingKeys: CodingKey { case name, displayName, status, identities, earliestExpiry, trustCA, pinnedCertificates, maxUploadBytes, outbound }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -91,6 +92,7 @@ struct PartnerReport: Encodable {
         try container.encode(identities, forKey: .identities)
         try container.encode(earliestExpiry, forKey: .earliestExpiry)
         try container.encode(trustCA, forKey: .trustCA)
+        try container.encode(pinnedCertificates, forKey: .pinnedCertificates)
         try container.encode(maxUploadBytes, forKey: .maxUploadBytes)
         try container.encode(outbound, forKey: .outbound)
     }
@@ -104,6 +106,7 @@ struct PartnerReport: Encodable {
             Identity(kind: $0.kindName, value: $0.value, notBefore: $0.notBefore, notAfter: $0.notAfter)
         }
         trustCA = CertificateSummary.all(inPEM: partner.trustCAPEM)
+        pinnedCertificates = CertificateSummary.all(inPEM: partner.pinnedCertificatesPEM)
         maxUploadBytes = partner.uploadLimit
         outbound = Outbound(
             url: partner.outbound.url?.rawValue,
@@ -136,6 +139,9 @@ struct PartnerReport: Encodable {
         lines.append("  max upload    \(ByteSize.describe(maxUploadBytes))")
         for ca in trustCA ?? [] {
             lines.append("  trust CA      \(ca.subject)  sha256 \(ca.sha256)")
+        }
+        for certificate in pinnedCertificates ?? [] {
+            lines.append("  self-signed   \(certificate.subject)  sha256 \(certificate.sha256)")
         }
         lines.append("  url           \(outbound.url ?? "none")")
         if let serverCA = outbound.serverCA {

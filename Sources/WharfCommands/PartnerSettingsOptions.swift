@@ -11,8 +11,11 @@ struct PartnerSettingsOptions: ParsableArguments {
     @Option(name: .customLong("subject"), help: ArgumentHelp("Accept client certificates with this subject DN (repeatable). RFC 4514 or OpenSSL's form.", valueName: "dn"))
     var subjects: [String] = []
 
-    @Option(name: .customLong("fingerprint"), help: ArgumentHelp("Accept the client certificate with this SHA-256 fingerprint (repeatable).", valueName: "hex"))
+    @Option(name: .customLong("fingerprint"), help: ArgumentHelp("Accept the client certificate with this SHA-256 fingerprint, issued by a CA Wharf trusts (repeatable; for a self-signed one use --certificate).", valueName: "hex"))
     var fingerprints: [String] = []
+
+    @Option(name: .customLong("certificate"), help: ArgumentHelp("Accept exactly the client certificate in this PEM file, also a self-signed one no CA issued (repeatable).", valueName: "file"))
+    var certificates: [String] = []
 
     @Option(help: ArgumentHelp("Identities given in this command are accepted from this time on (YYYY-MM-DD or RFC 3339).", valueName: "time"))
     var notBefore: String?
@@ -69,8 +72,8 @@ struct PartnerSettingsOptions: ParsableArguments {
         }
         let notBefore = try notBefore.map { text throws(WharfError) in try Self.parseTime(text, option: "--not-before") }
         let notAfter = try notAfter.map { text throws(WharfError) in try Self.parseTime(text, option: "--not-after") }
-        if (notBefore != nil || notAfter != nil) && subjects.isEmpty && fingerprints.isEmpty {
-            throw .invalid("--not-before and --not-after apply to identities, but none was given", fix: "add --subject or --fingerprint")
+        if (notBefore != nil || notAfter != nil) && subjects.isEmpty && fingerprints.isEmpty && certificates.isEmpty {
+            throw .invalid("--not-before and --not-after apply to identities, but none was given", fix: "add --subject, --fingerprint or --certificate")
         }
         var identities: [InboundIdentity] = []
         for subject in subjects {
@@ -78,6 +81,34 @@ struct PartnerSettingsOptions: ParsableArguments {
         }
         for fingerprint in fingerprints {
             identities.append(try InboundIdentity(.fingerprint(try CertificateFingerprint(parsing: fingerprint)), notBefore: notBefore, notAfter: notAfter))
+        }
+        // A certificate file is a fingerprint identity for the certificate's validity (or the
+        // window given); a self-signed one is also trusted, exactly, at the handshake.
+        var pinned: [String] = []
+        for path in certificates {
+            for certificate in try PEMFile.certificates(path).certificates {
+                guard certificate.notValidAfter > Date() else {
+                    throw .invalid(
+                        "the certificate in \(path) expired on \(certificate.notValidAfter.utcTimestamp())",
+                        fix: "ask the partner for its current certificate"
+                    )
+                }
+                identities.append(try InboundIdentity(
+                    .fingerprint(certificate.fingerprint),
+                    notBefore: notBefore ?? certificate.notValidBefore, notAfter: notAfter ?? certificate.notValidAfter
+                ))
+                if certificate.isSelfSigned {
+                    // The TLS library trusts a self-signed certificate only as its own issuer,
+                    // which a key usage without certificate signing forbids.
+                    if let usage = try? certificate.extensions.keyUsage, !usage.keyCertSign {
+                        throw .invalid(
+                            "the self-signed certificate in \(path) has a key usage without keyCertSign, so the handshake cannot verify it",
+                            fix: "ask the partner for one without a keyUsage extension (as keytool and `openssl req -x509` make them) or with keyCertSign"
+                        )
+                    }
+                    pinned.append(certificate.pemText)
+                }
+            }
         }
         var credential: ClientCredential?
         switch (clientCert, clientKey) {
@@ -96,6 +127,7 @@ struct PartnerSettingsOptions: ParsableArguments {
             displayName: displayName?.trimmingCharacters(in: .whitespaces),
             identities: identities,
             trustCAPEM: try trustCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
+            pinnedCertificatesPEM: pinned,
             url: try url.map { text throws(WharfError) in try OutboundURL(parsing: text) },
             serverCAPEM: try serverCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
             pins: try pins.map { text throws(WharfError) in try PublicKeyPin(parsing: text) },
@@ -126,6 +158,8 @@ struct PartnerSettings {
     var displayName: String?
     var identities: [InboundIdentity]
     var trustCAPEM: String?
+    /// Self-signed certificates given with --certificate, as PEM.
+    var pinnedCertificatesPEM: [String]
     var url: OutboundURL?
     var serverCAPEM: String?
     var pins: [PublicKeyPin]
@@ -142,6 +176,9 @@ struct PartnerSettings {
         if let displayName { partner.displayName = displayName }
         partner.identities += identities
         if let trustCAPEM { partner.trustCAPEM = trustCAPEM }
+        for pem in pinnedCertificatesPEM where !(partner.pinnedCertificatesPEM ?? "").contains(pem) {
+            partner.pinnedCertificatesPEM = (partner.pinnedCertificatesPEM ?? "") + pem
+        }
         if let url { partner.outbound.url = url }
         if let serverCAPEM { partner.outbound.serverCAPEM = serverCAPEM }
         for pin in pins {

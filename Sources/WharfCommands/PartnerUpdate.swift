@@ -1,6 +1,7 @@
 import ArgumentParser
 import WharfCore
 import WharfPKI
+import X509
 
 /// `wharf partner update`.
 struct PartnerUpdate: ParsableCommand {
@@ -60,6 +61,13 @@ struct PartnerUpdate: ParsableCommand {
                     throw .invalid("\(name) has no identity \(key)", fix: "`wharf partner show \(name)` lists its identities")
                 }
                 partner.identities.remove(at: index)
+            }
+            // A pinned certificate goes with its fingerprint identity.
+            let removedFingerprints = Set(removedIdentities)
+            if let pinned = partner.pinnedCertificatesPEM, !removedFingerprints.isEmpty {
+                let kept = try Certificate.parseAll(pem: pinned, source: "the pinned certificates of \(name)")
+                    .filter { !removedFingerprints.contains($0.fingerprint.hex) }
+                partner.pinnedCertificatesPEM = kept.isEmpty ? nil : kept.map(\.pemText).joined()
             }
             for pin in removedPins {
                 guard let index = partner.outbound.pins.firstIndex(of: pin) else {

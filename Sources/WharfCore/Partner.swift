@@ -17,6 +17,10 @@ public struct Partner: Sendable, Equatable {
     /// PEM of a CA of the partner's own that issues its client certificates, trusted beside
     /// Wharf's CA for this partner only.
     public var trustCAPEM: String?
+    /// PEM of client certificates the partner presents that no trusted CA issued (self-signed
+    /// ones, as OpenAS2 partners use): each is also a fingerprint identity, and the listener
+    /// trusts exactly these certificates, for this partner only.
+    public var pinnedCertificatesPEM: String?
     public var outbound: OutboundSettings
     /// The largest upload accepted from this partner, in bytes; `nil` means the default.
     public var maxUploadBytes: Int64?
@@ -33,6 +37,7 @@ public struct Partner: Sendable, Equatable {
         status: Status = .active,
         identities: [InboundIdentity] = [],
         trustCAPEM: String? = nil,
+        pinnedCertificatesPEM: String? = nil,
         outbound: OutboundSettings = OutboundSettings(),
         maxUploadBytes: Int64? = nil
     ) {
@@ -41,6 +46,7 @@ public struct Partner: Sendable, Equatable {
         self.status = status
         self.identities = identities
         self.trustCAPEM = trustCAPEM
+        self.pinnedCertificatesPEM = pinnedCertificatesPEM
         self.outbound = outbound
         self.maxUploadBytes = maxUploadBytes
     }

@@ -108,3 +108,10 @@ extension DistinguishedName {
         lazy.flatMap { $0 }.first { $0.type == type }.flatMap { String($0.value) }
     }
 }
+
+extension Certificate {
+    /// Whether the certificate names itself as issuer and its own key verifies its signature.
+    public var isSelfSigned: Bool {
+        issuer == subject && publicKey.isValidSignature(signature, for: self)
+    }
+}

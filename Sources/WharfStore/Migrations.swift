@@ -306,6 +306,12 @@ enum Migrations {
                 BEGIN UPDATE partner_generation SET value = value + 1; END;
                 """)
         }
+        migrator.registerMigration("v13-pinned-partner-certificates") { db in
+            // Client certificates a partner presents that no trusted CA issued (self-signed
+            // ones): PEM, each also a fingerprint identity of the partner, trusted by the
+            // listener for that partner only.
+            try db.execute(sql: "ALTER TABLE partner ADD COLUMN pinned_certificates_pem TEXT")
+        }
         return migrator
     }
 }

@@ -18,8 +18,8 @@ extension Registry: PartnerDirectory {
                     INSERT INTO partner (name, display_name, status, trust_ca_pem, url, server_ca_pem,
                                          client_cert_pem, client_key_pem, max_upload_bytes, retry_initial_seconds,
                                          retry_maximum_seconds, max_attempts, max_age_seconds, max_deliveries,
-                                         created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         pinned_certificates_pem, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: StatementArguments(Self.columns(of: partner) + [now.stored, now.stored] as [(any DatabaseValueConvertible)?])
             )
@@ -41,7 +41,7 @@ extension Registry: PartnerDirectory {
                     UPDATE partner SET display_name = ?, status = ?, trust_ca_pem = ?, url = ?, server_ca_pem = ?,
                                        client_cert_pem = ?, client_key_pem = ?, max_upload_bytes = ?,
                                        retry_initial_seconds = ?, retry_maximum_seconds = ?, max_attempts = ?,
-                                       max_age_seconds = ?, max_deliveries = ?, updated_at = ?
+                                       max_age_seconds = ?, max_deliveries = ?, pinned_certificates_pem = ?, updated_at = ?
                     WHERE name = ?
                     """,
                 arguments: StatementArguments(Array(Self.columns(of: partner).dropFirst()) + [Date().stored, name.rawValue] as [(any DatabaseValueConvertible)?])
@@ -123,12 +123,16 @@ extension Registry: PartnerDirectory {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM partner_generation WHERE id = 1")) ?? 0
     }
 
-    /// The CAs partners trust for their own client certificates, by partner, active partners only.
+    /// What the listener trusts for each active partner's client certificates only: its own
+    /// CA, and its pinned (self-signed) certificates.
     public func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)] {
         try read { db in
             try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT name, trust_ca_pem FROM partner WHERE trust_ca_pem IS NOT NULL AND status = 'active' ORDER BY name")
-            ).map { (try PartnerName($0["name"]), $0["trust_ca_pem"]) }
+                db.cachedStatement(sql: """
+                    SELECT name, coalesce(trust_ca_pem, '') || coalesce(pinned_certificates_pem, '') AS pem FROM partner
+                    WHERE (trust_ca_pem IS NOT NULL OR pinned_certificates_pem IS NOT NULL) AND status = 'active' ORDER BY name
+                    """)
+            ).map { (try PartnerName($0["name"]), $0["pem"]) }
         }
     }
 
@@ -145,7 +149,7 @@ extension Registry: PartnerDirectory {
             partner.outbound.clientCredential?.certificatePEM, partner.outbound.clientCredential?.privateKeyPEM,
             partner.maxUploadBytes,
             partner.outbound.retryInitialDelay, partner.outbound.retryMaximumDelay, partner.outbound.maxAttempts,
-            partner.outbound.maxAge, partner.outbound.maxDeliveries,
+            partner.outbound.maxAge, partner.outbound.maxDeliveries, partner.pinnedCertificatesPEM,
         ]
     }
 
@@ -207,6 +211,7 @@ extension Registry: PartnerDirectory {
             status: Partner.Status(rawValue: row["status"]) ?? .disabled,
             identities: identities,
             trustCAPEM: row["trust_ca_pem"],
+            pinnedCertificatesPEM: row["pinned_certificates_pem"],
             outbound: OutboundSettings(
                 url: try url.map { try OutboundURL(parsing: $0) },
                 serverCAPEM: row["server_ca_pem"],

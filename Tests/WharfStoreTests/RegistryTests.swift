@@ -26,6 +26,7 @@ import WharfCore
                 ),
             ],
             trustCAPEM: "-----BEGIN CERTIFICATE-----\nTRUST\n-----END CERTIFICATE-----\n",
+            pinnedCertificatesPEM: "-----BEGIN CERTIFICATE-----\nPINNED\n-----END CERTIFICATE-----\n",
             outbound: OutboundSettings(
                 url: try OutboundURL(parsing: "https://files.acme.example/in"),
                 serverCAPEM: "-----BEGIN CERTIFICATE-----\nSERVER\n-----END CERTIFICATE-----\n",
@@ -40,9 +41,9 @@ import WharfCore
 
     @Test func migrationsAreNamedAndAppliedOnce() throws {
         let registry = try Registry.create(at: path)
-        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates"])
+        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates", "v13-pinned-partner-certificates"])
         let reopened = try Registry.open(at: path)
-        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates"])
+        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates", "v13-pinned-partner-certificates"])
     }
 
     @Test func theRegistryRunsInWALModeReadableByItsOwnerOnly() throws {
