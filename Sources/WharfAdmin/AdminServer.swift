@@ -31,22 +31,26 @@ public struct AdminServer: Service {
     private let metrics: GatewayMetrics
     private let readings: @Sendable () async throws -> GaugeReadings
     private let readiness: @Sendable () async -> [String]
+    private let revocationList: (@Sendable () async throws -> [UInt8])?
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
     /// - Parameters:
     ///   - readings: what the scrape-time gauges say now; a failure answers `/metrics` with `503`.
     ///   - readiness: what keeps the gateway from being ready, in words; empty when it is.
+    ///   - revocationList: the CA's CRL (DER), served at `/crl`.
     public init(
         configuration: Configuration, metrics: GatewayMetrics,
         readings: @escaping @Sendable () async throws -> GaugeReadings,
         readiness: @escaping @Sendable () async -> [String],
+        revocationList: (@Sendable () async throws -> [UInt8])? = nil,
         logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.metrics = metrics
         self.readings = readings
         self.readiness = readiness
+        self.revocationList = revocationList
         self.logger = logger
         self.onListening = onListening
     }
@@ -146,8 +150,18 @@ public struct AdminServer: Service {
         case "/readyz":
             let problems = await readiness()
             return .json(problems.isEmpty ? .ok : .serviceUnavailable, ["ready": problems.isEmpty, "problems": problems])
+        case "/crl":
+            guard let revocationList else {
+                return .json(.notFound, ["error": "not_found", "message": "this admin listener serves no CRL"])
+            }
+            do {
+                return Reply(status: .ok, contentType: "application/pkix-crl", body: try await revocationList())
+            } catch {
+                logger.error("CRL not made", metadata: ["error": "\(error)"])
+                return .json(.serviceUnavailable, ["error": "unreadable", "message": "the CRL cannot be made now: \(error)"])
+            }
         default:
-            return .json(.notFound, ["error": "not_found", "message": "the admin listener serves /metrics, /healthz and /readyz"])
+            return .json(.notFound, ["error": "not_found", "message": "the admin listener serves /metrics, /healthz, /readyz and /crl"])
         }
     }
 }

@@ -11,7 +11,7 @@ struct CA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ca",
         abstract: "Show Wharf's CA and certificates, renew the server certificate, rotate keys, revoke.",
-        subcommands: [Show.self, ReissueServer.self, RotateKey.self, Revoke.self]
+        subcommands: [Show.self, ReissueServer.self, RotateKey.self, Revoke.self, RevocationListCommand.self]
     )
 
     struct Show: ParsableCommand {
@@ -198,6 +198,35 @@ struct CA: ParsableCommand {
                 try pki.discardStagedKey(role)
                 OperatorAudit.record(try home.openRegistry(), "ca rotate-key", "discarded the staged \(role) key, pin \(staged.publicKey.pin)")
                 Console.print("Discarded the staged \(role) key (pin \(staged.publicKey.pin))")
+            }
+        }
+    }
+
+    struct RevocationListCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crl",
+            abstract: "Write Wharf's CRL: the revoked certificates its CA issued, signed by the CA (PEM).",
+            discussion: """
+                The list is written to pki/crl.pem (also after every revocation, and daily by a \
+                running `serve`; each list is valid for 7 days) and printed, or written to \
+                --out. Point a TLS terminator in front of Wharf at it (nginx `ssl_crl`); the \
+                admin listener serves the same list, DER-encoded, at /crl.
+                """
+        )
+
+        @OptionGroup var home: HomeOptions
+
+        @Option(help: ArgumentHelp("Write the list to this file too, instead of printing it.", valueName: "file"))
+        var out: String?
+
+        func run() throws {
+            let home = home.resolved
+            let list = try RevocationListPublisher(pki: home.pki, store: try home.openRegistry()).publish()
+            if let out {
+                try AtomicFile.write(list.pemText, to: out, mode: 0o644)
+                Console.print("Wrote the CRL to \(out): \(list.entries.count) revoked, next update \(list.nextUpdate.formatted(.iso8601))")
+            } else {
+                Console.print(String(list.pemText.dropLast()))
             }
         }
     }

@@ -92,6 +92,7 @@ public struct Gateway: Sendable {
                 readiness: {
                     Self.problems(store: store, spool: spool, minimumFreeSpace: admin.minimumFreeSpace, listening: listening.withLock { $0 })
                 },
+                revocationList: { try RevocationListPublisher(pki: home.pki, store: store).make().derBytes },
                 logger: logger, onListening: onAdminListening
             ))
         }
@@ -100,6 +101,7 @@ public struct Gateway: Sendable {
         ))
         services.append(Intake(store: store, spool: spool, logger: logger))
         services.append(ExpiryWatch(home: home, store: store, logger: logger))
+        services.append(RevocationListRefresh(publisher: RevocationListPublisher(pki: home.pki, store: store), logger: logger))
         if let auditRetentionDays {
             services.append(AuditRetention(store: store, days: auditRetentionDays, logger: logger))
         }

@@ -74,6 +74,10 @@ struct PartnerIssue: ParsableCommand {
             password: password ?? PartnerBundle.generatePassword(), passwordGenerated: password == nil,
             gatewayURL: "https://\(gatewayHost.contains(":") ? "[\(gatewayHost)]" : gatewayHost):8443"
         )
+        // Known by serial from now on, so that revoking it by fingerprint lists it in the CRL.
+        try registry.recordIssued(
+            serial: Hex.encode(issued.serialNumber.bytes), fingerprint: issued.fingerprint, partner: name, notAfter: issued.notValidAfter
+        )
         let destination = out ?? home.bundleDirectory(for: name)
         let staged = try bundle.stage(for: destination)
 

@@ -79,7 +79,10 @@ struct PartnerRevoke: ParsableCommand {
             let fresh = added.contains(revocation)
             Console.print("\(fresh ? "Revoked" : "Already revoked")  \(revocation.fingerprint!.hex)")
         }
-        if !added.isEmpty { Console.print("A running gateway refuses \(added.count == 1 ? "it" : "them") from the next handshake.") }
+        if !added.isEmpty {
+            Console.print("A running gateway refuses \(added.count == 1 ? "it" : "them") from the next handshake.")
+            RevocationListPublisher.publishAfterRevoking(home: home.resolved, registry: registry)
+        }
     }
 }
 
@@ -116,6 +119,7 @@ extension CA {
             )
             let added = try registry.revoke([Revocation(fingerprint: nil, serial: serial, partner: nil, revokedAt: now, reason: reason)], audit: event)
             Console.print(added.isEmpty ? "Serial \(serial) was already revoked." : "Revoked serial \(serial); a running gateway refuses it from the next handshake.")
+            if !added.isEmpty { RevocationListPublisher.publishAfterRevoking(home: home.resolved, registry: registry) }
         }
     }
 }

@@ -9,6 +9,7 @@ import X509
 /// | `ca.crt`, `ca.key` | Wharf's CA |
 /// | `server.crt`, `server.key` | the certificate the listener presents |
 /// | `client.crt`, `client.key` | the certificate Wharf presents to partners without one of their own |
+/// | `crl.pem` | Wharf's CRL (`wharf ca crl`), written again on every revocation |
 /// | `server.next.key`, `client.next.key` | a staged key (`wharf ca rotate-key --stage`), not yet in use |
 ///
 /// Keys are mode 0600; every file is written atomically.
@@ -24,6 +25,7 @@ public struct PKIDirectory: Sendable {
     public var serverKeyPath: String { "\(path)/server.key" }
     public var clientCertificatePath: String { "\(path)/client.crt" }
     public var clientKeyPath: String { "\(path)/client.key" }
+    public var revocationListPath: String { "\(path)/crl.pem" }
 
     /// Wharf's own two certificates, each with a key that can be rotated.
     public enum Role: String, Sendable, CaseIterable {

@@ -312,6 +312,19 @@ enum Migrations {
             // listener for that partner only.
             try db.execute(sql: "ALTER TABLE partner ADD COLUMN pinned_certificates_pem TEXT")
         }
+        migrator.registerMigration("v14-issued-certificates") { db in
+            // The certificates Wharf's CA issued to partners, so that one revoked by its
+            // fingerprint can be listed by its serial in Wharf's CRL.
+            try db.execute(sql: """
+                CREATE TABLE issued_certificate (
+                    serial TEXT PRIMARY KEY,
+                    fingerprint TEXT NOT NULL UNIQUE CHECK (length(fingerprint) = 64),
+                    partner TEXT NOT NULL,
+                    not_after DATETIME NOT NULL,
+                    issued_at DATETIME NOT NULL
+                )
+                """)
+        }
         return migrator
     }
 }
