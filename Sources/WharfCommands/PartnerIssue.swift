@@ -36,6 +36,9 @@ struct PartnerIssue: ParsableCommand {
     @Option(help: ArgumentHelp("Sign this certificate signing request (PEM) instead of generating a key.", valueName: "file"))
     var csr: String?
 
+    @Option(help: ArgumentHelp("Put this URL of Wharf's CRL (the admin listener's /crl, or where pki/crl.pem is published) in the certificate as its CRL distribution point.", valueName: "url"))
+    var crlURL: String?
+
     @Option(help: ArgumentHelp("Protect the PKCS#12 files with the password in this file (first line). Without it one is generated and written beside the keystore.", valueName: "file"))
     var p12PasswordFile: String?
 
@@ -46,6 +49,7 @@ struct PartnerIssue: ParsableCommand {
         if let out, let contents = try? FileManager.default.contentsOfDirectory(atPath: out), !contents.isEmpty {
             throw WharfError.invalid("\(out) already exists and is not empty", fix: "give --out a new or empty directory")
         }
+        let revocationListURL = try crlURL.map { text throws(WharfError) in try CertificateAuthority.checkRevocationListURL(text) }
         let request = try csr.map { path throws(WharfError) in try CertificateRequest(pem: try PEMFile.read(path), source: path) }
         let registry = try home.openRegistry()
         guard let partner = try registry.partner(named: name) else {
@@ -58,13 +62,14 @@ struct PartnerIssue: ParsableCommand {
         let privateKey: Certificate.PrivateKey?
         if let request {
             issued = try authority.issueClientCertificate(
-                commonName: name.rawValue, organization: partner.displayName, publicKey: request.publicKey, days: days
+                commonName: name.rawValue, organization: partner.displayName, publicKey: request.publicKey, days: days,
+                revocationListURL: revocationListURL
             )
             privateKey = nil
         } else {
             let keyed = try authority.issueClientCertificate(
                 commonName: name.rawValue, organization: partner.displayName,
-                keyType: KeyType(of: authority.keyed.privateKey), days: days
+                keyType: KeyType(of: authority.keyed.privateKey), days: days, revocationListURL: revocationListURL
             )
             (issued, privateKey) = (keyed.certificate, keyed.privateKey)
         }

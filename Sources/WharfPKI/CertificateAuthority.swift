@@ -105,29 +105,40 @@ public struct CertificateAuthority: Sendable {
 
     /// A client certificate whose subject is `CN=commonName,O=organization`, with a new key.
     public func issueClientCertificate(
-        commonName: String, organization: String, keyType: KeyType, days: Int = 365, now: Date = Date()
+        commonName: String, organization: String, keyType: KeyType, days: Int = 365, now: Date = Date(),
+        revocationListURL: String? = nil
     ) throws(WharfError) -> KeyedCertificate {
-        try issueClientCertificate(commonName: commonName, organization: organization, key: try keyType.generate(), days: days, now: now)
+        try issueClientCertificate(
+            commonName: commonName, organization: organization, key: try keyType.generate(), days: days, now: now,
+            revocationListURL: revocationListURL
+        )
     }
 
     /// A client certificate whose subject is `CN=commonName,O=organization` for an existing `key`.
     public func issueClientCertificate(
-        commonName: String, organization: String, key: Certificate.PrivateKey, days: Int = 365, now: Date = Date()
+        commonName: String, organization: String, key: Certificate.PrivateKey, days: Int = 365, now: Date = Date(),
+        revocationListURL: String? = nil
     ) throws(WharfError) -> KeyedCertificate {
         let certificate = try issueClientCertificate(
-            commonName: commonName, organization: organization, publicKey: key.publicKey, days: days, now: now
+            commonName: commonName, organization: organization, publicKey: key.publicKey, days: days, now: now,
+            revocationListURL: revocationListURL
         )
         return KeyedCertificate(certificate: certificate, privateKey: key)
     }
 
     /// A client certificate for a public key whose private key Wharf never sees (a
     /// partner's certificate signing request).
+    ///
+    /// - Parameter revocationListURL: where Wharf's CRL is published (the admin listener's
+    ///   `/crl`), put in the certificate as its CRL distribution point.
     public func issueClientCertificate(
-        commonName: String, organization: String, publicKey: Certificate.PublicKey, days: Int = 365, now: Date = Date()
+        commonName: String, organization: String, publicKey: Certificate.PublicKey, days: Int = 365, now: Date = Date(),
+        revocationListURL: String? = nil
     ) throws(WharfError) -> Certificate {
         try issue(
             subject: { try DistinguishedName { OrganizationName(organization); CommonName(commonName) } },
-            usage: .clientAuth, alternativeNames: [], publicKey: publicKey, days: days, now: now
+            usage: .clientAuth, alternativeNames: [], publicKey: publicKey, days: days, now: now,
+            revocationListURL: revocationListURL
         )
     }
 
@@ -142,7 +153,8 @@ public struct CertificateAuthority: Sendable {
         alternativeNames: [GeneralName],
         publicKey: Certificate.PublicKey,
         days: Int,
-        now: Date
+        now: Date,
+        revocationListURL: String? = nil
     ) throws(WharfError) -> Certificate {
         guard days > 0 else { throw .invalid("a certificate must be valid for at least one day", fix: "give --days 1 or more") }
         let notAfter = now.addingTimeInterval(Double(days) * 86_400)
@@ -175,12 +187,45 @@ public struct CertificateAuthority: Sendable {
                     if !alternativeNames.isEmpty {
                         SubjectAlternativeNames(alternativeNames)
                     }
+                    if let revocationListURL {
+                        Self.distributionPoint(revocationListURL)
+                    }
                 },
                 issuerPrivateKey: authority.privateKey
             )
         } catch {
             throw .cryptography("cannot issue the certificate: \(error)")
         }
+    }
+}
+
+extension CertificateAuthority {
+    /// A CRL distribution points extension (RFC 5280 §4.2.1.13) with one URI:
+    /// SEQUENCE { SEQUENCE { [0] { [0] { [6] URI } } } }.
+    static func distributionPoint(_ url: String) -> Certificate.Extension {
+        var serializer = DER.Serializer()
+        serializer.appendConstructedNode(identifier: .sequence) { points in
+            points.appendConstructedNode(identifier: .sequence) { point in
+                point.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) { name in
+                    name.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) { fullName in
+                        fullName.appendPrimitiveNode(identifier: ASN1Identifier(tagWithNumber: 6, tagClass: .contextSpecific)) {
+                            $0.append(contentsOf: Array(url.utf8))
+                        }
+                    }
+                }
+            }
+        }
+        return Certificate.Extension(oid: [2, 5, 29, 31], critical: false, value: ArraySlice(serializer.serializedBytes))
+    }
+
+    /// Checks a CRL distribution point: an absolute http or https URL of printable ASCII.
+    public static func checkRevocationListURL(_ text: String) throws(WharfError) -> String {
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil,
+              text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F })
+        else {
+            throw .invalid("'\(EscapedText.terminal(text))' is not an http or https URL", fix: "give --crl-url a URL such as http://gateway.example.com:9090/crl")
+        }
+        return text
     }
 }
 

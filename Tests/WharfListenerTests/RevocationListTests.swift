@@ -72,4 +72,28 @@ import WharfTestSupport
         #expect(after.stderr.contains("verify OK") && after.stdout.contains("Serial Number: \(acme)"), "\(after.stdout)\(after.stderr)")
         try await gateway.stop()
     }
+
+    @Test func aCertificateIssuedWithCrlURLIsCheckedByOpenSSLAgainstTheServedList() async throws {
+        let gateway = try await TestGateway.start(admin: 0)
+        let port = try #require(gateway.adminPort)
+        let fixture = gateway.fixture
+        let url = "http://127.0.0.1:\(port)/crl"
+        try await fixture.succeed("partner", "add", "delta")
+        try await fixture.succeed("partner", "issue", "delta", "--crl-url", url)
+        let certificate = "\(fixture.home)/partners/delta/delta.crt"
+        let text = try await openssl("x509", "-noout", "-ext", "crlDistributionPoints", "-in", certificate).stdout
+        #expect(text.contains("URI:\(url)"), "\(text)")
+
+        // openssl fetches the list from the certificate's distribution point itself.
+        let ca = "\(fixture.home)/pki/ca.crt"
+        let good = try await openssl("verify", "-crl_download", "-crl_check", "-CAfile", ca, certificate)
+        #expect(good.succeeded && good.stdout.contains("OK"), "\(good.stdout)\(good.stderr)")
+        try await fixture.succeed("partner", "revoke", "delta")
+        let refused = try await openssl("verify", "-crl_download", "-crl_check", "-CAfile", ca, certificate)
+        #expect(!refused.succeeded && (refused.stdout + refused.stderr).contains("certificate revoked"), "\(refused.stdout)\(refused.stderr)")
+        try await gateway.stop()
+
+        let bad = try await fixture.wharf("partner", "issue", "delta", "--crl-url", "ftp://example.com/crl")
+        #expect(bad.status != 0 && bad.stderr.contains("not an http or https URL"), "\(bad.stderr)")
+    }
 }
