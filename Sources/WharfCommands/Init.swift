@@ -9,11 +9,13 @@ extension KeyType: ExpressibleByArgument {}
 /// `wharf init`: a new home with its registry and its own CA.
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create a Wharf home: the registry, Wharf's CA, a server and a client certificate.",
+        abstract: "Create a Wharf home: the registry, Wharf's two CAs, a server and a client certificate.",
         discussion: """
-            The server certificate covers localhost, 127.0.0.1, ::1, this host's name and every \
-            --server-name; give the names partners will connect to. On a home that is already \
-            initialised, init refuses and changes nothing.
+            The partner CA signs the client certificates Wharf issues to partners; the identity \
+            CA signs Wharf's server and client certificates, and is the only one partners are \
+            told to trust. The server certificate covers localhost, 127.0.0.1, ::1, this host's \
+            name and every --server-name; give the names partners will connect to. On a home \
+            that is already initialised, init refuses and changes nothing.
             """
     )
 
@@ -47,16 +49,21 @@ struct Init: ParsableCommand {
         }
         let names = HostNames.serverCertificateNames(extra: serverNames)
 
-        let authority = try CertificateAuthority.create(organization: organization, keyType: keyType)
-        let server = try authority.issueServerCertificate(hostNames: names, keyType: keyType)
-        let client = try authority.issueClientCertificate(commonName: "wharf \(names[0])", organization: organization, keyType: keyType, days: 365)
+        let authority = try CertificateAuthority.create(
+            commonName: CertificateAuthority.uniqueCommonName("partner"), organization: organization, keyType: keyType
+        )
+        let identity = try CertificateAuthority.create(
+            commonName: CertificateAuthority.uniqueCommonName("identity"), organization: organization, keyType: keyType
+        )
+        let server = try identity.issueServerCertificate(hostNames: names, keyType: keyType)
+        let client = try identity.issueClientCertificate(commonName: "wharf \(names[0])", organization: organization, keyType: keyType, days: 365)
 
         do {
             try FileManager.default.createDirectory(atPath: home.path, withIntermediateDirectories: true)
         } catch {
             throw WharfError(.fileSystem, "cannot create \(home.path): \(error.localizedDescription)")
         }
-        try pki.create(authority: authority, server: server, client: client)
+        try pki.create(authority: authority, identity: identity, server: server, client: client)
         do {
             _ = try Registry.create(at: home.registryPath)
             for directory in [home.partnersDirectory, home.spoolDirectory] {
@@ -73,8 +80,10 @@ struct Init: ParsableCommand {
         }
 
         Console.print("Initialised Wharf home \(home.path)")
-        Console.print("  CA      \(EscapedText.terminal(authority.certificate.subject.description))  sha256 \(authority.certificate.fingerprint.hex)")
-        Console.print("  server  covers \(names.joined(separator: ", "))")
+        Console.print("  partner CA   \(EscapedText.terminal(authority.certificate.subject.description))  sha256 \(authority.certificate.fingerprint.hex)")
+        Console.print("  identity CA  \(EscapedText.terminal(identity.certificate.subject.description))  sha256 \(identity.certificate.fingerprint.hex)")
+        Console.print("  server       covers \(names.joined(separator: ", "))")
+        Console.print("Partners trust the identity CA only (\(pki.identityCertificatePath); the ca.crt of every bundle).")
         Console.print("Next: wharf partner add NAME, then wharf partner issue NAME.")
     }
 }

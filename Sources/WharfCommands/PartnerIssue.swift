@@ -8,7 +8,7 @@ import X509
 struct PartnerIssue: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "issue",
-        abstract: "Issue a client certificate from Wharf's CA and write the partner's bundle.",
+        abstract: "Issue a client certificate from Wharf's partner CA and write the partner's bundle.",
         discussion: """
             The certificate (clientAuth, CN=NAME, O=display name) is bound to the partner by its \
             fingerprint for its validity, beside any earlier one, so a partner can switch \
@@ -75,7 +75,7 @@ struct PartnerIssue: ParsableCommand {
         }
         let gatewayHost = server.certificate.alternativeNames?.first ?? "localhost"
         let bundle = PartnerBundle(
-            partner: name, certificate: issued, privateKey: privateKey, authority: authority.certificate,
+            partner: name, certificate: issued, privateKey: privateKey, issuer: authority.certificate, trust: try home.pki.partnerTrust(),
             password: password ?? PartnerBundle.generatePassword(), passwordGenerated: password == nil,
             gatewayURL: "https://\(gatewayHost.contains(":") ? "[\(gatewayHost)]" : gatewayHost):8443"
         )

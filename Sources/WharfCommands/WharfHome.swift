@@ -27,16 +27,19 @@ public struct WharfHome: Sendable {
 }
 
 extension WharfHome {
-    /// Every certificate the home uses or accepts, with when it expires: Wharf's CA, server
+    /// Every certificate the home uses or accepts, with when it expires: Wharf's CAs, server
     /// and client certificates, and the identities of `partners` that have an end.
     func certificateExpiries(partners: [Partner]) throws(WharfError) -> [CertificateExpiry] {
         let ca = try pki.loadAuthority().certificate
+        let identity = try pki.loadIdentityAuthority()?.certificate
         let server = try pki.loadServer().certificate
         let client = try pki.loadClient().certificate
-        return [
-            CertificateExpiry(kind: .ca, fingerprint: ca.fingerprint.hex, notAfter: ca.notValidAfter),
-            CertificateExpiry(kind: .server, fingerprint: server.fingerprint.hex, notAfter: server.notValidAfter),
-            CertificateExpiry(kind: .client, fingerprint: client.fingerprint.hex, notAfter: client.notValidAfter),
-        ] + partners.flatMap(CertificateExpiry.identities(of:))
+        var expiries = [CertificateExpiry(kind: .ca, fingerprint: ca.fingerprint.hex, notAfter: ca.notValidAfter)]
+        if let identity {
+            expiries.append(CertificateExpiry(kind: .identityCA, fingerprint: identity.fingerprint.hex, notAfter: identity.notValidAfter))
+        }
+        expiries.append(CertificateExpiry(kind: .server, fingerprint: server.fingerprint.hex, notAfter: server.notValidAfter))
+        expiries.append(CertificateExpiry(kind: .client, fingerprint: client.fingerprint.hex, notAfter: client.notValidAfter))
+        return expiries + partners.flatMap(CertificateExpiry.identities(of:))
     }
 }

@@ -1,11 +1,12 @@
 import Foundation
 
-/// A certificate Wharf uses or accepts, and when it expires: Wharf's CA, its server and
+/// A certificate Wharf uses or accepts, and when it expires: Wharf's CAs, its server and
 /// client certificates, and each partner identity with an end (`partner issue` gives the
 /// fingerprint of each certificate it issues the certificate's validity as its window).
 public struct CertificateExpiry: Sendable, Equatable, Codable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
-        case ca, server, client, partner
+        /// `ca` is the partner CA (or a home's one CA); `identity_ca` signs Wharf's own certificates.
+        case ca, identityCA = "identity_ca", server, client, partner
     }
 
     public let kind: Kind

@@ -21,9 +21,10 @@ public struct KeyedCertificate: Sendable {
     }
 }
 
-/// Wharf's own certificate authority: it signs the server certificate partners connect
-/// to, the client certificate Wharf presents, and the client certificates it issues to
-/// partners.
+/// One of Wharf's own certificate authorities: the partner CA signs the client
+/// certificates it issues to partners (and the CRL), the identity CA the server
+/// certificate partners connect to and the client certificate Wharf presents (see
+/// ``PKIDirectory/Layout``). A home made before the split has one CA that does both.
 ///
 /// Certificates follow RFC 5280 as OpenSSL, Java and curl check it: the CA is critical
 /// `BasicConstraints` CA with path length 0 and `keyCertSign`/`cRLSign`; leaves carry a
@@ -75,10 +76,11 @@ public struct CertificateAuthority: Sendable {
         }
     }
 
-    /// `Wharf CA` and a random 8-digit hex id, so that two installations of one
-    /// organisation (or a partner of two Wharfs) can tell the CAs apart in a trust store.
-    public static func uniqueCommonName() -> String {
-        "Wharf CA " + Hex.encode((0..<4).map { _ in UInt8.random(in: .min ... .max) })
+    /// `Wharf CA` (or `Wharf partner CA`, `Wharf identity CA` for a `purpose`) and a
+    /// random 8-digit hex id, so that two installations of one organisation (or a partner
+    /// of two Wharfs) can tell the CAs apart in a trust store.
+    public static func uniqueCommonName(_ purpose: String? = nil) -> String {
+        "Wharf \(purpose.map { "\($0) " } ?? "")CA " + Hex.encode((0..<4).map { _ in UInt8.random(in: .min ... .max) })
     }
 
     /// A server certificate for `hostNames` (DNS names or IP addresses) with a new key.
@@ -124,6 +126,18 @@ public struct CertificateAuthority: Sendable {
             revocationListURL: revocationListURL
         )
         return KeyedCertificate(certificate: certificate, privateKey: key)
+    }
+
+    /// Wharf's own client certificate `current` again, with its subject, for `key` (the
+    /// same key or the next one).
+    public func reissueClientCertificate(
+        _ current: Certificate, key: Certificate.PrivateKey, days: Int = 365, now: Date = Date()
+    ) throws(WharfError) -> KeyedCertificate {
+        try issueClientCertificate(
+            commonName: current.subject.first(.RDNAttributeType.commonName) ?? "wharf",
+            organization: current.subject.first(.RDNAttributeType.organizationName) ?? organization,
+            key: key, days: days, now: now
+        )
     }
 
     /// A client certificate for a public key whose private key Wharf never sees (a

@@ -6,7 +6,8 @@ import X509
 ///
 /// | file | what |
 /// |---|---|
-/// | `ca.crt`, `ca.key` | Wharf's CA |
+/// | `ca.crt`, `ca.key` | the partner CA: signs partners' client certificates, and the listener trusts it; in a home made before the CAs were split (``Layout/oneCA``) it signs Wharf's own certificates too |
+/// | `identity-ca.crt`, `identity-ca.key` | the identity CA: signs Wharf's server and client certificates, and is what partners trust |
 /// | `server.crt`, `server.key` | the certificate the listener presents |
 /// | `client.crt`, `client.key` | the certificate Wharf presents to partners without one of their own |
 /// | `crl.pem` | Wharf's CRL (`wharf ca crl`), written again on every revocation |
@@ -21,6 +22,8 @@ public struct PKIDirectory: Sendable {
     }
 
     public var caCertificatePath: String { "\(path)/ca.crt" }
+    public var identityCertificatePath: String { "\(path)/identity-ca.crt" }
+    public var identityKeyPath: String { "\(path)/identity-ca.key" }
     public var serverCertificatePath: String { "\(path)/server.crt" }
     public var serverKeyPath: String { "\(path)/server.key" }
     public var clientCertificatePath: String { "\(path)/client.crt" }
@@ -41,7 +44,14 @@ public struct PKIDirectory: Sendable {
 
     /// Writes a new PKI. The directory appears whole: it is built under a temporary name
     /// and renamed into place.
-    public func create(authority: CertificateAuthority, server: KeyedCertificate, client: KeyedCertificate) throws(WharfError) {
+    ///
+    /// - Parameters:
+    ///   - authority: the partner CA (`ca.crt`).
+    ///   - identity: the identity CA that signed `server` and `client`; nil for a home with
+    ///     one CA that signed everything.
+    public func create(
+        authority: CertificateAuthority, identity: CertificateAuthority?, server: KeyedCertificate, client: KeyedCertificate
+    ) throws(WharfError) {
         let staging = "\(path).tmp-\(getpid())"
         do {
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -51,6 +61,9 @@ public struct PKIDirectory: Sendable {
         do throws(WharfError) {
             let stage = PKIDirectory(path: staging)
             try stage.write(authority.keyed, certificate: "ca.crt", key: "ca.key")
+            if let identity {
+                try stage.write(identity.keyed, certificate: "identity-ca.crt", key: "identity-ca.key")
+            }
             try stage.write(server, certificate: "server.crt", key: "server.key")
             try stage.write(client, certificate: "client.crt", key: "client.key")
             guard rename(staging, path) == 0 else {
@@ -97,8 +110,60 @@ public struct PKIDirectory: Sendable {
         try AtomicFile.syncDirectory(path)
     }
 
+    /// The partner CA: it signs partners' client certificates and Wharf's CRL.
     public func loadAuthority() throws(WharfError) -> CertificateAuthority {
         CertificateAuthority(try load(certificate: "ca.crt", key: "ca.key"))
+    }
+
+    /// The identity CA, or nil in a home with one CA.
+    public func loadIdentityAuthority() throws(WharfError) -> CertificateAuthority? {
+        guard FileManager.default.fileExists(atPath: identityCertificatePath) else { return nil }
+        return CertificateAuthority(try load(certificate: "identity-ca.crt", key: "identity-ca.key"))
+    }
+
+    /// Writes the identity CA of a home that had one CA (`wharf ca split`); refuses when
+    /// there is one already.
+    public func addIdentityAuthority(_ identity: CertificateAuthority) throws(WharfError) {
+        guard !FileManager.default.fileExists(atPath: identityCertificatePath) else {
+            throw WharfError(.conflict, "\(identityCertificatePath) exists already", fix: "`wharf ca status` says what the home uses")
+        }
+        try write(identity.keyed, certificate: "identity-ca.crt", key: "identity-ca.key")
+    }
+
+    /// Which CA signs what.
+    public enum Layout: Sendable, Equatable {
+        /// One CA (`ca.crt`) signs partners' certificates and Wharf's own: a partner that
+        /// trusts it to authenticate Wharf also accepts every other partner's certificate.
+        case oneCA
+        /// `wharf ca split` made an identity CA, but Wharf's own certificates are still
+        /// signed by the old CA until the operator retires it from that role; partners
+        /// are given both CAs to trust meanwhile.
+        case overlap
+        /// The partner CA signs partners' certificates, the identity CA Wharf's own.
+        case separate
+    }
+
+    /// The layout, read from which CA issued the server certificate.
+    public func layout() throws(WharfError) -> Layout {
+        guard let identity = try loadIdentityAuthority() else { return .oneCA }
+        return try loadServer().certificate.issuer == identity.certificate.subject ? .separate : .overlap
+    }
+
+    /// The CA that signs Wharf's server and client certificates now.
+    public func ownCertificatesAuthority() throws(WharfError) -> CertificateAuthority {
+        if try layout() == .separate, let identity = try loadIdentityAuthority() { return identity }
+        return try loadAuthority()
+    }
+
+    /// What partners must trust to authenticate Wharf (its server certificate, and its
+    /// client certificate when it delivers): the identity CA, or the one CA, or both
+    /// while they overlap.
+    public func partnerTrust() throws(WharfError) -> [Certificate] {
+        switch try layout() {
+        case .oneCA: [try loadAuthority().certificate]
+        case .overlap: [try loadIdentityAuthority(), try loadAuthority()].compactMap { $0?.certificate }
+        case .separate: [try loadIdentityAuthority()].compactMap { $0?.certificate }
+        }
     }
 
     public func loadServer() throws(WharfError) -> KeyedCertificate {

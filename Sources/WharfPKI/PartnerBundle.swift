@@ -2,8 +2,9 @@ import Foundation
 import WharfCore
 import X509
 
-/// What a partner needs to connect: its client certificate and key, Wharf's CA, the same
-/// as PKCS#12 keystore and truststore for Java, and a README with the exact commands.
+/// What a partner needs to connect: its client certificate and key, the CA (or, while
+/// they overlap, the CAs) that authenticate Wharf, the same as PKCS#12 keystore and
+/// truststore for Java, and a README with the exact commands.
 /// A certificate issued for the partner's own request (CSR) comes without a key and
 /// without a keystore: the partner holds the key and builds the keystore.
 ///
@@ -14,7 +15,11 @@ public struct PartnerBundle: Sendable {
     public let certificate: Certificate
     /// The private key, when Wharf generated it; nil for a certificate issued for a CSR.
     public let privateKey: Certificate.PrivateKey?
-    public let authority: Certificate
+    /// The CA that signed `certificate` (the partner CA): the keystore's chain. The partner
+    /// is not asked to trust it.
+    public let issuer: Certificate
+    /// What the partner trusts to authenticate Wharf: `ca.crt` and the truststore.
+    public let trust: [Certificate]
     public let password: String
     /// Whether `password` was generated, and so must be written beside the keystore.
     public let passwordGenerated: Bool
@@ -22,23 +27,14 @@ public struct PartnerBundle: Sendable {
     public let gatewayURL: String
 
     public init(
-        partner: PartnerName, identity: KeyedCertificate, authority: Certificate,
-        password: String, passwordGenerated: Bool, gatewayURL: String
-    ) {
-        self.init(
-            partner: partner, certificate: identity.certificate, privateKey: identity.privateKey, authority: authority,
-            password: password, passwordGenerated: passwordGenerated, gatewayURL: gatewayURL
-        )
-    }
-
-    public init(
-        partner: PartnerName, certificate: Certificate, privateKey: Certificate.PrivateKey?, authority: Certificate,
-        password: String, passwordGenerated: Bool, gatewayURL: String
+        partner: PartnerName, certificate: Certificate, privateKey: Certificate.PrivateKey?, issuer: Certificate,
+        trust: [Certificate], password: String, passwordGenerated: Bool, gatewayURL: String
     ) {
         self.partner = partner
         self.certificate = certificate
         self.privateKey = privateKey
-        self.authority = authority
+        self.issuer = issuer
+        self.trust = trust
         self.password = password
         self.passwordGenerated = passwordGenerated
         self.gatewayURL = gatewayURL
@@ -90,15 +86,15 @@ public struct PartnerBundle: Sendable {
             throw WharfError(.fileSystem, "cannot create \(staging): \(error.localizedDescription)")
         }
         do throws(WharfError) {
-            let truststore = try PKCS12.truststore([authority], alias: "wharf-ca", password: password)
+            let truststore = try PKCS12.truststore(trust, alias: "wharf-ca", password: password)
             try AtomicFile.write(certificate.pemText, to: "\(staging)/\(certificateFile)")
             if let privateKey {
                 let identity = KeyedCertificate(certificate: certificate, privateKey: privateKey)
-                let keystore = try PKCS12.keystore(identity, chain: [authority], alias: partner.rawValue, password: password)
+                let keystore = try PKCS12.keystore(identity, chain: [issuer], alias: partner.rawValue, password: password)
                 try AtomicFile.write(identity.privateKeyPEM, to: "\(staging)/\(keyFile)", mode: 0o600)
                 try AtomicFile.write(keystore, to: "\(staging)/\(keystoreFile)", mode: 0o600)
             }
-            try AtomicFile.write(authority.pemText, to: "\(staging)/\(Self.caFile)")
+            try AtomicFile.write(trust.map(\.pemText).joined(), to: "\(staging)/\(Self.caFile)")
             try AtomicFile.write(truststore, to: "\(staging)/\(Self.truststoreFile)")
             if passwordGenerated {
                 try AtomicFile.write(password + "\n", to: "\(staging)/\(passwordFile)", mode: 0o600)
@@ -119,6 +115,32 @@ public struct PartnerBundle: Sendable {
         return String((0..<24).map { _ in alphabet.randomElement(using: &generator)! })
     }
 
+    /// Whether the CA that signed the partner's certificate is among those it trusts (a
+    /// home with one CA, or two that overlap).
+    private var trustsIssuer: Bool {
+        trust.contains { $0.fingerprint == issuer.fingerprint }
+    }
+
+    var trustDescription: String {
+        if trust.count > 1 {
+            "the CAs that authenticate Wharf's server and client certificates while Wharf moves to a new one: trust both until Wharf's operator says the old one is retired"
+        } else if trustsIssuer {
+            "Wharf's CA: it signs Wharf's server certificate and this certificate"
+        } else {
+            "Wharf's identity CA: it signs Wharf's server certificate and the client certificate Wharf delivers with"
+        }
+    }
+
+    var trustAdvice: String {
+        trustsIssuer ? "" : """
+            Trust `\(Self.caFile)` to authenticate Wharf, and nothing else Wharf sends you: the CA
+            that signed your own certificate also signs other partners' certificates, so a
+            server of yours that trusted it would accept them too.
+
+
+            """
+    }
+
     var readme: String {
         let ownKey = privateKey == nil
         let stores = ownKey ? "truststore" : "keystore and truststore"
@@ -131,12 +153,12 @@ public struct PartnerBundle: Sendable {
             """
             : """
             | `\(keyFile)` | its private key: keep it secret |
-            | `\(keystoreFile)` | PKCS#12 keystore: the key, the certificate and the CA, alias `\(partner)` |
+            | `\(keystoreFile)` | PKCS#12 keystore: the key, the certificate and the CA that signed it, alias `\(partner)` |
             """
         let keystoreLine = ownKey
             ? """
             Build the keystore from your own key first:
-            `openssl pkcs12 -export -in \(certificateFile) -inkey \(keyFile) -certfile \(Self.caFile) -name \(partner) -out \(keystoreFile)`.
+            `openssl pkcs12 -export -in \(certificateFile) -inkey \(keyFile) -name \(partner) -out \(keystoreFile)`.
 
 
             """
@@ -144,17 +166,17 @@ public struct PartnerBundle: Sendable {
         return """
             # Wharf bundle for \(partner)
 
-            Issued by Wharf's CA on \(certificate.notValidBefore.formatted(.iso8601)); \
+            Issued by Wharf's partner CA on \(certificate.notValidBefore.formatted(.iso8601)); \
             valid until \(certificate.notValidAfter.formatted(.iso8601)).
 
             | file | what |
             |---|---|
             | `\(certificateFile)` | your client certificate (subject `\(certificate.subject)`) |
             \(keyRows)
-            | `\(Self.caFile)` | Wharf's CA: it signs Wharf's server certificate and this certificate |
-            | `\(Self.truststoreFile)` | PKCS#12 truststore: Wharf's CA, alias `wharf-ca` |
+            | `\(Self.caFile)` | \(trustDescription) |
+            | `\(Self.truststoreFile)` | PKCS#12 truststore: the same, alias `wharf-ca`\(trust.count > 1 ? " and `wharf-ca-2`" : "") |
 
-            \(passwordLine)
+            \(trustAdvice)\(passwordLine)
 
             Certificate SHA-256 fingerprint: `\(certificate.fingerprint.hex)`
             (`openssl x509 -in \(certificateFile) -outform DER | sha256sum` prints it the same way).
@@ -187,7 +209,8 @@ public struct PartnerBundle: Sendable {
             -Djavax.net.ssl.trustStoreType=PKCS12 -Djavax.net.ssl.trustStorePassword=…`
 
             Receiving from Wharf (your HTTPS server accepts Wharf's deliveries): Wharf's client
-            certificate is signed by the same CA, so require client certificates and trust it:
+            certificate is signed by the CA in `\(Self.caFile)`, so require client certificates
+            and trust that truststore only:
 
             ```properties
             server.ssl.client-auth=need

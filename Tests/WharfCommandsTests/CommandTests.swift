@@ -16,11 +16,11 @@ import WharfTestSupport
     }
 
     @Test func initWritesThePKIWithPrivateKeysReadableByTheOwnerOnly() throws {
-        for key in ["ca.key", "server.key", "client.key"] {
+        for key in ["ca.key", "identity-ca.key", "server.key", "client.key"] {
             let mode = try FileManager.default.attributesOfItem(atPath: "\(fixture.home)/pki/\(key)")[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(key)")
         }
-        let ca = "\(fixture.home)/pki/ca.crt"
+        let ca = "\(fixture.home)/pki/identity-ca.crt"
         #expect(try openssl("verify", "-CAfile", ca, "-purpose", "sslserver", "-verify_hostname", "gw.example.com", "\(fixture.home)/pki/server.crt").succeeded)
         #expect(try openssl("verify", "-CAfile", ca, "-purpose", "sslclient", "\(fixture.home)/pki/client.crt").succeeded)
         let names = try openssl("x509", "-noout", "-ext", "subjectAltName", "-in", "\(fixture.home)/pki/server.crt").stdout
@@ -35,7 +35,7 @@ import WharfTestSupport
 
     @Test func caShowPrintsTheFingerprintsOpenSSLComputes() throws {
         let shown = try fixture.succeed("ca", "show").stdout
-        for file in ["ca.crt", "server.crt", "client.crt"] {
+        for file in ["ca.crt", "identity-ca.crt", "server.crt", "client.crt"] {
             let fingerprint = try openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", "\(fixture.home)/pki/\(file)").stdout
             let colons = try #require(fingerprint.split(separator: "=").last).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(shown.contains(colons.replacingOccurrences(of: ":", with: "").lowercased()), "\(file)")
@@ -50,14 +50,14 @@ import WharfTestSupport
         let serverAfter = try String(contentsOfFile: "\(fixture.home)/pki/server.crt", encoding: .utf8)
         #expect(serverAfter != serverBefore)
         #expect(try String(contentsOfFile: "\(fixture.home)/pki/ca.crt", encoding: .utf8) == caBefore)
-        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "-verify_hostname", "files.example.net", "\(fixture.home)/pki/server.crt").succeeded)
+        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/identity-ca.crt", "-verify_hostname", "files.example.net", "\(fixture.home)/pki/server.crt").succeeded)
         let key = try openssl("pkey", "-pubout", "-in", "\(fixture.home)/pki/server.key").stdout
         let certificateKey = try openssl("x509", "-noout", "-pubkey", "-in", "\(fixture.home)/pki/server.crt").stdout
         #expect(key == certificateKey)
 
         // Without names, the current ones are kept.
         try fixture.succeed("ca", "reissue-server")
-        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "-verify_hostname", "files.example.net", "\(fixture.home)/pki/server.crt").succeeded)
+        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/identity-ca.crt", "-verify_hostname", "files.example.net", "\(fixture.home)/pki/server.crt").succeeded)
     }
 
     @Test func issueWritesABundleThatOpenSSLAndJavaAccept() throws {
@@ -66,7 +66,10 @@ import WharfTestSupport
         let bundle = "\(fixture.home)/partners/acme"
         #expect(output.contains("curl --cert \(bundle)/acme.crt --key \(bundle)/acme.key --cacert \(bundle)/ca.crt"))
 
-        #expect(try openssl("verify", "-CAfile", "\(bundle)/ca.crt", "-purpose", "sslclient", "\(bundle)/acme.crt").succeeded)
+        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "-purpose", "sslclient", "\(bundle)/acme.crt").succeeded)
+        // The bundle's ca.crt is the identity CA: it authenticates Wharf, and not the partners.
+        #expect(try openssl("verify", "-CAfile", "\(bundle)/ca.crt", "-purpose", "sslserver", "\(fixture.home)/pki/server.crt").succeeded)
+        #expect(try !openssl("verify", "-CAfile", "\(bundle)/ca.crt", "\(bundle)/acme.crt").succeeded)
         let subject = try openssl("x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", "\(bundle)/acme.crt").stdout
         #expect(subject.contains("CN=acme,O=Acme Corp"))
         for file in ["acme.key", "acme.p12", "acme.p12.password"] {
@@ -119,7 +122,7 @@ import WharfTestSupport
         try fixture.succeed("partner", "add", "acme")
         let out = fixture.directory.file("for-acme")
         try fixture.succeed("partner", "issue", "acme", "--out", out)
-        #expect(try openssl("verify", "-CAfile", "\(out)/ca.crt", "\(out)/acme.crt").succeeded)
+        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "\(out)/acme.crt").succeeded)
         #expect(!FileManager.default.fileExists(atPath: "\(fixture.home)/partners/acme"))
     }
 

@@ -49,7 +49,7 @@ import WharfTestSupport
 
     @Test func aFileReachesNginxWithTheRightPinAndMovesToSent() async throws {
         let fixture = try await Self.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile, "--pin", try nginx.pin)
         let file = try Self.file(fixture, "invoice.xml")
         let sent = try await fixture.succeed("send", "partner", file.path).stdout
@@ -68,7 +68,7 @@ import WharfTestSupport
 
     @Test func theNextPinBesideTheCurrentOneIsAcceptedForRotation() async throws {
         let fixture = try await Self.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         let nextKey = "sha256//" + Data(repeating: 9, count: 32).base64EncodedString()
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile,
                                   "--pin", nextKey, "--pin", try nginx.pin)
@@ -80,7 +80,7 @@ import WharfTestSupport
 
     @Test func aWrongPinIsRefusedBeforeAnyByteOfTheBodyAndTheTransferDies() async throws {
         let fixture = try await Self.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile,
                                   "--pin", "sha256//" + Data(repeating: 1, count: 32).base64EncodedString())
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
@@ -105,9 +105,9 @@ import WharfTestSupport
 
     @Test func aServerCertificateFromAnotherCAKillsTheTransfer() async throws {
         let fixture = try await Self.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         // Wharf's own CA did not sign nginx's certificate.
-        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", "\(fixture.home)/pki/ca.crt")
+        try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
         try await Self.deliverOnceExpectingADeath(fixture)
         try await nginx.stop()
@@ -134,7 +134,7 @@ import WharfTestSupport
 
     @Test func http400KillsTheTransferAtOnce() async throws {
         let fixture = try await Self.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url("fail400"), "--server-ca", nginx.serverCAFile)
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
         try await Self.deliverOnceExpectingADeath(fixture)
@@ -150,7 +150,7 @@ import WharfTestSupport
 
     @Test func a503WithRetryAfterIsRetriedNoSoonerThanAskedUntilAttemptsRunOut() async throws {
         let fixture = try await Self.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url("busy"), "--server-ca", nginx.serverCAFile,
                                   "--retry-initial", "0", "--max-attempts", "3")
         try await fixture.succeed("send", "partner", try Self.file(fixture, "a.bin").path)
@@ -183,7 +183,7 @@ import WharfTestSupport
         #expect(waiting.state == .retrying, "\(waiting)")
         #expect(waiting.lastError?.contains("curl 7") == true, "\(waiting.lastError ?? "")")
 
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt", port: port)
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt", port: port)
         try await fixture.succeed("partner", "update", "partner", "--server-ca", nginx.serverCAFile)
         if let next = waiting.nextAttemptAt { try await Task.sleep(for: .seconds(max(0, next.timeIntervalSinceNow) + 0.05)) }
         try await fixture.succeed("deliver", "--once")
@@ -210,7 +210,7 @@ import WharfTestSupport
 @Suite(.serialized) struct DeliveryWorkerWakeTests {
     @Test func aFinishedDeliveryStartsTheNextAtOnceRatherThanAtTheNextPoll() async throws {
         let fixture = try await NginxDeliveryTests.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile, "--max-deliveries", "1")
         let files = try (0..<6).map { try NginxDeliveryTests.file(fixture, "file-\($0).bin", size: 2_000) }
         try await fixture.succeed(["send", "partner"] + files.map(\.path))

@@ -11,7 +11,7 @@ import WharfTestSupport
 @Suite(.serialized) struct IntakeTests {
     static func senderWithNginx(location: String = "inbox") async throws -> (WharfHomeFixture, NginxPartner) {
         let fixture = try await NginxDeliveryTests.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(location), "--server-ca", nginx.serverCAFile)
         return (fixture, nginx)
     }
@@ -82,7 +82,7 @@ import WharfTestSupport
 
     @Test func sendWaitReportsTheOutcomeAndExitsNonZeroWhenATransferDies() async throws {
         let fixture = try await NginxDeliveryTests.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "good", "--url", nginx.url(), "--server-ca", nginx.serverCAFile)
         try await fixture.succeed("partner", "add", "bad", "--url", nginx.url("fail400"), "--server-ca", nginx.serverCAFile)
         let server = try BackgroundProcess(WharfHomeFixture.binary, ["serve", "--home", fixture.home, "--listen", "127.0.0.1:0", "--admin-listen", "off"])
@@ -103,7 +103,7 @@ import WharfTestSupport
 
     @Test func aPartnerThatHangsDoesNotDelayAnother() async throws {
         let fixture = try await NginxDeliveryTests.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         // A port that accepts TCP connections and never answers: TLS handshakes hang.
         let silentPort = try FreePort.pick()
         let silent = try BackgroundProcess("python3", ["-c",

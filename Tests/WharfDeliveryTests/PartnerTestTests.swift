@@ -7,7 +7,7 @@ import WharfTestSupport
 @Suite(.serialized) struct PartnerTestTests {
     @Test func aPartnerSetUpRightPasses() async throws {
         let fixture = try await NginxDeliveryTests.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         let pin = try nginx.pin
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile, "--pin", pin)
         let result = try await fixture.wharf("partner", "test", "partner")
@@ -22,7 +22,7 @@ import WharfTestSupport
 
     @Test func withoutLibcurlTheTestAndADeliverySayWhatToInstall() async throws {
         let fixture = try await NginxDeliveryTests.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile)
         let missing = ["WHARF_LIBCURL": "/nonexistent/libcurl.so.4"]
         let probe = try await fixture.wharf("partner", "test", "partner", environment: missing)
@@ -49,7 +49,7 @@ import WharfTestSupport
 
     @Test func aWrongPinFailsAndPrintsTheServersPinReadyToPaste() async throws {
         let fixture = try await NginxDeliveryTests.sender()
-        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(fixture.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "partner", "--url", nginx.url(), "--server-ca", nginx.serverCAFile,
                                   "--pin", "sha256//" + Data(repeating: 3, count: 32).base64EncodedString())
         let result = try await fixture.wharf("partner", "test", "partner")
@@ -63,7 +63,7 @@ import WharfTestSupport
         let fixture = try await NginxDeliveryTests.sender()
         let other = try await NginxDeliveryTests.sender()
         // nginx trusts another Wharf's CA, and we do not give nginx's CA.
-        let nginx = try await NginxPartner(clientCA: "\(other.home)/pki/ca.crt")
+        let nginx = try await NginxPartner(clientCA: "\(other.home)/pki/identity-ca.crt")
         try await fixture.succeed("partner", "add", "untrusted", "--url", nginx.url())
         try await fixture.succeed("partner", "add", "refusing", "--url", nginx.url(), "--server-ca", nginx.serverCAFile)
         let untrusted = try await fixture.wharf("partner", "test", "untrusted")

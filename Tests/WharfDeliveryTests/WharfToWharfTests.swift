@@ -116,14 +116,14 @@ import WharfTestSupport
         let accepted = try await sender.wharf("partner", "test", "receiver")
         // The same receiver, but presenting the sender's own Wharf certificate, which the receiver does not know.
         try await sender.succeed("partner", "add", "stranger", "--url", receiver.url("/inbox"),
-                                 "--server-ca", "\(receiver.home)/pki/ca.crt")
+                                 "--server-ca", "\(receiver.home)/pki/identity-ca.crt")
         let refused = try await sender.wharf("partner", "test", "stranger")
         // A certificate from the receiver's CA whose partner was removed since: TLS passes, the request gets 403.
         try await receiver.fixture.succeed("partner", "add", "ghost")
         try await receiver.fixture.succeed("partner", "issue", "ghost")
         try await receiver.fixture.succeed("partner", "remove", "ghost")
         let ghost = "\(receiver.home)/partners/ghost"
-        try await sender.succeed("partner", "add", "ghost", "--url", receiver.url("/inbox"), "--server-ca", "\(receiver.home)/pki/ca.crt",
+        try await sender.succeed("partner", "add", "ghost", "--url", receiver.url("/inbox"), "--server-ca", "\(receiver.home)/pki/identity-ca.crt",
                                  "--client-cert", "\(ghost)/ghost.crt", "--client-key", "\(ghost)/ghost.key")
         let forbidden = try await sender.wharf("partner", "test", "ghost")
         try await receiver.stop()

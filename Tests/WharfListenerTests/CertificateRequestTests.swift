@@ -48,7 +48,7 @@ import WharfTestSupport
         let text = try openssl("x509", "-noout", "-text", "-in", certificate).stdout
         #expect(text.contains("CA:FALSE") && text.contains("TLS Web Client Authentication"), "\(text)")
         #expect(!text.contains("TLS Web Server Authentication") && !text.contains("evil.example"), "\(text)")
-        #expect(try openssl("verify", "-CAfile", "\(bundle)/ca.crt", "-purpose", "sslclient", certificate).succeeded)
+        #expect(try openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "-purpose", "sslclient", certificate).succeeded)
         let certificateKey = try openssl("x509", "-noout", "-pubkey", "-in", certificate).stdout
         #expect(certificateKey == (try openssl("pkey", "-pubout", "-in", own.key).stdout))
         let readme = try String(contentsOfFile: "\(bundle)/README.md", encoding: .utf8)

@@ -14,7 +14,7 @@ import X509
         let directory = gateway.fixture.directory
         try directory.write("\(name).crt", client.certificate.pemText)
         try directory.write("\(name).key", client.privateKeyPEM)
-        return ["--cert", directory.file("\(name).crt"), "--key", directory.file("\(name).key"), "--cacert", "\(gateway.home)/pki/ca.crt"]
+        return ["--cert", directory.file("\(name).crt"), "--key", directory.file("\(name).key"), "--cacert", "\(gateway.home)/pki/identity-ca.crt"]
     }
 
     func wharfCA(_ gateway: TestGateway) throws -> CertificateAuthority {

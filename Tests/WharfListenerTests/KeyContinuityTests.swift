@@ -33,7 +33,7 @@ import WharfTestSupport
         let after = try await pin(ofCertificate: server)
         #expect(after != before)
         #expect(renewed.contains("key pin  \(after)  (new"), "\(renewed)")
-        #expect(try await openssl("verify", "-CAfile", "\(fixture.home)/pki/ca.crt", "-purpose", "sslserver", server).succeeded)
+        #expect(try await openssl("verify", "-CAfile", "\(fixture.home)/pki/identity-ca.crt", "-purpose", "sslserver", server).succeeded)
     }
 
     @Test func aStagedServerKeyIsActivatedWhilePinningPartnersKeepConnecting() async throws {
@@ -62,7 +62,7 @@ import WharfTestSupport
         #expect(activated.contains("retired pin  \(current)"), "\(activated)")
         #expect(!FileManager.default.fileExists(atPath: "\(pki)/server.next.key"))
         #expect(try await pin(ofCertificate: "\(pki)/server.crt") == next)
-        #expect(try await openssl("verify", "-CAfile", "\(pki)/ca.crt", "-purpose", "sslserver", "-verify_hostname", "localhost", "\(pki)/server.crt").succeeded)
+        #expect(try await openssl("verify", "-CAfile", "\(pki)/identity-ca.crt", "-purpose", "sslserver", "-verify_hostname", "localhost", "\(pki)/server.crt").succeeded)
 
         // The running gateway presents the new key: a partner with both pins connects,
         // one that pinned only the old key is refused by its own curl.
@@ -91,7 +91,7 @@ import WharfTestSupport
         let text = try await openssl("x509", "-noout", "-text", "-in", "\(pki)/client.crt").stdout
         #expect(text.contains("rsaEncryption") && text.contains("TLS Web Client Authentication"), "\(text)")
         #expect(try await openssl("x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", "\(pki)/client.crt").stdout == subjectBefore)
-        #expect(try await openssl("verify", "-CAfile", "\(pki)/ca.crt", "-purpose", "sslclient", "\(pki)/client.crt").succeeded)
+        #expect(try await openssl("verify", "-CAfile", "\(pki)/identity-ca.crt", "-purpose", "sslclient", "\(pki)/client.crt").succeeded)
         let audit = try await fixture.succeed("audit", "list").stdout
         #expect(audit.contains("activated the staged client key"), "\(audit)")
     }
@@ -103,13 +103,15 @@ import WharfTestSupport
         try await second.succeed("init", "--organization", "Acme Logistics")
         var subjects: [String] = []
         for home in [first.home, second.home] {
-            let subject = try await openssl("x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", "\(home)/pki/ca.crt").stdout
-            #expect(subject.range(of: #"CN=Wharf CA [0-9a-f]{8},O=Acme Logistics"#, options: .regularExpression) != nil, "\(subject)")
-            subjects.append(subject)
+            for (file, purpose) in [("ca.crt", "partner"), ("identity-ca.crt", "identity")] {
+                let subject = try await openssl("x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", "\(home)/pki/\(file)").stdout
+                #expect(subject.range(of: "CN=Wharf \(purpose) CA [0-9a-f]{8},O=Acme Logistics", options: .regularExpression) != nil, "\(subject)")
+                subjects.append(subject)
+            }
             let server = try await openssl("x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", "\(home)/pki/server.crt").stdout
             #expect(server.contains("O=Acme Logistics"), "\(server)")
         }
-        #expect(subjects[0] != subjects[1])
+        #expect(Set(subjects).count == 4, "\(subjects)")
 
         let refused = try WharfHomeFixture()
         let result = try await refused.wharf("init", "--organization", "Acme\n[audit] forged")

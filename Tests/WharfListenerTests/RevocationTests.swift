@@ -64,7 +64,7 @@ import WharfTestSupport
         let file = try gateway.randomFile("a.txt", size: 10)
         #expect(try await gateway.put(file.path, as: "first.txt").status == 0)
         let other = try await gateway.curl(["--cert", directory.file("second.crt"), "--key", directory.file("second.key"),
-                                             "--cacert", "\(gateway.home)/pki/ca.crt", "--upload-file", file.path, gateway.url("/inbox/second.txt")], as: nil)
+                                             "--cacert", "\(gateway.home)/pki/identity-ca.crt", "--upload-file", file.path, gateway.url("/inbox/second.txt")], as: nil)
         #expect(other.status == 201, "\(other.body)")
         // Again: already revoked, nothing added.
         #expect(try await gateway.fixture.succeed("ca", "revoke", "--serial", hex).stdout.contains("already revoked"))

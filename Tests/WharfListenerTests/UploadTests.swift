@@ -180,7 +180,7 @@ import WharfTestSupport
         try directory.write("gamma.key", gammaClient.privateKeyPEM)
         try directory.write("impostor.crt", impostor.certificate.pemText)
         try directory.write("impostor.key", impostor.privateKeyPEM)
-        let ca = "\(gateway.home)/pki/ca.crt"
+        let ca = "\(gateway.home)/pki/identity-ca.crt"
 
         let gamma = try await gateway.curl(["--cert", directory.file("gamma.crt"), "--key", directory.file("gamma.key"), "--cacert", ca, "--upload-file", file.path, gateway.url("/inbox/a.txt")], as: nil)
         let before = try gateway.spoolState()
@@ -216,7 +216,7 @@ func hexBytes(_ hex: String) throws -> [UInt8] {
 
     @Test func aReissuedServerCertificateIsServedOnTheNextConnection() async throws {
         let gateway = try await TestGateway.start()
-        let ca = "\(gateway.home)/pki/ca.crt"
+        let ca = "\(gateway.home)/pki/identity-ca.crt"
         let before = try await serverFingerprint(port: gateway.port, ca: ca)
         try await gateway.fixture.succeed("ca", "reissue-server", "--server-name", "files.example.net")
         let after = try await serverFingerprint(port: gateway.port, ca: ca)

@@ -74,6 +74,24 @@ public struct TestGateway: Sendable {
         return TestGateway(fixture: fixture, port: port, adminPort: adminPort, group: group, task: task)
     }
 
+    /// A home as `wharf init` made them before Wharf had two CAs: one CA (`pki/ca.crt`)
+    /// signs partners' certificates and Wharf's own, and there is no identity CA.
+    public static func homeWithOneCA() throws -> WharfHomeFixture {
+        let fixture = try WharfHomeFixture()
+        try fixture.succeed("init")
+        let pki = PKIDirectory(path: "\(fixture.home)/pki")
+        let authority = try pki.loadAuthority()
+        let server = try pki.load(.server)
+        try pki.replace(.server, with: try authority.issueServerCertificate(
+            hostNames: server.certificate.alternativeNames ?? ["localhost"], key: server.privateKey
+        ))
+        let client = try pki.load(.client)
+        try pki.replace(.client, with: try authority.reissueClientCertificate(client.certificate, key: client.privateKey))
+        try FileManager.default.removeItem(atPath: pki.identityCertificatePath)
+        try FileManager.default.removeItem(atPath: pki.identityKeyPath)
+        return fixture
+    }
+
     public static func homeWithAcme() throws -> WharfHomeFixture {
         let fixture = try WharfHomeFixture()
         try fixture.succeed("init")
@@ -104,7 +122,7 @@ public struct TestGateway: Sendable {
 
     /// Runs curl with `arguments`; the status is the last line of its output.
     public func curl(_ arguments: [String], as partner: String? = "acme") async throws -> HTTPResult {
-        let identity = partner.map(credentials) ?? ["--cacert", "\(home)/pki/ca.crt"]
+        let identity = partner.map(credentials) ?? ["--cacert", "\(home)/pki/identity-ca.crt"]
         let result = try await Command.runAsync("curl", ["-sS", "-w", "\n%{http_code}"] + identity + arguments)
         return HTTPResult(result)
     }

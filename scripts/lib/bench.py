@@ -237,7 +237,7 @@ http {{
         listen 127.0.0.1:{self.port} ssl;
         ssl_certificate {pki}/server.crt;
         ssl_certificate_key {pki}/server.key;
-        ssl_client_certificate {pki}/ca.crt;
+        ssl_client_certificate {pki}/identity-ca.crt;
         ssl_verify_client on;
         ssl_protocols TLSv1.2 TLSv1.3;
         keepalive_requests 1000000;
@@ -387,10 +387,10 @@ class Bench:
         self.nginx = Nginx(self, self.home)
         self.nginx_url = self.nginx.start()
         # Wharf delivers to nginx with its own client certificate, as curl does.
-        self.home.cli("partner", "add", "nginx", "--url", f"{self.nginx_url}/dav/", "--server-ca", f"{pki}/ca.crt",
+        self.home.cli("partner", "add", "nginx", "--url", f"{self.nginx_url}/dav/", "--server-ca", f"{pki}/identity-ca.crt",
                       "--max-deliveries", "8")
         self.partner_tls = curl_tls(f"{self.home.bundle}/bench.crt", f"{self.home.bundle}/bench.key", f"{self.home.bundle}/ca.crt")
-        self.wharf_tls = curl_tls(f"{pki}/client.crt", f"{pki}/client.key", f"{pki}/ca.crt")
+        self.wharf_tls = curl_tls(f"{pki}/client.crt", f"{pki}/client.key", f"{pki}/identity-ca.crt")
         self.small = f"{self.workdir}/small.bin"
         with open(self.small, "wb") as f:
             f.write(os.urandom(1024))
@@ -399,7 +399,7 @@ class Bench:
             # certificate, which nginx trusts.
             self.other = Wharf(self, f"{self.workdir}/home-against", binary=self.against)
             self.other.create()
-            self.other.cli("partner", "add", "nginx", "--url", f"{self.nginx_url}/dav/", "--server-ca", f"{pki}/ca.crt",
+            self.other.cli("partner", "add", "nginx", "--url", f"{self.nginx_url}/dav/", "--server-ca", f"{pki}/identity-ca.crt",
                            "--client-cert", f"{pki}/client.crt", "--client-key", f"{pki}/client.key", "--max-deliveries", "8")
 
     def big_file(self):
