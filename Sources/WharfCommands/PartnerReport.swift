@@ -77,12 +77,14 @@ struct PartnerReport: Encodable {
     let identities: [Identity]
     let trustCA: [CertificateSummary]?
     let pinnedCertificates: [CertificateSummary]?
+    /// The partner CA's CRL file, and what it holds now (or why it cannot be read).
+    let crl: RevocationListSummary?
     let maxUploadBytes: Int64
     let outbound: Outbound
     /// The soonest end of an identity still valid (the last end when all have ended).
     let earliestExpiry: Date?
 
-    enum CodingKeys: CodingKey { case name, displayName, status, identities, earliestExpiry, trustCA, pinnedCertificates, maxUploadBytes, outbound }
+    enum CodingKeys: CodingKey { case name, displayName, status, identities, earliestExpiry, trustCA, pinnedCertificates, crl, maxUploadBytes, outbound }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -93,6 +95,7 @@ struct PartnerReport: Encodable {
         try container.encode(earliestExpiry, forKey: .earliestExpiry)
         try container.encode(trustCA, forKey: .trustCA)
         try container.encode(pinnedCertificates, forKey: .pinnedCertificates)
+        try container.encode(crl, forKey: .crl)
         try container.encode(maxUploadBytes, forKey: .maxUploadBytes)
         try container.encode(outbound, forKey: .outbound)
     }
@@ -107,6 +110,7 @@ struct PartnerReport: Encodable {
         }
         trustCA = CertificateSummary.all(inPEM: partner.trustCAPEM)
         pinnedCertificates = CertificateSummary.all(inPEM: partner.pinnedCertificatesPEM)
+        crl = partner.revocationListPath.map(RevocationListSummary.init(path:))
         maxUploadBytes = partner.uploadLimit
         outbound = Outbound(
             url: partner.outbound.url?.rawValue,
@@ -143,6 +147,11 @@ struct PartnerReport: Encodable {
         for certificate in pinnedCertificates ?? [] {
             lines.append("  self-signed   \(certificate.subject)  sha256 \(certificate.sha256)")
         }
+        if let crl {
+            let state = crl.problem.map { "cannot be read: \($0)" }
+                ?? "\(crl.revoked ?? 0) revoked, next update \(time(crl.nextUpdate))\(crl.stale == true ? " (past: the partner's certificates are refused)" : "")"
+            lines.append("  CRL           \(EscapedText.terminal(crl.path))  \(state)")
+        }
         lines.append("  url           \(outbound.url ?? "none")")
         if let serverCA = outbound.serverCA {
             for ca in serverCA { lines.append("  server CA     \(ca.subject)  expires \(time(ca.notAfter))") }
@@ -164,5 +173,24 @@ struct PartnerReport: Encodable {
         ].compactMap { $0 }
         lines.append("  delivery      \(overrides.isEmpty ? "the gateway's retry settings" : overrides.joined(separator: ", "))")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// A partner CA's CRL as `partner show` reports it, read when the report is made.
+struct RevocationListSummary: Encodable {
+    let path: String
+    let revoked: Int?
+    let nextUpdate: Date?
+    let stale: Bool?
+    let problem: String?
+
+    init(path: String) {
+        self.path = path
+        do {
+            let list = try PartnerRevocationList(contentsOf: path)
+            (revoked, nextUpdate, stale, problem) = (list.serials.count, list.nextUpdate, list.isStale(at: Date()), nil)
+        } catch {
+            (revoked, nextUpdate, stale, problem) = (nil, nil, nil, error.problem)
+        }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WharfCore
 import WharfPKI
+import X509
 
 /// The options `partner add` and `partner update` share.
 struct PartnerSettingsOptions: ParsableArguments {
@@ -25,6 +26,9 @@ struct PartnerSettingsOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("A CA of the partner's own that issues its client certificates (PEM).", valueName: "file"))
     var trustCA: String?
+
+    @Option(help: ArgumentHelp("The CRL of the partner's own CA (--trust-ca), PEM or DER: read again whenever the file changes; certificates it lists are refused, and all of the partner's while it is past its next update.", valueName: "file"))
+    var crl: String?
 
     @Option(help: ArgumentHelp("The HTTPS URL files are delivered to.", valueName: "url"))
     var url: String?
@@ -110,6 +114,10 @@ struct PartnerSettingsOptions: ParsableArguments {
                 }
             }
         }
+        let revocationList = try crl.map { path throws(WharfError) in
+            let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+            return (path: (absolute as NSString).standardizingPath, list: try PartnerRevocationList(contentsOf: path))
+        }
         var credential: ClientCredential?
         switch (clientCert, clientKey) {
         case (nil, nil):
@@ -128,6 +136,7 @@ struct PartnerSettingsOptions: ParsableArguments {
             identities: identities,
             trustCAPEM: try trustCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
             pinnedCertificatesPEM: pinned,
+            revocationList: revocationList,
             url: try url.map { text throws(WharfError) in try OutboundURL(parsing: text) },
             serverCAPEM: try serverCA.map { path throws(WharfError) in try PEMFile.certificates(path).pem },
             pins: try pins.map { text throws(WharfError) in try PublicKeyPin(parsing: text) },
@@ -160,6 +169,8 @@ struct PartnerSettings {
     var trustCAPEM: String?
     /// Self-signed certificates given with --certificate, as PEM.
     var pinnedCertificatesPEM: [String]
+    /// The CRL given with --crl, as an absolute path, and what it holds now.
+    var revocationList: (path: String, list: PartnerRevocationList)?
     var url: OutboundURL?
     var serverCAPEM: String?
     var pins: [PublicKeyPin]
@@ -194,5 +205,32 @@ struct PartnerSettings {
         if let maxAttempts { partner.outbound.maxAttempts = maxAttempts }
         if let maxAge { partner.outbound.maxAge = maxAge }
         if let maxDeliveries { partner.outbound.maxDeliveries = maxDeliveries }
+        try applyRevocationList(to: &partner)
+    }
+
+    /// Sets the CRL, which must be signed by the partner's own CA; and refuses a partner
+    /// left with a CRL but no CA.
+    private func applyRevocationList(to partner: inout Partner) throws(WharfError) {
+        guard let trustCAPEM = partner.trustCAPEM else {
+            if revocationList != nil || partner.revocationListPath != nil {
+                throw .invalid(
+                    "a CRL goes with the partner's own CA, and \(partner.name) has no --trust-ca",
+                    fix: "give --trust-ca with the CA that signs the list, or --remove-crl with --remove-trust-ca"
+                )
+            }
+            return
+        }
+        guard let (path, list) = revocationList else { return }
+        let authorities = try Certificate.parseAll(pem: trustCAPEM, source: "the trust CA of \(partner.name)")
+        guard list.signer(among: authorities) != nil else {
+            throw .invalid(
+                "the CRL \(EscapedText.terminal(path)) is not signed by \(partner.name)'s --trust-ca (it names \(EscapedText.terminal(list.issuer.description)) as its issuer)",
+                fix: "give the CRL its CA publishes, or the CA that signs it with --trust-ca"
+            )
+        }
+        partner.revocationListPath = path
+        if list.isStale(at: Date()), let nextUpdate = list.nextUpdate {
+            Console.error("warning: the CRL \(path) is past its next update (\(nextUpdate.utcTimestamp())); \(partner.name)'s certificates are refused until the file holds a current one")
+        }
     }
 }

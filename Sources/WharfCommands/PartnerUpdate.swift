@@ -30,6 +30,9 @@ struct PartnerUpdate: ParsableCommand {
     @Flag(help: "Stop trusting the partner's own CA.")
     var removeTrustCA = false
 
+    @Flag(help: "Stop reading the partner CA's CRL.")
+    var removeCRL = false
+
     @Flag(help: "Forget the delivery URL.")
     var removeURL = false
 
@@ -47,6 +50,7 @@ struct PartnerUpdate: ParsableCommand {
         let removedPins = try removePins.map { text throws(WharfError) in try PublicKeyPin(parsing: text) }
         let conflicts = [
             (removeTrustCA && settings.trustCAPEM != nil, "--trust-ca"), (removeURL && settings.url != nil, "--url"),
+            (removeCRL && settings.revocationList != nil, "--crl"),
             (removeServerCA && settings.serverCAPEM != nil, "--server-ca"),
             (removeClientCert && settings.clientCredential != nil, "--client-cert"),
         ]
@@ -76,6 +80,7 @@ struct PartnerUpdate: ParsableCommand {
                 partner.outbound.pins.remove(at: index)
             }
             if removeTrustCA { partner.trustCAPEM = nil }
+            if removeCRL { partner.revocationListPath = nil }
             if removeURL { partner.outbound.url = nil }
             if removeServerCA { partner.outbound.serverCAPEM = nil }
             if removeClientCert { partner.outbound.clientCredential = nil }

@@ -21,6 +21,10 @@ public struct Partner: Sendable, Equatable {
     /// ones, as OpenAS2 partners use): each is also a fingerprint identity, and the listener
     /// trusts exactly these certificates, for this partner only.
     public var pinnedCertificatesPEM: String?
+    /// The file holding the CRL of the partner's own CA (`--crl`): the listener reads it
+    /// again whenever it changes and refuses the partner's certificates it lists, or all of
+    /// them while the list is past its next update.
+    public var revocationListPath: String?
     public var outbound: OutboundSettings
     /// The largest upload accepted from this partner, in bytes; `nil` means the default.
     public var maxUploadBytes: Int64?
@@ -38,6 +42,7 @@ public struct Partner: Sendable, Equatable {
         identities: [InboundIdentity] = [],
         trustCAPEM: String? = nil,
         pinnedCertificatesPEM: String? = nil,
+        revocationListPath: String? = nil,
         outbound: OutboundSettings = OutboundSettings(),
         maxUploadBytes: Int64? = nil
     ) {
@@ -47,6 +52,7 @@ public struct Partner: Sendable, Equatable {
         self.identities = identities
         self.trustCAPEM = trustCAPEM
         self.pinnedCertificatesPEM = pinnedCertificatesPEM
+        self.revocationListPath = revocationListPath
         self.outbound = outbound
         self.maxUploadBytes = maxUploadBytes
     }

@@ -87,8 +87,8 @@ struct InboxConnection {
             }
         } catch {
             if servedRequests == 0 {
-                let revoked = revocation?.revocation.withLockedValue { $0 }
-                let failure = revoked == nil ? Self.handshakeFailure(error) : .certificateRejected
+                let refused = revocation?.refusal.withLockedValue { $0 }
+                let failure = refused == nil ? Self.handshakeFailure(error) : .certificateRejected
                 context.instruments.handshakeFailed(reason: failure)
                 // A connection closed before it sent anything is not an offence: load
                 // balancers' health checks do that.
@@ -96,9 +96,9 @@ struct InboxConnection {
                 await recordRefusal(AuditEvent(
                     outcome: .refused, status: nil, partner: nil, subject: nil, fingerprint: nil,
                     remoteAddress: remote,
-                    detail: revoked.map { "TLS handshake refused: \($0.description)" + ($0.partner.map { ", a certificate of partner '\($0)'" } ?? "") }
+                    detail: refused.map { "TLS handshake refused: \($0.detail)" + ($0.partner.map { ", a certificate of partner '\($0)'" } ?? "") }
                         ?? "TLS handshake failed: \(Self.reason(error))"
-                ), code: revoked == nil ? failure.rawValue : "revoked", address: address)
+                ), code: refused?.code ?? failure.rawValue, address: address)
             }
             context.logger.debug("connection ended", metadata: ["remote": "\(remote)", "error": "\(error)"])
         }

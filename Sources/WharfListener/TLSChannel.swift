@@ -15,7 +15,7 @@ struct TLSChannel: Sendable {
         let identity: ClientIdentity
         /// Read at accept: a channel that closed (a handshake refused) no longer has one.
         let remoteAddress: SocketAddress?
-        /// Set if the handshake refused a revoked certificate.
+        /// Set if the handshake refused a revoked certificate, or one its CA's CRL does not vouch for.
         let revocation: RevocationNote
     }
 

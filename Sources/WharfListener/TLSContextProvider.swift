@@ -29,7 +29,15 @@ actor TLSContextProvider {
     private var cached: (key: String, current: Current)?
     /// The partners' CAs as last read, and the partner generation they were read at:
     /// read again only when a partner changed.
-    private var partnerAnchorsRead: (generation: Int64, anchors: [(partner: PartnerName, pem: String)], revocations: [Revocation])?
+    private var partnerAnchorsRead: (
+        generation: Int64, anchors: [(partner: PartnerName, pem: String)], revocations: [Revocation],
+        lists: [(partner: PartnerName, path: String)]
+    )?
+    /// Partners' CRLs as last read, and what each file was then (its inode, time and size).
+    private var partnerLists = PartnerRevocationLists()
+    private var partnerListFiles: [PartnerName: String] = [:]
+    /// The partners whose CRL was stale or unusable when last looked at: warned about once.
+    private var warnedLists: Set<String> = []
 
     init(pki: PKIDirectory, store: any InboxStore, sendCANames: Bool = false, logger: Logger) {
         self.sendCANames = sendCANames
@@ -42,24 +50,35 @@ actor TLSContextProvider {
         let generation = try store.partnerGeneration()
         let partnerAnchors: [(partner: PartnerName, pem: String)]
         let revocations: [Revocation]
+        let listPaths: [(partner: PartnerName, path: String)]
         if let read = partnerAnchorsRead, read.generation == generation {
-            (partnerAnchors, revocations) = (read.anchors, read.revocations)
+            (partnerAnchors, revocations, listPaths) = (read.anchors, read.revocations, read.lists)
         } else {
-            (partnerAnchors, revocations) = (try store.partnerTrustAnchors(), try store.revocations())
-            partnerAnchorsRead = (generation, partnerAnchors, revocations)
+            (partnerAnchors, revocations, listPaths) = (
+                try store.partnerTrustAnchors(), try store.revocations(), try store.partnerRevocationLists()
+            )
+            partnerAnchorsRead = (generation, partnerAnchors, revocations, listPaths)
         }
+        refreshPartnerLists(listPaths, anchors: partnerAnchors)
         let key = try cacheKey(partnerAnchors)
-        if let cached, cached.key == key, cached.current.revoked.revocations == revocations { return cached.current }
+        if let cached, cached.key == key, cached.current.revoked.revocations == revocations,
+           cached.current.revoked.partnerLists.version == partnerLists.version {
+            return cached.current
+        }
         if let cached, cached.key == key {
             // Only the revocations changed: the same context, a new list.
             var current = cached.current
-            current.revoked = RevokedCertificates(revocations: revocations, wharfCA: current.anchors.wharf.fingerprint)
+            current.revoked = RevokedCertificates(
+                revocations: revocations, wharfCA: current.anchors.wharf.fingerprint, partnerLists: partnerLists
+            )
             self.cached = (key, current)
             return current
         }
         do {
             var current = try build(partnerAnchors)
-            current.revoked = RevokedCertificates(revocations: revocations, wharfCA: current.anchors.wharf.fingerprint)
+            current.revoked = RevokedCertificates(
+                revocations: revocations, wharfCA: current.anchors.wharf.fingerprint, partnerLists: partnerLists
+            )
             cached = (key, current)
             logger.info("TLS context loaded", metadata: ["partner_cas": "\(partnerAnchors.count)"])
             return current
@@ -68,6 +87,58 @@ actor TLSContextProvider {
             logger.error("TLS context not reloaded; the previous one stays in use", metadata: ["error": "\(error)"])
             return cached.current
         }
+    }
+
+    /// Reads each partner's CRL again if its file changed (or the partner's CAs did), and
+    /// warns once about a list that is stale or cannot be used: its partner is refused.
+    private func refreshPartnerLists(_ paths: [(partner: PartnerName, path: String)], anchors: [(partner: PartnerName, pem: String)]) {
+        var changed = Set(partnerLists.lists.keys).subtracting(paths.map(\.partner))
+        for partner in changed {
+            partnerLists.lists[partner] = nil
+            partnerListFiles[partner] = nil
+        }
+        for (partner, path) in paths {
+            let pem = anchors.first { $0.partner == partner }?.pem ?? ""
+            let file = "\(path) \(Self.fileIdentity(path)) \(Hex.encode(SHA256.hash(data: Array(pem.utf8))))"
+            guard partnerListFiles[partner] != file else { continue }
+            partnerListFiles[partner] = file
+            changed.insert(partner)
+            let state: PartnerRevocationLists.State
+            do {
+                let list = try PartnerRevocationList(contentsOf: path)
+                let authorities = (try? Certificate.parseAll(pem: pem, source: "the trust CA of \(partner)")) ?? []
+                state = list.signer(among: authorities) == nil
+                    ? .unusable("it is not signed by the partner's --trust-ca")
+                    : .read(list)
+            } catch {
+                state = .unusable(error.problem)
+            }
+            partnerLists.lists[partner] = PartnerRevocationLists.Loaded(path: path, state: state)
+            if case .read(let list) = state {
+                logger.info("partner CRL read", metadata: [
+                    "partner": "\(partner)", "path": "\(EscapedText.terminal(path))", "revoked": "\(list.serials.count)",
+                    "next_update": "\(list.nextUpdate?.utcTimestamp() ?? "none")",
+                ])
+            }
+        }
+        if !changed.isEmpty { partnerLists.version += 1 }
+        let now = Date()
+        for (partner, loaded) in partnerLists.lists {
+            guard let refusal = loaded.refusal(serial: "", partner: partner, now: now) else {
+                warnedLists.remove(partnerListFiles[partner] ?? "")
+                continue
+            }
+            let file = partnerListFiles[partner] ?? ""
+            guard !warnedLists.contains(file) else { continue }
+            warnedLists.insert(file)
+            logger.warning("partner's certificates are refused", metadata: ["partner": "\(partner)", "reason": "\(refusal.detail)"])
+        }
+    }
+
+    private static func fileIdentity(_ path: String) -> String {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return "missing" }
+        return "\(status.st_ino) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_size)"
     }
 
     private func cacheKey(_ partnerAnchors: [(partner: PartnerName, pem: String)]) throws -> String {

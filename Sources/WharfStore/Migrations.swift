@@ -325,6 +325,10 @@ enum Migrations {
                 )
                 """)
         }
+        migrator.registerMigration("v15-partner-crl") { db in
+            // The file holding the CRL of a partner's own CA, read by the listener.
+            try db.execute(sql: "ALTER TABLE partner ADD COLUMN crl_path TEXT")
+        }
         return migrator
     }
 }

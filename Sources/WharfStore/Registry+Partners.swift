@@ -18,8 +18,8 @@ extension Registry: PartnerDirectory {
                     INSERT INTO partner (name, display_name, status, trust_ca_pem, url, server_ca_pem,
                                          client_cert_pem, client_key_pem, max_upload_bytes, retry_initial_seconds,
                                          retry_maximum_seconds, max_attempts, max_age_seconds, max_deliveries,
-                                         pinned_certificates_pem, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         pinned_certificates_pem, crl_path, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: StatementArguments(Self.columns(of: partner) + [now.stored, now.stored] as [(any DatabaseValueConvertible)?])
             )
@@ -41,7 +41,8 @@ extension Registry: PartnerDirectory {
                     UPDATE partner SET display_name = ?, status = ?, trust_ca_pem = ?, url = ?, server_ca_pem = ?,
                                        client_cert_pem = ?, client_key_pem = ?, max_upload_bytes = ?,
                                        retry_initial_seconds = ?, retry_maximum_seconds = ?, max_attempts = ?,
-                                       max_age_seconds = ?, max_deliveries = ?, pinned_certificates_pem = ?, updated_at = ?
+                                       max_age_seconds = ?, max_deliveries = ?, pinned_certificates_pem = ?, crl_path = ?,
+                                       updated_at = ?
                     WHERE name = ?
                     """,
                 arguments: StatementArguments(Array(Self.columns(of: partner).dropFirst()) + [Date().stored, name.rawValue] as [(any DatabaseValueConvertible)?])
@@ -136,6 +137,14 @@ extension Registry: PartnerDirectory {
         }
     }
 
+    public func partnerRevocationLists() throws(WharfError) -> [(partner: PartnerName, path: String)] {
+        try read { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT name, crl_path FROM partner WHERE crl_path IS NOT NULL AND status = 'active' ORDER BY name")
+            ).map { (try PartnerName($0["name"]), $0["crl_path"]) }
+        }
+    }
+
     // MARK: Rows
 
     private static func exists(_ name: PartnerName, _ db: Database) throws -> Bool {
@@ -150,6 +159,7 @@ extension Registry: PartnerDirectory {
             partner.maxUploadBytes,
             partner.outbound.retryInitialDelay, partner.outbound.retryMaximumDelay, partner.outbound.maxAttempts,
             partner.outbound.maxAge, partner.outbound.maxDeliveries, partner.pinnedCertificatesPEM,
+            partner.revocationListPath,
         ]
     }
 
@@ -212,6 +222,7 @@ extension Registry: PartnerDirectory {
             identities: identities,
             trustCAPEM: row["trust_ca_pem"],
             pinnedCertificatesPEM: row["pinned_certificates_pem"],
+            revocationListPath: row["crl_path"],
             outbound: OutboundSettings(
                 url: try url.map { try OutboundURL(parsing: $0) },
                 serverCAPEM: row["server_ca_pem"],

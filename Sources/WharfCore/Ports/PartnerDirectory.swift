@@ -23,6 +23,9 @@ public protocol PartnerDirectory: Sendable {
 
     /// The CAs active partners trust for their own client certificates, by partner name.
     func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)]
+
+    /// The CRL files of active partners' own CAs (`--crl`), by partner name.
+    func partnerRevocationLists() throws(WharfError) -> [(partner: PartnerName, path: String)]
 }
 
 /// The partners a client certificate may map to, as of one partner generation.
