@@ -206,6 +206,21 @@ struct PartnerSettings {
         if let maxAge { partner.outbound.maxAge = maxAge }
         if let maxDeliveries { partner.outbound.maxDeliveries = maxDeliveries }
         try applyRevocationList(to: &partner)
+        if identities.contains(where: \.isSubject) {
+            try Self.checkSubjectsCanBeIssued(partner)
+        }
+    }
+
+    /// A subject identity matches only a certificate a CA the listener trusts for the
+    /// partner issued: the partner's own `--trust-ca`. (Certificates Wharf's partner CA
+    /// issues are bound by fingerprint, by `partner issue`.) Without one the identity could
+    /// never match, and the partner's handshakes would fail with "unknown CA".
+    static func checkSubjectsCanBeIssued(_ partner: Partner) throws(WharfError) {
+        guard partner.trustCAPEM == nil, partner.identities.contains(where: \.isSubject) else { return }
+        throw .invalid(
+            "a subject identity needs a CA that issues the partner's certificates, and \(partner.name) has no --trust-ca",
+            fix: "give the partner's CA with --trust-ca; for a certificate from Wharf's own CA use `wharf partner issue` (or --fingerprint), or give --trust-ca with pki/ca.crt for subjects it signed by hand"
+        )
     }
 
     /// Sets the CRL, which must be signed by the partner's own CA; and refuses a partner

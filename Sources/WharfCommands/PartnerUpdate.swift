@@ -85,6 +85,7 @@ struct PartnerUpdate: ParsableCommand {
             if removeServerCA { partner.outbound.serverCAPEM = nil }
             if removeClientCert { partner.outbound.clientCredential = nil }
             try settings.apply(to: &partner)
+            if removeTrustCA { try PartnerSettings.checkSubjectsCanBeIssued(partner) }
         }
         OperatorAudit.record(registry, "partner update", partner: name.rawValue, "identities \(partner.identities.map(\.value).joined(separator: ", ")); url \(partner.outbound.url?.rawValue ?? "none"); pins \(partner.outbound.pins.count); status \(partner.status.rawValue)")
         Console.print("Updated partner \(name) (\(partner.status.rawValue), \(partner.identities.count) \(partner.identities.count == 1 ? "identity" : "identities"), \(partner.outbound.pins.count) \(partner.outbound.pins.count == 1 ? "pin" : "pins")).")

@@ -86,6 +86,11 @@ public struct InboundIdentity: Sendable, Equatable {
         (notBefore.map { $0 <= date } ?? true) && (notAfter.map { date < $0 } ?? true)
     }
 
+    /// Whether the identity is a subject name (and so needs a CA that issues it).
+    public var isSubject: Bool {
+        if case .subject = kind { true } else { false }
+    }
+
     /// `subject` or `fingerprint`.
     public var kindName: String {
         switch kind {

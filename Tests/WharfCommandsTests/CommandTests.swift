@@ -151,14 +151,15 @@ import WharfTestSupport
 
         try fixture.succeed(
             "partner", "update", "acme", "--remove-subject", "CN=gw1,O=Acme,C=US", "--subject", "CN=gw2,O=Acme,C=US",
-            "--pin", "sha256//AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", "--remove-client-cert", "--remove-trust-ca"
+            "--pin", "sha256//AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", "--remove-client-cert"
         )
         json = try fixture.partnerJSON("acme")
         let updated = try #require(json["identities"] as? [[String: Any]])
         #expect(updated.map { $0["value"] as? String } == [String(repeating: "ab", count: 32), "CN=gw2,O=Acme,C=US"])
         #expect(((json["outbound"] as? [String: Any])?["pins"] as? [String])?.count == 2)
         #expect((json["outbound"] as? [String: Any])?["client_certificate"] is NSNull)
-        #expect(json["trust_ca"] is NSNull)
+        // The subject identities keep their CA (removing it is refused while they exist).
+        #expect((json["trust_ca"] as? [Any])?.count == 1)
 
         try fixture.succeed("partner", "add", "beta")
         let list = try #require(try JSONSerialization.jsonObject(with: Data(fixture.succeed("partner", "list", "--json").stdout.utf8)) as? [[String: Any]])
@@ -180,7 +181,7 @@ import WharfTestSupport
     }
 
     @Test func disableEnableAndRemove() throws {
-        try fixture.succeed("partner", "add", "acme", "--subject", "CN=gw")
+        try fixture.succeed("partner", "add", "acme", "--subject", "CN=gw", "--trust-ca", "\(fixture.home)/pki/ca.crt")
         try fixture.succeed("partner", "disable", "acme")
         #expect(try fixture.partnerJSON("acme")["status"] as? String == "disabled")
         try fixture.succeed("partner", "enable", "acme")
@@ -188,7 +189,7 @@ import WharfTestSupport
         try fixture.succeed("partner", "remove", "acme")
         #expect(try fixture.wharf("partner", "show", "acme").status != 0)
         // The identity is free again.
-        try fixture.succeed("partner", "add", "beta", "--subject", "CN=gw")
+        try fixture.succeed("partner", "add", "beta", "--subject", "CN=gw", "--trust-ca", "\(fixture.home)/pki/ca.crt")
     }
 
     @Test func theHomeComesFromWHARF_HOMEWhenNotGiven() throws {

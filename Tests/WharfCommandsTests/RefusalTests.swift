@@ -31,7 +31,9 @@ import WharfTestSupport
         Case(label: "key that does not match", arguments: ["partner", "add", "beta", "--client-cert", "{dir}/one.crt", "--client-key", "{dir}/two.key"], says: "does not belong to the certificate"),
         Case(label: "file that is not a key", arguments: ["partner", "add", "beta", "--client-cert", "{dir}/one.crt", "--client-key", "{dir}/notes.txt"], says: "not a private key"),
         Case(label: "certificate without key", arguments: ["partner", "add", "beta", "--client-cert", "{dir}/one.crt"], says: "go together"),
-        Case(label: "identity of another partner", arguments: ["partner", "add", "beta", "--subject", "CN = gw, O = Acme"], says: "already identifies partner 'acme'"),
+        Case(label: "identity of another partner", arguments: ["partner", "add", "beta", "--subject", "CN = gw, O = Acme", "--trust-ca", "{dir}/ca.crt"], says: "already identifies partner 'acme'"),
+        Case(label: "a subject no trusted CA issues", arguments: ["partner", "add", "beta", "--subject", "CN=beta-gw"], says: "beta has no --trust-ca"),
+        Case(label: "removing the CA of subject identities", arguments: ["partner", "update", "acme", "--remove-trust-ca"], says: "acme has no --trust-ca"),
         Case(label: "update of an unknown partner", arguments: ["partner", "update", "nobody", "--url", "https://x.example"], says: "no partner named 'nobody'"),
         Case(label: "update removing an absent pin", arguments: ["partner", "update", "acme", "--display-name", "Changed", "--remove-pin", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], says: "has no pin"),
         Case(label: "update removing an absent identity", arguments: ["partner", "update", "acme", "--url", "https://changed.example", "--remove-subject", "CN=nobody"], says: "has no identity"),
@@ -79,7 +81,8 @@ import WharfTestSupport
         let files = try TemporaryDirectory("wharf-input")
         try fixture.succeed("init")
         try fixture.succeed(
-            "partner", "add", "acme", "--subject", "CN=gw,O=Acme", "--url", "https://files.acme.example",
+            "partner", "add", "acme", "--subject", "CN=gw,O=Acme", "--trust-ca", "\(fixture.home)/pki/ca.crt",
+            "--url", "https://files.acme.example",
             "--pin", "sha256//AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
         )
         try fixture.succeed("partner", "issue", "acme")
@@ -91,6 +94,7 @@ import WharfTestSupport
         try FileManager.default.copyItem(atPath: "\(fixture.home)/partners/acme/acme.crt", toPath: files.file("one.crt"))
         try FileManager.default.copyItem(atPath: "\(fixture.home)/partners/acme/acme.key", toPath: files.file("one.key"))
         try FileManager.default.copyItem(atPath: "\(fixture.home)/pki/client.key", toPath: files.file("two.key"))
+        try FileManager.default.copyItem(atPath: "\(fixture.home)/pki/ca.crt", toPath: files.file("ca.crt"))
 
         let before = try fixture.snapshot()
         let arguments = refusal.arguments.map { $0.replacingOccurrences(of: "{dir}", with: files.path) }

@@ -52,7 +52,7 @@ import X509
         let foreign = try CertificateAuthority.create(commonName: "Foreign Root", keyType: .p256)
         let credentials = try makeClient("stranger", in: gateway, by: foreign)
         // Even with a subject the registry knows.
-        try await gateway.fixture.succeed("partner", "add", "known", "--subject", "CN=stranger,O=Test")
+        try await gateway.fixture.succeed("partner", "add", "known", "--subject", "CN=stranger,O=Test", "--trust-ca", "\(gateway.home)/pki/ca.crt")
         let (result, before, after) = try await upload(to: gateway, presenting: credentials)
         try await gateway.stop()
         #expect(result.curlStatus != 0 && result.status == 0, "\(result.stderr)")
@@ -62,7 +62,7 @@ import X509
     @Test func anExpiredCertificateFailsTheHandshake() async throws {
         let gateway = try await TestGateway.start()
         let credentials = try makeClient("expired", in: gateway, by: try wharfCA(gateway), now: Date().addingTimeInterval(-10 * 86_400), days: 1)
-        try await gateway.fixture.succeed("partner", "add", "late", "--subject", "CN=expired,O=Test")
+        try await gateway.fixture.succeed("partner", "add", "late", "--subject", "CN=expired,O=Test", "--trust-ca", "\(gateway.home)/pki/ca.crt")
         let (result, before, after) = try await upload(to: gateway, presenting: credentials)
         try await gateway.stop()
         #expect(result.curlStatus != 0 && result.status == 0, "\(result.stderr)")

@@ -173,7 +173,7 @@ import WharfTestSupport
         let directory = gateway.fixture.directory
         try directory.write("gamma-ca.pem", gammaCA.certificate.pemText)
         try await gateway.fixture.succeed("partner", "add", "gamma", "--trust-ca", directory.file("gamma-ca.pem"), "--subject", "CN=gamma-gw,O=Gamma")
-        try await gateway.fixture.succeed("partner", "add", "delta", "--subject", "CN=delta-gw,O=Delta")
+        try await gateway.fixture.succeed("partner", "add", "delta", "--subject", "CN=delta-gw,O=Delta", "--trust-ca", "\(gateway.home)/pki/ca.crt")
         let gammaClient = try gammaCA.issueClientCertificate(commonName: "gamma-gw", organization: "Gamma", keyType: .p256)
         let impostor = try gammaCA.issueClientCertificate(commonName: "delta-gw", organization: "Delta", keyType: .p256)
         try directory.write("gamma.crt", gammaClient.certificate.pemText)
