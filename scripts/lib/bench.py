@@ -205,7 +205,7 @@ class Wharf:
 
 
 class Nginx:
-    """nginx as a partner's endpoint: mutual TLS against Wharf's CA, DAV PUT to disk."""
+    """nginx as a partner's endpoint: mutual TLS against Wharf's CAs, DAV PUT to disk."""
 
     def __init__(self, bench, wharf):
         self.bench = bench
@@ -217,6 +217,13 @@ class Nginx:
         os.makedirs(f"{self.root}/inbox", exist_ok=True)
         os.makedirs(f"{self.prefix}/body", exist_ok=True)
         pki = f"{wharf.home}/pki"
+        # nginx plays both sides: the baseline of B1-B3 uploads with the partner's
+        # certificate (partner CA), and B4-B5 deliver to it with Wharf's (identity CA).
+        client_cas = f"{self.prefix}/client-cas.pem"
+        with open(client_cas, "w") as out:
+            for name in ("ca.crt", "identity-ca.crt"):
+                with open(f"{pki}/{name}") as part:
+                    out.write(part.read())
         user = "user root;" if os.geteuid() == 0 else ""
         with open(f"{self.prefix}/nginx.conf", "w") as conf:
             conf.write(f"""
@@ -237,7 +244,7 @@ http {{
         listen 127.0.0.1:{self.port} ssl;
         ssl_certificate {pki}/server.crt;
         ssl_certificate_key {pki}/server.key;
-        ssl_client_certificate {pki}/identity-ca.crt;
+        ssl_client_certificate {client_cas};
         ssl_verify_client on;
         ssl_protocols TLSv1.2 TLSv1.3;
         keepalive_requests 1000000;
