@@ -83,10 +83,23 @@ struct Status: ParsableCommand {
             lines.append("Certificates  none expires within \(CertificateExpiry.warningDays) days")
         }
         for certificate in report.expiringCertificates {
-            let whose = certificate.partner.map { "partner \($0)" } ?? "Wharf's \(certificate.kind.rawValue) certificate"
+            let whose = certificate.partner.map { "partner \($0)" } ?? "Wharf's \(Self.name(of: certificate.kind))"
             let when = certificate.daysLeft < 0 ? "expired \(-certificate.daysLeft) days ago" : "expires in \(certificate.daysLeft) days"
             lines.append("Certificate \(whose) \(when) (\(certificate.notAfter.formatted(.iso8601)))\(certificate.fingerprint.map { "  sha256 \($0)" } ?? "")")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension Status {
+    /// How `wharf status` names one of Wharf's own certificates.
+    static func name(of kind: CertificateExpiry.Kind) -> String {
+        switch kind {
+        case .ca: "partner CA (or its one CA)"
+        case .identityCA: "identity CA"
+        case .server: "server certificate"
+        case .client: "client certificate"
+        case .partner: "partner certificate"
+        }
     }
 }
