@@ -12,7 +12,7 @@ struct PartnerSettingsOptions: ParsableArguments {
     @Option(name: .customLong("subject"), help: ArgumentHelp("Accept client certificates with this subject DN (repeatable). RFC 4514 or OpenSSL's form.", valueName: "dn"))
     var subjects: [String] = []
 
-    @Option(name: .customLong("fingerprint"), help: ArgumentHelp("Accept the client certificate with this SHA-256 fingerprint, issued by a CA Wharf trusts (repeatable; for a self-signed one use --certificate).", valueName: "hex"))
+    @Option(name: .customLong("fingerprint"), help: ArgumentHelp("Accept exactly the client certificate with this SHA-256 fingerprint, also a self-signed one no CA issued (repeatable).", valueName: "hex"))
     var fingerprints: [String] = []
 
     @Option(name: .customLong("certificate"), help: ArgumentHelp("Accept exactly the client certificate in this PEM file, also a self-signed one no CA issued (repeatable).", valueName: "file"))
@@ -87,7 +87,7 @@ struct PartnerSettingsOptions: ParsableArguments {
             identities.append(try InboundIdentity(.fingerprint(try CertificateFingerprint(parsing: fingerprint)), notBefore: notBefore, notAfter: notAfter))
         }
         // A certificate file is a fingerprint identity for the certificate's validity (or the
-        // window given); a self-signed one is also trusted, exactly, at the handshake.
+        // window given); a self-signed one is also kept, for `partner show`.
         var pinned: [String] = []
         for path in certificates {
             for certificate in try PEMFile.certificates(path).certificates {
@@ -102,14 +102,6 @@ struct PartnerSettingsOptions: ParsableArguments {
                     notBefore: notBefore ?? certificate.notValidBefore, notAfter: notAfter ?? certificate.notValidAfter
                 ))
                 if certificate.isSelfSigned {
-                    // The TLS library trusts a self-signed certificate only as its own issuer,
-                    // which a key usage without certificate signing forbids.
-                    if let usage = try? certificate.extensions.keyUsage, !usage.keyCertSign {
-                        throw .invalid(
-                            "the self-signed certificate in \(path) has a key usage without keyCertSign, so the handshake cannot verify it",
-                            fix: "ask the partner for one without a keyUsage extension (as keytool and `openssl req -x509` make them) or with keyCertSign"
-                        )
-                    }
                     pinned.append(certificate.pemText)
                 }
             }

@@ -8,6 +8,9 @@ public struct PresentedCertificate: Sendable {
         case wharf
         /// A partner's own CA (`--trust-ca`): the certificate maps to that partner only.
         case partnerCA(PartnerName)
+        /// No anchor issued it, but it is exactly a certificate an active partner registered
+        /// by its fingerprint (a self-signed one): it maps by that fingerprint only.
+        case pinned
         /// No anchor Wharf trusts now (for example a partner's CA removed since the session began).
         case unknown
     }
@@ -31,9 +34,9 @@ public struct PresentedCertificate: Sendable {
 
 /// Maps a presented certificate to a partner, or says why not.
 ///
-/// The rule: a fingerprint identity valid now wins; else a subject identity valid now.
-/// The partner must be active, and a certificate issued by a partner's own CA maps only
-/// to that partner. The decision is made per request, from the registry as it is then,
+/// The rule: a fingerprint identity valid now wins; else a subject identity valid now,
+/// for a certificate a trusted CA issued. The partner must be active, and a certificate
+/// issued by a partner's own CA maps only to that partner. The decision is made per request, from the registry as it is then,
 /// so changes apply without a restart and also on an open keep-alive connection.
 public enum InboundAuthorization {
     public enum Decision: Sendable, Equatable {
@@ -60,7 +63,8 @@ public enum InboundAuthorization {
             }
         }
         let byFingerprint = owner(of: .fingerprint(certificate.fingerprint))
-        let bySubject = certificate.subject.flatMap { subject in
+        // Anyone can make a certificate with any subject; only a trusted CA vouches for one.
+        let bySubject = certificate.issuer == .pinned ? nil : certificate.subject.flatMap { subject in
             owners.first { partner in
                 partner.identities.contains {
                     if case .subject(let name) = $0.kind { return name.matchKey == subject.matchKey && $0.isValid(at: now) }

@@ -18,8 +18,8 @@ public struct Partner: Sendable, Equatable {
     /// Wharf's CA for this partner only.
     public var trustCAPEM: String?
     /// PEM of client certificates the partner presents that no trusted CA issued (self-signed
-    /// ones, as OpenAS2 partners use): each is also a fingerprint identity, and the listener
-    /// trusts exactly these certificates, for this partner only.
+    /// ones, as OpenAS2 partners use), kept for `partner show`: each is a fingerprint
+    /// identity, which the listener accepts exactly, for this partner only.
     public var pinnedCertificatesPEM: String?
     /// The file holding the CRL of the partner's own CA (`--crl`): the listener reads it
     /// again whenever it changes and refuses the partner's certificates it lists, or all of

@@ -10,8 +10,8 @@ import X509
 /// The revocations the handshake enforces: a client certificate that chains to a trusted
 /// CA but was revoked (by fingerprint, or by the serial Wharf's CA gave it), or that its
 /// partner's CA lists in its CRL, fails the handshake; so does every certificate of a
-/// partner whose CA's CRL is past its next update or cannot be used. Checked after
-/// BoringSSL's own verification succeeded, on the verified leaf.
+/// partner whose CA's CRL is past its next update or cannot be used. Checked once the
+/// handshake is done (`RevocationCheckHandler`), on the leaf `ClientCertificateCheck` accepted.
 struct RevokedCertificates: Sendable {
     let revocations: [Revocation]
     let partnerLists: PartnerRevocationLists
@@ -50,18 +50,6 @@ struct RevokedCertificates: Sendable {
               case .partnerCA(let partner) = anchors.issuer(of: parsed), let list = partnerLists.lists[partner]
         else { return nil }
         return list.refusal(serial: Revocation.normalizedSerial(Hex.encode(leaf.serialNumber)), partner: partner, now: now)
-    }
-
-    /// The server handler for one connection: NIOSSL's verification, then this check;
-    /// a refusal is noted in `note` for the audit trail.
-    func serverHandler(context: NIOSSLContext, anchors: TrustAnchors, note: RevocationNote) -> NIOSSLServerHandler {
-        NIOSSLServerHandler._makeSSLServerHandler(context: context) { leaf, channel in
-            guard let refusal = refusal(of: leaf, anchors: anchors) else {
-                return channel.eventLoop.makeSucceededVoidFuture()
-            }
-            note.refusal.withLockedValue { $0 = refusal }
-            return channel.eventLoop.makeFailedFuture(refusal)
-        }
     }
 }
 

@@ -30,7 +30,8 @@ struct TLSChannel: Sendable {
             try await contexts.current()
         }.flatMapThrowing { current in
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(current.revoked.serverHandler(context: current.context, anchors: current.anchors, note: note))
+            try pipeline.addHandler(NIOSSLServerHandler(context: current.context, customVerificationCallback: current.check.verify))
+            try pipeline.addHandler(RevocationCheckHandler(revoked: current.revoked, anchors: current.anchors, note: note))
             try pipeline.addHandler(DetachPlaintextHandler())
             try pipeline.addHandler(QuickAckHandler())
             let connection = try HTTPChannel.configure(channel, configuration: configuration, secured: true, onCutOff: onCutOff)
@@ -45,7 +46,7 @@ struct TLSChannel: Sendable {
         ClientIdentity {
             guard let peer = try await channel.nioSSL_peerCertificate().get() else { return nil }
             let der = try peer.toDERBytes()
-            return try anchors.presented.presented(der) {
+            return try anchors.presented.value(for: der) {
                 let leaf = try Certificate(derEncoded: der)
                 return PresentedCertificate(
                     fingerprint: leaf.fingerprint, subject: leaf.subjectName,

@@ -17,7 +17,9 @@ import X509
 actor TLSContextProvider {
     struct Current: Sendable {
         let context: NIOSSLContext
-        let anchors: TrustAnchors
+        /// What the handshake accepts, in place of BoringSSL's verification.
+        var check: ClientCertificateCheck
+        var anchors: TrustAnchors { check.anchors }
         /// What the handshake refuses although it chains to a trusted CA.
         var revoked = RevokedCertificates(revocations: [], wharfCA: nil)
     }
@@ -31,7 +33,7 @@ actor TLSContextProvider {
     /// read again only when a partner changed.
     private var partnerAnchorsRead: (
         generation: Int64, anchors: [(partner: PartnerName, pem: String)], revocations: [Revocation],
-        lists: [(partner: PartnerName, path: String)]
+        lists: [(partner: PartnerName, path: String)], pinned: Set<CertificateFingerprint>
     )?
     /// Partners' CRLs as last read, and what each file was then (its inode, time and size).
     private var partnerLists = PartnerRevocationLists()
@@ -51,23 +53,29 @@ actor TLSContextProvider {
         let partnerAnchors: [(partner: PartnerName, pem: String)]
         let revocations: [Revocation]
         let listPaths: [(partner: PartnerName, path: String)]
+        let pinned: Set<CertificateFingerprint>
         if let read = partnerAnchorsRead, read.generation == generation {
-            (partnerAnchors, revocations, listPaths) = (read.anchors, read.revocations, read.lists)
+            (partnerAnchors, revocations, listPaths, pinned) = (read.anchors, read.revocations, read.lists, read.pinned)
         } else {
-            (partnerAnchors, revocations, listPaths) = (
-                try store.partnerTrustAnchors(), try store.revocations(), try store.partnerRevocationLists()
+            (partnerAnchors, revocations, listPaths, pinned) = (
+                try store.partnerTrustAnchors(), try store.revocations(), try store.partnerRevocationLists(),
+                try store.pinnedFingerprints()
             )
-            partnerAnchorsRead = (generation, partnerAnchors, revocations, listPaths)
+            partnerAnchorsRead = (generation, partnerAnchors, revocations, listPaths, pinned)
         }
         refreshPartnerLists(listPaths, anchors: partnerAnchors)
         let key = try cacheKey(partnerAnchors)
         if let cached, cached.key == key, cached.current.revoked.revocations == revocations,
-           cached.current.revoked.partnerLists.version == partnerLists.version {
+           cached.current.revoked.partnerLists.version == partnerLists.version, cached.current.anchors.pinned == pinned {
             return cached.current
         }
         if let cached, cached.key == key {
-            // Only the revocations changed: the same context, a new list.
+            // Only the revocations or the fingerprints changed: the same context (so its
+            // sessions still resume, and each request is decided on its own), new lists.
             var current = cached.current
+            if current.anchors.pinned != pinned {
+                current.check = ClientCertificateCheck(anchors: current.anchors.pinning(pinned))
+            }
             current.revoked = RevokedCertificates(
                 revocations: revocations, wharfCA: current.anchors.wharf.fingerprint, partnerLists: partnerLists
             )
@@ -75,7 +83,7 @@ actor TLSContextProvider {
             return current
         }
         do {
-            var current = try build(partnerAnchors)
+            var current = try build(partnerAnchors, pinned: pinned)
             current.revoked = RevokedCertificates(
                 revocations: revocations, wharfCA: current.anchors.wharf.fingerprint, partnerLists: partnerLists
             )
@@ -165,14 +173,14 @@ actor TLSContextProvider {
         .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     ]
 
-    private func build(_ partnerAnchors: [(partner: PartnerName, pem: String)]) throws -> Current {
+    private func build(_ partnerAnchors: [(partner: PartnerName, pem: String)], pinned: Set<CertificateFingerprint>) throws -> Current {
         let authority = try pki.loadAuthority().certificate
         let server = try pki.loadServer()
         var partnerCAs: [(partner: PartnerName, certificates: [Certificate])] = []
         for (partner, pem) in partnerAnchors {
             partnerCAs.append((partner, try Certificate.parseAll(pem: pem, source: "the trust CA of \(partner)")))
         }
-        let anchors = TrustAnchors(wharf: authority, partnerCAs: partnerCAs)
+        let anchors = TrustAnchors(wharf: authority, partnerCAs: partnerCAs, pinned: pinned)
 
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: server.certificate.derBytes, format: .der))],
@@ -184,11 +192,11 @@ actor TLSContextProvider {
         configuration.maximumTLSVersion = .tlsv13
         configuration.cipherSuiteValues = Self.intermediateTLS12Suites
         configuration.curves = [.x25519, .secp256r1, .secp384r1]
-        // A client certificate is required and must chain to an anchor; host names are
-        // not checked on client certificates.
+        // A client certificate is required; `ClientCertificateCheck` decides which (the
+        // trust roots only name the anchors in the CertificateRequest, with --send-ca-names).
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(try anchors.all.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) })
         configuration.sendCANameList = sendCANames
-        return Current(context: try NIOSSLContext(configuration: configuration), anchors: anchors)
+        return Current(context: try NIOSSLContext(configuration: configuration), check: ClientCertificateCheck(anchors: anchors))
     }
 }

@@ -125,15 +125,26 @@ extension Registry: PartnerDirectory {
     }
 
     /// What the listener trusts for each active partner's client certificates only: its own
-    /// CA, and its pinned (self-signed) certificates.
+    /// CA. (Its self-signed certificates are accepted by fingerprint, exactly.)
     public func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)] {
         try read { db in
             try Row.fetchAll(
                 db.cachedStatement(sql: """
-                    SELECT name, coalesce(trust_ca_pem, '') || coalesce(pinned_certificates_pem, '') AS pem FROM partner
-                    WHERE (trust_ca_pem IS NOT NULL OR pinned_certificates_pem IS NOT NULL) AND status = 'active' ORDER BY name
+                    SELECT name, trust_ca_pem AS pem FROM partner
+                    WHERE trust_ca_pem IS NOT NULL AND status = 'active' ORDER BY name
                     """)
             ).map { (try PartnerName($0["name"]), $0["pem"]) }
+        }
+    }
+
+    public func pinnedFingerprints() throws(WharfError) -> Set<CertificateFingerprint> {
+        try read { db in
+            Set(try String.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT DISTINCT i.match_key FROM partner_identity i JOIN partner p ON p.name = i.partner
+                    WHERE i.kind = 'fingerprint' AND p.status = 'active'
+                    """)
+            ).map { text throws(WharfError) in try CertificateFingerprint(parsing: text) })
         }
     }
 

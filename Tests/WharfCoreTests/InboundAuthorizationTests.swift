@@ -35,6 +35,16 @@ import WharfCore
         #expect(InboundAuthorization.decide(try certificate(), owners: [disabled], at: now) == .refused("partner 'acme' is disabled"))
     }
 
+    @Test func aCertificateNoCAIssuedMapsByItsFingerprintOnlyNeverByItsSubject() throws {
+        let bySubject = try partner("by-subject", [InboundIdentity(.subject(SubjectName(parsing: "CN=gw,O=Acme")))])
+        let byFingerprint = try partner("by-fingerprint", [InboundIdentity(.fingerprint(fingerprint))])
+        let pinned = try certificate(issuer: .pinned)
+        #expect(InboundAuthorization.decide(pinned, owners: [bySubject, byFingerprint], at: now) == .accepted(byFingerprint))
+        #expect(InboundAuthorization.decide(pinned, owners: [bySubject], at: now) == .refused("the certificate maps to no partner"))
+        // The same subject from a trusted CA maps.
+        #expect(InboundAuthorization.decide(try certificate(), owners: [bySubject], at: now) == .accepted(bySubject))
+    }
+
     @Test func aPartnersOwnCAVouchesForThatPartnerOnly() throws {
         let acme = try partner("acme", [InboundIdentity(.subject(SubjectName(parsing: "CN=gw,O=Acme")))])
         let own = try certificate(issuer: .partnerCA(PartnerName("acme")))

@@ -11,10 +11,10 @@ import WharfCore
     }
 
     @Test func aCertificateIsMadeOnceAndAnotherOneOnItsOwn() throws {
-        let known = PresentedCertificates()
+        let known = CertificateMemo<PresentedCertificate>()
         var made = 0
         for der in [[1, 2, 3], [1, 2, 3], [4, 5], [1, 2, 3]] as [[UInt8]] {
-            let presented = try known.presented(der) {
+            let presented = try known.value(for: der) {
                 made += 1
                 return try certificate(der[0])
             }
@@ -24,12 +24,12 @@ import WharfCore
     }
 
     @Test func pastItsCapacityTheMemoryStartsOver() throws {
-        let known = PresentedCertificates()
+        let known = CertificateMemo<PresentedCertificate>()
         var made = 0
-        for index in 0...PresentedCertificates.capacity {
-            _ = try known.presented(withUnsafeBytes(of: index) { Array($0) }) { made += 1; return try certificate(1) }
+        for index in 0...CertificateMemo<PresentedCertificate>.capacity {
+            _ = try known.value(for: withUnsafeBytes(of: index) { Array($0) }) { made += 1; return try certificate(1) }
         }
-        _ = try known.presented(withUnsafeBytes(of: 0) { Array($0) }) { made += 1; return try certificate(1) }
-        #expect(made == PresentedCertificates.capacity + 2)
+        _ = try known.value(for: withUnsafeBytes(of: 0) { Array($0) }) { made += 1; return try certificate(1) }
+        #expect(made == CertificateMemo<PresentedCertificate>.capacity + 2)
     }
 }

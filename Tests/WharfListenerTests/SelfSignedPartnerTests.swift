@@ -4,8 +4,8 @@ import WharfPKI
 import WharfTestSupport
 
 /// A partner whose client certificate no CA issued (self-signed, as OpenAS2 partners use):
-/// registered by its file, that exact certificate is accepted, for that partner only, and
-/// no other certificate with its name.
+/// registered by its file or its fingerprint, that exact certificate is accepted, for that
+/// partner only, and no other certificate with its name.
 @Suite(.serialized) struct SelfSignedPartnerTests {
     /// A self-signed P-256 certificate and key made by openssl, as a partner would.
     /// `extensions` as `-addext` takes them; without, openssl's defaults (a CA certificate).
@@ -92,17 +92,59 @@ import WharfTestSupport
         try await gateway.stop()
     }
 
-    @Test func aSelfSignedCertificateTheHandshakeCannotVerifyIsRefusedAtAdd() async throws {
-        let fixture = try WharfHomeFixture()
-        try await fixture.succeed("init")
+    /// A partner that sends only its fingerprint (over the phone, in an e-mail): its
+    /// self-signed certificate is accepted exactly, also with a key usage no TLS library
+    /// would take as its own issuer's, and refused again once removed, revoked or expired.
+    @Test func aSelfSignedCertificateKnownByItsFingerprintAloneIsAcceptedExactly() async throws {
+        let gateway = try await TestGateway.start()
+        let directory = gateway.fixture.directory
         let strict = try selfSigned(
-            "strict", subject: "/CN=strict.example", in: fixture.directory,
-            extensions: ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature"]
+            "strict", subject: "/CN=strict.example", in: directory,
+            extensions: ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth"]
         )
-        let before = try fixture.snapshot()
-        let result = try await fixture.wharf("partner", "add", "strict", "--certificate", strict[1])
-        #expect(result.status != 0 && result.stderr.contains("without keyCertSign"), "\(result.stderr)")
-        #expect(try fixture.snapshot() == before)
+        let hex = try fingerprint(strict[1])
+        let file = try gateway.randomFile("order.edi", size: 300)
+        func upload(_ credentials: [String], as name: String) async throws -> HTTPResult {
+            try await gateway.curl(credentials + ["--upload-file", file.path, gateway.url("/inbox/\(name)")], as: nil)
+        }
+        let unknown = try await upload(strict, as: "before.edi")
+        #expect(unknown.status == 0 && unknown.curlStatus != 0, "an unregistered self-signed certificate was accepted: \(unknown.body)")
+
+        try await gateway.fixture.succeed("partner", "add", "strict", "--fingerprint", hex)
+        let accepted = try await upload(strict, as: "accepted.edi")
+        #expect(accepted.status == 201, "\(accepted.body)\(accepted.stderr)")
+        #expect(try gateway.registry.auditEvents(limit: 1).first?.partner == "strict")
+
+        // The same subject with another key is not that certificate.
+        let twin = try selfSigned("twin", subject: "/CN=strict.example", in: directory)
+        let impostor = try await upload(twin, as: "impostor.edi")
+        #expect(impostor.status == 0 && impostor.curlStatus != 0, "a look-alike was accepted: \(impostor.body)")
+
+        // Revoked: refused at the handshake (no HTTP answer), without a restart.
+        try await gateway.fixture.succeed("partner", "revoke", "strict", "--fingerprint", hex, "--reason", "key leaked")
+        let revoked = try await upload(strict, as: "revoked.edi")
+        #expect(revoked.status == 0 && revoked.curlStatus != 0, "a revoked certificate was answered: \(revoked.status) \(revoked.body)")
+
+        // Expired: refused at the handshake although its fingerprint is registered.
+        let old = try CertificateAuthority.create(commonName: "old.example", keyType: .p256, days: 2, now: Date().addingTimeInterval(-10 * 86_400))
+        let oldCredentials = [
+            "--cert", try directory.write("old.crt", old.certificate.pemText), "--key", try directory.write("old.key", old.keyed.privateKeyPEM),
+        ]
+        try await gateway.fixture.succeed("partner", "add", "old", "--fingerprint", old.certificate.fingerprint.hex)
+        let expired = try await upload(oldCredentials, as: "expired.edi")
+        #expect(expired.status == 0 && expired.curlStatus != 0, "an expired certificate was answered: \(expired.status) \(expired.body)")
+
+        // A fingerprint removed: its certificate is refused again.
+        let another = try selfSigned("another", subject: "/CN=another.example", in: directory)
+        let anotherHex = try fingerprint(another[1])
+        try await gateway.fixture.succeed("partner", "add", "another", "--fingerprint", anotherHex)
+        #expect(try await upload(another, as: "another.edi").status == 201)
+        try await gateway.fixture.succeed("partner", "update", "another", "--remove-fingerprint", anotherHex)
+        let removed = try await upload(another, as: "removed.edi")
+        #expect(removed.status == 0 && removed.curlStatus != 0, "a removed certificate was accepted: \(removed.body)")
+        // Acme's CA-issued certificate is unaffected.
+        #expect(try await gateway.put(file.path, as: "acme.edi").status == 201)
+        try await gateway.stop()
     }
 
     @Test func anExpiredCertificateIsRefusedAtAddAndNothingIsWritten() async throws {

@@ -24,6 +24,10 @@ public protocol PartnerDirectory: Sendable {
     /// The CAs active partners trust for their own client certificates, by partner name.
     func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)]
 
+    /// The fingerprint identities of active partners, whatever their window: the
+    /// handshake accepts exactly these certificates even when no trusted CA issued them.
+    func pinnedFingerprints() throws(WharfError) -> Set<CertificateFingerprint>
+
     /// The CRL files of active partners' own CAs (`--crl`), by partner name.
     func partnerRevocationLists() throws(WharfError) -> [(partner: PartnerName, path: String)]
 }
