@@ -77,7 +77,8 @@ struct PartnerIssue: ParsableCommand {
         let bundle = PartnerBundle(
             partner: name, certificate: issued, privateKey: privateKey, issuer: authority.certificate, trust: try home.pki.partnerTrust(),
             password: password ?? PartnerBundle.generatePassword(), passwordGenerated: password == nil,
-            gatewayURL: "https://\(gatewayHost.contains(":") ? "[\(gatewayHost)]" : gatewayHost):8443"
+            gatewayURL: "https://\(gatewayHost.contains(":") ? "[\(gatewayHost)]" : gatewayHost):8443",
+            pulls: partner.outbound.delivery == .pull
         )
         // Known by serial from now on, so that revoking it by fingerprint lists it in the CRL.
         try registry.recordIssued(

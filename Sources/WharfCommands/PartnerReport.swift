@@ -51,9 +51,11 @@ struct PartnerReport: Encodable {
         let maxAttempts: Int?
         let maxAgeSeconds: Double?
         let maxDeliveries: Int?
+        /// `push` or `pull`.
+        let delivery: String
 
         enum CodingKeys: CodingKey {
-            case url, serverCA, pins, clientCertificate, retryInitialSeconds, retryMaximumSeconds, maxAttempts, maxAgeSeconds, maxDeliveries
+            case url, serverCA, pins, clientCertificate, retryInitialSeconds, retryMaximumSeconds, maxAttempts, maxAgeSeconds, maxDeliveries, delivery
         }
 
         // Absent values are written as `null`, so scripts see every key.
@@ -68,6 +70,7 @@ struct PartnerReport: Encodable {
             try container.encode(maxAttempts, forKey: .maxAttempts)
             try container.encode(maxAgeSeconds, forKey: .maxAgeSeconds)
             try container.encode(maxDeliveries, forKey: .maxDeliveries)
+            try container.encode(delivery, forKey: .delivery)
         }
     }
 
@@ -121,7 +124,8 @@ struct PartnerReport: Encodable {
             retryMaximumSeconds: partner.outbound.retryMaximumDelay,
             maxAttempts: partner.outbound.maxAttempts,
             maxAgeSeconds: partner.outbound.maxAge,
-            maxDeliveries: partner.outbound.maxDeliveries
+            maxDeliveries: partner.outbound.maxDeliveries,
+            delivery: partner.outbound.delivery.rawValue
         )
     }
 
@@ -151,6 +155,9 @@ struct PartnerReport: Encodable {
             let state = crl.problem.map { "cannot be read: \($0)" }
                 ?? "\(crl.revoked ?? 0) revoked, next update \(time(crl.nextUpdate))\(crl.stale == true ? " (past: the partner's certificates are refused)" : "")"
             lines.append("  CRL           \(EscapedText.terminal(crl.path))  \(state)")
+        }
+        if outbound.delivery == "pull" {
+            lines.append("  delivery      pull: its files wait in its outbox (GET /outbox) until it fetches them")
         }
         lines.append("  url           \(outbound.url ?? "none")")
         if let serverCA = outbound.serverCA {

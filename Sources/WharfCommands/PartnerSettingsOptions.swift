@@ -63,6 +63,9 @@ struct PartnerSettingsOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Deliveries at once to this partner (default 4).", valueName: "n"))
     var maxDeliveries: Int?
 
+    @Option(help: ArgumentHelp("push: Wharf sends the partner its files (the default); pull: they wait in its outbox until it fetches them (GET /outbox).", valueName: "push|pull"))
+    var delivery: String?
+
     /// Reads and checks every value and file, before anything is written.
     func parse() throws(WharfError) -> PartnerSettings {
         if let displayName, displayName.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -138,7 +141,13 @@ struct PartnerSettingsOptions: ParsableArguments {
             retryMaximumDelay: try retryMaximum.map { value throws(WharfError) in try DeliveryOptions.nonNegative(value, "--retry-maximum") },
             maxAttempts: try maxAttempts.map { value throws(WharfError) in try Self.positive(value, "--max-attempts") },
             maxAge: try maxAge.map { value throws(WharfError) in try DeliveryOptions.nonNegative(value, "--max-age") },
-            maxDeliveries: try maxDeliveries.map { value throws(WharfError) in try Self.positive(value, "--max-deliveries") }
+            maxDeliveries: try maxDeliveries.map { value throws(WharfError) in try Self.positive(value, "--max-deliveries") },
+            delivery: try delivery.map { text throws(WharfError) in
+                guard let mode = OutboundSettings.DeliveryMode(rawValue: text) else {
+                    throw .invalid("--delivery '\(EscapedText.terminal(text))' is neither push nor pull", fix: "give --delivery push or --delivery pull")
+                }
+                return mode
+            }
         )
     }
 
@@ -173,6 +182,7 @@ struct PartnerSettings {
     var maxAttempts: Int?
     var maxAge: Double?
     var maxDeliveries: Int?
+    var delivery: OutboundSettings.DeliveryMode?
 
     /// Adds what was given to `partner`, replacing single values and appending lists.
     func apply(to partner: inout Partner) throws(WharfError) {
@@ -197,6 +207,7 @@ struct PartnerSettings {
         if let maxAttempts { partner.outbound.maxAttempts = maxAttempts }
         if let maxAge { partner.outbound.maxAge = maxAge }
         if let maxDeliveries { partner.outbound.maxDeliveries = maxDeliveries }
+        if let delivery { partner.outbound.delivery = delivery }
         try applyRevocationList(to: &partner)
         if identities.contains(where: \.isSubject) {
             try Self.checkSubjectsCanBeIssued(partner)

@@ -51,7 +51,7 @@ struct ScheduleCommand: ParsableCommand {
             }
             let registry = try home.resolved.openRegistry()
             guard let registered = try registry.partner(named: partner) else { throw WharfError.unknownPartner(partner.rawValue) }
-            if registered.outbound.url == nil {
+            if registered.outbound.url == nil, registered.outbound.delivery == .push {
                 throw WharfError.invalid(
                     "partner '\(partner)' has no delivery URL", fix: "set one with `wharf partner update \(partner) --url URL`"
                 )

@@ -53,9 +53,9 @@ struct Send: AsyncParsableCommand {
             )
         }
         guard let registered = try registry.partner(named: name) else { throw WharfError.unknownPartner(name.rawValue) }
-        if registered.outbound.url == nil {
+        if registered.outbound.url == nil, registered.outbound.delivery == .push {
             throw WharfError.invalid(
-                "partner '\(name)' has no delivery URL", fix: "set one with `wharf partner update \(name) --url URL`"
+                "partner '\(name)' has no delivery URL", fix: "set one with `wharf partner update \(name) --url URL`, or let it fetch its files with `--delivery pull`"
             )
         }
         let spool = Spool(root: home.spoolDirectory)

@@ -64,8 +64,12 @@ struct Transfers: ParsableCommand {
             if let next = transfer.nextAttemptAt { Console.print("  next try   \(next.formatted(.iso8601))") }
             if let error = transfer.lastError { Console.print("  reason     \(error)") }
             if let delivered = transfer.deliveredAt { Console.print("  delivered  \(delivered.formatted(.iso8601))") }
-            if let receipt = transfer.receipt, !receipt.isEmpty { Console.print("  receipt    \(receipt)") }
+            if let receipt = transfer.receipt, !receipt.isEmpty { Console.print("  receipt    \(EscapedText.terminal(receipt))") }
             for attempt in attempts {
+                if let fetcher = attempt.remoteAddress {
+                    Console.print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  fetched and acknowledged from \(fetcher)  \(attempt.bytesSent) bytes")
+                    continue
+                }
                 let status = attempt.httpStatus.map { "HTTP \($0)" } ?? "no HTTP status"
                 let curl = attempt.curlCode.map { "curl \($0)" } ?? "not sent"
                 Console.print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  \(String(format: "%.3f", attempt.duration)) s  \(curl)  \(status)  \(attempt.bytesSent) bytes sent\(attempt.error.map { "  \($0)" } ?? "")")

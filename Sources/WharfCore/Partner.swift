@@ -133,6 +133,16 @@ public struct OutboundSettings: Sendable, Equatable {
     public var maxAge: Double?
     /// How many deliveries to this partner may run at once; `nil` means the global value.
     public var maxDeliveries: Int?
+    /// Whether Wharf sends the partner its files or the partner fetches them.
+    public var delivery: DeliveryMode
+
+    public enum DeliveryMode: String, Sendable, CaseIterable {
+        /// The worker sends each file to the partner's URL.
+        case push
+        /// The files wait in the partner's outbox (`GET /outbox`) until it fetches and
+        /// acknowledges them: for partners that cannot accept connections.
+        case pull
+    }
 
     public init(
         url: OutboundURL? = nil,
@@ -143,7 +153,8 @@ public struct OutboundSettings: Sendable, Equatable {
         retryMaximumDelay: Double? = nil,
         maxAttempts: Int? = nil,
         maxAge: Double? = nil,
-        maxDeliveries: Int? = nil
+        maxDeliveries: Int? = nil,
+        delivery: DeliveryMode = .push
     ) {
         self.url = url
         self.serverCAPEM = serverCAPEM
@@ -154,6 +165,7 @@ public struct OutboundSettings: Sendable, Equatable {
         self.maxAttempts = maxAttempts
         self.maxAge = maxAge
         self.maxDeliveries = maxDeliveries
+        self.delivery = delivery
     }
 
     /// The global policy with this partner's overrides applied.

@@ -48,7 +48,7 @@ public struct RetryPolicy: Sendable, Equatable {
         case giveUp(String)
     }
 
-    static func describe(_ seconds: Double) -> String {
+    public static func describe(_ seconds: Double) -> String {
         if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600)) h" }
         if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60)) min" }
         return "\(Int(seconds)) s"

@@ -84,10 +84,12 @@ public struct DeliveryAttempt: Sendable, Equatable, Codable {
     public let httpStatus: Int?
     public let bytesSent: Int64
     public let error: String?
+    /// For a pull partner's fetch: the address that acknowledged it.
+    public let remoteAddress: String?
 
     public init(
         transferID: String, number: Int, startedAt: Date, duration: Double, curlCode: Int?,
-        httpStatus: Int?, bytesSent: Int64, error: String?
+        httpStatus: Int?, bytesSent: Int64, error: String?, remoteAddress: String? = nil
     ) {
         self.transferID = transferID
         self.number = number
@@ -97,5 +99,6 @@ public struct DeliveryAttempt: Sendable, Equatable, Codable {
         self.httpStatus = httpStatus
         self.bytesSent = bytesSent
         self.error = error
+        self.remoteAddress = remoteAddress
     }
 }

@@ -8,6 +8,8 @@
 ///    │                 │ └──giveUp / kill──▶ dead
 ///    └────retry──── dead, retrying, queued
 /// queued, retrying, dead ──cancel──▶ cancelled
+/// queued, retrying ──acknowledge──▶ delivered   (a pull partner fetched it)
+/// queued, retrying ──expire──▶ dead             (a pull partner did not, in time)
 /// ```
 extension Transfer {
     public enum Transition: String, Sendable, CaseIterable {
@@ -29,6 +31,10 @@ extension Transfer {
         case retry
         /// The operator drops a transfer that is not being sent (`wharf transfers cancel`).
         case cancel
+        /// A pull partner fetched the file and acknowledged it (`DELETE /outbox/{id}`).
+        case acknowledge
+        /// A pull partner did not fetch the file within its maximum age.
+        case expire
 
         /// The states this transition may start from.
         public var sources: [State] {
@@ -37,6 +43,7 @@ extension Transfer {
             case .deliver, .scheduleRetry, .giveUp, .kill, .release, .recover: [.sending]
             case .retry: [.dead, .retrying, .queued]
             case .cancel: [.queued, .retrying, .dead]
+            case .acknowledge, .expire: [.queued, .retrying]
             }
         }
 
@@ -44,9 +51,9 @@ extension Transfer {
         public var target: State {
             switch self {
             case .claim: .sending
-            case .deliver: .delivered
+            case .deliver, .acknowledge: .delivered
             case .scheduleRetry, .release, .recover: .retrying
-            case .giveUp, .kill: .dead
+            case .giveUp, .kill, .expire: .dead
             case .retry: .queued
             case .cancel: .cancelled
             }
@@ -87,6 +94,8 @@ extension Transfer {
             case .recover: "be recovered"
             case .retry: "be retried"
             case .cancel: "be cancelled"
+            case .acknowledge: "be acknowledged"
+            case .expire: "expire"
             }
         }
     }

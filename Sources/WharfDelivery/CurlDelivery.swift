@@ -103,13 +103,7 @@ enum CurlDelivery {
     }
 
     static func bytes(hex: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
-            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
-            index = next
-        }
-        return bytes
+        Hex.decode(hex)
     }
 
     /// `Retry-After` as seconds from now: a number, or an HTTP date.

@@ -20,6 +20,8 @@ public struct DeliveryConfiguration: Sendable {
     public var pollInterval: Duration = .milliseconds(250)
     /// How long delivered files stay in `spool/sent/`, in seconds.
     public var sentRetention: Double = 7 * 86_400
+    /// How often pull partners' transfers are checked for passing their maximum age.
+    public var pullExpiryInterval: Double = 5
     /// Threads for the calls that block around each attempt (registry reads and commits,
     /// moving files).
     public var blockingThreads = 16
@@ -85,6 +87,7 @@ public struct DeliveryWorker: Service {
         defer { threads.shutdownGracefully { _ in } }
         let inFlight = NIOLockedValueBox(0)
         var lastPrune = Date.distantPast
+        var lastExpiry = Date.distantPast
 
         // The loop claims again when woken: by a delivery that finished (room for the
         // next one at once) or by the poll tick (transfers queued by other processes,
@@ -130,6 +133,23 @@ public struct DeliveryWorker: Service {
                     }
                 }
                 if stopWhenIdle, claimed.isEmpty, inFlightBeforeClaim == 0 { break }
+                if Date().timeIntervalSince(lastExpiry) >= configuration.pullExpiryInterval {
+                    lastExpiry = Date()
+                    let (store, maxAge, logger, instruments) = (store, configuration.retryPolicy.maxAge, logger, instruments)
+                    group.addTask {
+                        do {
+                            let expired = try await threads.runIfActive { try store.expireUnfetched(now: Date(), defaultMaxAge: maxAge) }
+                            for transfer in expired {
+                                instruments.deliveryAttempted(partner: transfer.partner, outcome: "dead", duration: .zero)
+                                logger.warning("transfer dead", metadata: [
+                                    "transfer": "\(transfer.id)", "partner": "\(transfer.partner)", "reason": "\(transfer.lastError ?? "")",
+                                ])
+                            }
+                        } catch {
+                            logger.error("pull transfers cannot be checked for their age", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
                 if Date().timeIntervalSince(lastPrune) > 3600 {
                     lastPrune = Date()
                     let (spool, retention, logger) = (spool, configuration.sentRetention, logger)

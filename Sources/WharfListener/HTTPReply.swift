@@ -14,6 +14,14 @@ struct HTTPReply: Sendable {
     /// cut-off request with a 400, and a second response would break HTTP's
     /// one-response-per-request order.
     var isWritten = true
+    /// A file's bytes instead of `body`: open, and read from `range` as it is written.
+    var file: FileBody?
+
+    struct FileBody: @unchecked Sendable {
+        /// Open for reading; the writer closes it.
+        let descriptor: Int32
+        let range: Range<Int64>
+    }
 
     /// No reply; the connection is closed.
     static let unwritten = HTTPReply(status: .badRequest, body: Data(), closeConnection: true, isWritten: false)
@@ -31,6 +39,16 @@ struct HTTPReply: Sendable {
     static func receipts(_ receipts: [Receipt]) -> HTTPReply {
         let list = receipts.map { ReceiptJSON($0).text }.joined(separator: ",")
         return HTTPReply(status: .ok, body: Data("{\"receipts\":[\(list)]}".utf8))
+    }
+}
+
+/// A file waiting in a pull partner's outbox, as `GET /outbox` lists it.
+struct OutboxFileJSON {
+    let transfer: Transfer
+
+    var text: String {
+        "{\"filename\":\(EscapedText.json(transfer.filename)),\"id\":\(EscapedText.json(transfer.id)),"
+            + "\"queued_at\":\"\(transfer.queuedAt.utcTimestamp())\",\"sha256\":\(EscapedText.json(transfer.sha256)),\"size\":\(transfer.size)}"
     }
 }
 

@@ -124,7 +124,10 @@ struct InboxConnection {
                 switch await authorize(presented, rememberedIfUpload: rememberedIfUpload) {
                 case .success(let accepted):
                     authorized = accepted
-                    action = machine.partnerDecided(.accepted(partner: accepted.partner.name.rawValue, uploadLimit: accepted.partner.uploadLimit))
+                    action = machine.partnerDecided(.accepted(
+                        partner: accepted.partner.name.rawValue, uploadLimit: accepted.partner.uploadLimit,
+                        pulls: accepted.partner.outbound.delivery == .pull
+                    ))
                 case .failure(let refusal):
                     action = machine.partnerDecided(.refused(reason: refusal.reason))
                 }
@@ -157,6 +160,8 @@ struct InboxConnection {
             case .drain:
                 let empty = await drainEmptyBody(&requests)
                 action = machine.listDrained(hadBody: empty.map { !$0 })
+            case .outbox(let request, let partner):
+                return await answer(request, partner: partner, head: head, remote: remote)
             case .list(let partner):
                 do {
                     let (store, limit) = (context.store, context.configuration.receiptListLimit)
@@ -365,10 +370,16 @@ struct InboxConnection {
 
     private func write(_ reply: HTTPReply, for request: HTTPRequestHead, to outbound: Responses) async throws {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(reply.body.count))
+        headers.add(name: "Content-Type", value: reply.file == nil ? "application/json" : "application/octet-stream")
+        headers.add(name: "Content-Length", value: String(reply.file.map { $0.range.count } ?? reply.body.count))
         for (name, value) in reply.extraHeaders { headers.add(name: name, value: value) }
         headers.add(name: "Connection", value: reply.closeConnection ? "close" : "keep-alive")
+        if let file = reply.file {
+            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)))
+            try await stream(file, to: outbound)
+            try await outbound.write(.end(nil))
+            return
+        }
         try await outbound.write(contentsOf: [
             .head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)),
             .body(.byteBuffer(ByteBuffer(bytes: reply.body))),

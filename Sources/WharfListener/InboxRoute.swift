@@ -10,9 +10,13 @@ enum InboxRoute: Sendable, Equatable {
     case post
     /// `GET /inbox`: the partner's recent receipts.
     case list
+    /// `/outbox…`: a pull partner's files.
+    case outbox(OutboxRequest)
     case methodNotAllowed(allowed: String)
     case notFound
     case badName(WharfError)
+    /// A query parameter that is not usable.
+    case badQuery(String)
 
     /// Whether the request sends a file (`PUT` or `POST`).
     var isUpload: Bool {
@@ -23,7 +27,12 @@ enum InboxRoute: Sendable, Equatable {
     }
 
     init(method: HTTPMethod, uri: String) {
-        let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts.first ?? "")
+        if path == "/outbox" || path.hasPrefix("/outbox/") {
+            self = Self.outbox(method: method, path: path, query: parts.count > 1 ? String(parts[1]) : "")
+            return
+        }
         if path == "/inbox" || (path == "/inbox/" && method != .PUT) {
             switch method {
             case .POST: self = .post
@@ -51,6 +60,68 @@ enum InboxRoute: Sendable, Equatable {
             self = .badName(error)
         }
     }
+}
+
+extension InboxRoute {
+    /// At most this many files in one page of `GET /outbox`.
+    static let outboxPageLimit = 1000
+
+    private static func outbox(method: HTTPMethod, path: String, query: String) -> InboxRoute {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
+        switch (segments.count, method) {
+        case (_, .GET) where segments.isEmpty || segments == [""]:
+            var limit = 100
+            var after: String?
+            for parameter in query.split(separator: "&") {
+                let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let (name, value) = (String(pair[0]), pair.count > 1 ? String(pair[1]).removingPercentEncoding ?? "" : "")
+                switch name {
+                case "limit":
+                    guard let number = Int(value), (1...outboxPageLimit).contains(number) else {
+                        return .badQuery("limit must be a whole number from 1 to \(outboxPageLimit)")
+                    }
+                    limit = number
+                case "after":
+                    guard isTransferID(value) else { return .badQuery("after must be the id of a file from the outbox") }
+                    after = value
+                default:
+                    continue
+                }
+            }
+            return .outbox(.list(limit: limit, after: after))
+        case _ where segments.isEmpty || segments == [""]:
+            return .methodNotAllowed(allowed: "GET")
+        case (1, .GET) where isTransferID(segments[0]):
+            return .outbox(.fetch(id: segments[0]))
+        case (1, .DELETE) where isTransferID(segments[0]):
+            return .outbox(.acknowledge(id: segments[0]))
+        case (1, _) where isTransferID(segments[0]):
+            return .methodNotAllowed(allowed: "GET, DELETE")
+        case (2, .POST) where isTransferID(segments[0]) && segments[1] == "ack":
+            return .outbox(.acknowledge(id: segments[0]))
+        case (2, _) where isTransferID(segments[0]) && segments[1] == "ack":
+            return .methodNotAllowed(allowed: "POST")
+        default:
+            return .notFound
+        }
+    }
+
+    /// Whether `text` could be a transfer id (`t` and a receipt id): anything else is no
+    /// file of anyone's.
+    static func isTransferID(_ text: String) -> Bool {
+        (2...64).contains(text.utf8.count) && text.hasPrefix("t")
+            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x2d || $0 == 0x5f }
+    }
+}
+
+/// What a pull partner asks of its outbox.
+enum OutboxRequest: Sendable, Equatable {
+    /// `GET /outbox?limit=&after=`: the files waiting, oldest first.
+    case list(limit: Int, after: String?)
+    /// `GET /outbox/{id}`: one file, whole or the `Range` asked for.
+    case fetch(id: String)
+    /// `DELETE /outbox/{id}` or `POST /outbox/{id}/ack`: the file arrived.
+    case acknowledge(id: String)
 }
 
 /// Reading the request headers an upload depends on.

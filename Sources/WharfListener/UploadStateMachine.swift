@@ -11,7 +11,8 @@ import WharfSpool
 /// Everything an upload's outcome depends on lives here and nowhere else:
 ///
 /// - **Precedence of refusals:** a certificate that maps to no active partner gets `403`
-///   before anything else; then the route (`404`, `405`, `400 bad_filename`); then, for
+///   before anything else; then the route (`404`, `405`, `400 bad_filename`, `400
+///   bad_query`, `409 not_a_pull_partner` for the outbox of a push partner); then, for
 ///   uploads, `411` (no length), `413` (a declared length over the partner's limit, before a
 ///   byte of body is read), `400 bad_header` (a malformed `Content-Digest` or
 ///   `Idempotency-Key`); while the body arrives, `413` as soon as it passes the limit; after
@@ -51,7 +52,8 @@ struct UploadStateMachine {
 
     /// The partner a certificate maps to now, or why none.
     enum PartnerDecision: Sendable, Equatable {
-        case accepted(partner: String, uploadLimit: Int64)
+        /// `pulls`: the partner fetches its files from its outbox (`--delivery pull`).
+        case accepted(partner: String, uploadLimit: Int64, pulls: Bool = false)
         case refused(reason: String)
     }
 
@@ -109,6 +111,8 @@ struct UploadStateMachine {
         case drain
         /// Answer with the partner's most recent receipts.
         case list(partner: String)
+        /// Answer from the pull partner's outbox.
+        case outbox(OutboxRequest, partner: String)
         /// Receive the body into a staged file, after `100 Continue` if asked.
         case receive(Reception)
         /// Hand the chunk just reported to the staged file.
@@ -128,7 +132,7 @@ struct UploadStateMachine {
     private enum State {
         case awaitingHead
         case decidingPartner(Head)
-        case draining(partner: String)
+        case draining(partner: String, outbox: OutboxRequest?)
         case receiving(Upload)
         case settling(Upload)
         case committing(Upload)
@@ -172,11 +176,12 @@ struct UploadStateMachine {
         guard case .decidingPartner(let head) = state else { return unexpected("a partner decision") }
         let partner: String
         let limit: Int64
+        let pulls: Bool
         switch decision {
         case .refused(let reason):
             return finish(Self.forbidden(reason, detail: reason))
-        case .accepted(let name, let uploadLimit):
-            (partner, limit) = (name, uploadLimit)
+        case .accepted(let name, let uploadLimit, let pulling):
+            (partner, limit, pulls) = (name, uploadLimit, pulling)
         }
         func refuse(_ status: Int, _ code: String, _ message: String, close: Bool = head.hasBody) -> Action {
             finish(Refusal(
@@ -205,8 +210,19 @@ struct UploadStateMachine {
             return action
         case .badName(let error):
             return refuse(400, "bad_filename", error.description)
+        case .badQuery(let message):
+            return refuse(400, "bad_query", message)
         case .list:
-            state = .draining(partner: partner)
+            state = .draining(partner: partner, outbox: nil)
+            return .drain
+        case .outbox(let request):
+            guard pulls else {
+                return refuse(
+                    409, "not_a_pull_partner",
+                    "partner '\(partner)' is sent its files (push delivery), so its outbox is empty; the operator can switch it with --delivery pull"
+                )
+            }
+            state = .draining(partner: partner, outbox: request)
             return .drain
         case .put(let name):
             filename = name.rawValue
@@ -251,15 +267,16 @@ struct UploadStateMachine {
     /// The rest of a request that should have no body was read: `hadBody` if it had one,
     /// `nil` if the request stream ended or failed first.
     mutating func listDrained(hadBody: Bool?) -> Action {
-        guard case .draining(let partner) = state else { return unexpected("a drained request") }
+        guard case .draining(let partner, let outbox) = state else { return unexpected("a drained request") }
         guard let hadBody else {
             state = .done
             return .abandon(nil)
         }
         if hadBody {
-            return finish(Refusal(status: 400, code: "unexpected_body", message: "GET takes no body", close: true))
+            return finish(Refusal(status: 400, code: "unexpected_body", message: "this request takes no body", close: true))
         }
         state = .done
+        if let outbox { return .outbox(outbox, partner: partner) }
         return .list(partner: partner)
     }
 
@@ -376,13 +393,13 @@ struct UploadStateMachine {
         switch now {
         case .refused(let reason):
             return forbidden(reason, detail: "\(filename): this client certificate is not accepted: \(reason)")
-        case .accepted(let current, _) where current != partner:
+        case .accepted(let current, _, _) where current != partner:
             let message = "this client certificate now maps to partner '\(current)'; send the file again"
             return Refusal(
                 status: 409, code: "partner_changed", message: message, close: true,
                 audit: AuditEntry(outcome: .refused, status: 409, partner: partner, detail: "\(filename): \(message)")
             )
-        case .accepted(let current, let limit) where size > limit:
+        case .accepted(let current, let limit, _) where size > limit:
             let message = "the body of \(size) bytes is over this partner's limit of \(limit) bytes"
             return Refusal(
                 status: 413, code: "too_large", message: message, close: true,

@@ -25,11 +25,15 @@ public struct PartnerBundle: Sendable {
     public let passwordGenerated: Bool
     /// The base URL partners push to, for the README's examples.
     public let gatewayURL: String
+    /// Whether the partner fetches its files from its outbox (`--delivery pull`): the
+    /// README then shows how.
+    public let pulls: Bool
 
     public init(
         partner: PartnerName, certificate: Certificate, privateKey: Certificate.PrivateKey?, issuer: Certificate,
-        trust: [Certificate], password: String, passwordGenerated: Bool, gatewayURL: String
+        trust: [Certificate], password: String, passwordGenerated: Bool, gatewayURL: String, pulls: Bool = false
     ) {
+        self.pulls = pulls
         self.partner = partner
         self.certificate = certificate
         self.privateKey = privateKey
@@ -141,6 +145,38 @@ public struct PartnerBundle: Sendable {
             """
     }
 
+    /// How a pull partner lists, fetches (resuming a broken download) and acknowledges its files.
+    var pullSection: String {
+        guard pulls else { return "" }
+        let tls = "--cert \(certificateFile) --key \(keyFile) --cacert \(Self.caFile)"
+        return """
+
+            ## Fetch your files
+
+            Wharf keeps the files it has for you in your outbox until you acknowledge them.
+            List them, oldest first (`?limit=100&after=ID` pages on):
+
+            ```sh
+            curl \(tls) \(gatewayURL)/outbox
+            ```
+
+            Fetch one by its `id`; `-C -` resumes a broken download where it stopped (the
+            `ETag` is the file's SHA-256). Compare the file's SHA-256 with the listing's:
+
+            ```sh
+            curl \(tls) -C - -o FILENAME \(gatewayURL)/outbox/ID
+            sha256sum FILENAME
+            ```
+
+            Then acknowledge it, which delivers it (acknowledging twice is harmless):
+
+            ```sh
+            curl \(tls) -X DELETE \(gatewayURL)/outbox/ID
+            ```
+
+            """
+    }
+
     var readme: String {
         let ownKey = privateKey == nil
         let stores = ownKey ? "truststore" : "keystore and truststore"
@@ -189,7 +225,7 @@ public struct PartnerBundle: Sendable {
             ```
 
             Wharf answers `201` with a JSON receipt (id, size, SHA-256) once the file is on disk.
-
+            \(pullSection)
             ## Java and Spring Boot
 
             \(keystoreLine)Sending to Wharf (your application is the client), as a Spring Boot SSL bundle:

@@ -329,6 +329,14 @@ enum Migrations {
             // The file holding the CRL of a partner's own CA, read by the listener.
             try db.execute(sql: "ALTER TABLE partner ADD COLUMN crl_path TEXT")
         }
+        migrator.registerMigration("v16-pull-delivery") { db in
+            // A pull partner fetches its files (`GET /outbox`) instead of being sent them;
+            // a fetch acknowledged is an attempt, with the address that fetched it.
+            try db.execute(sql: """
+                ALTER TABLE partner ADD COLUMN delivery_mode TEXT NOT NULL DEFAULT 'push' CHECK (delivery_mode IN ('push', 'pull'));
+                ALTER TABLE delivery_attempt ADD COLUMN remote_address TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -18,8 +18,8 @@ extension Registry: PartnerDirectory {
                     INSERT INTO partner (name, display_name, status, trust_ca_pem, url, server_ca_pem,
                                          client_cert_pem, client_key_pem, max_upload_bytes, retry_initial_seconds,
                                          retry_maximum_seconds, max_attempts, max_age_seconds, max_deliveries,
-                                         pinned_certificates_pem, crl_path, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         pinned_certificates_pem, crl_path, delivery_mode, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: StatementArguments(Self.columns(of: partner) + [now.stored, now.stored] as [(any DatabaseValueConvertible)?])
             )
@@ -42,7 +42,7 @@ extension Registry: PartnerDirectory {
                                        client_cert_pem = ?, client_key_pem = ?, max_upload_bytes = ?,
                                        retry_initial_seconds = ?, retry_maximum_seconds = ?, max_attempts = ?,
                                        max_age_seconds = ?, max_deliveries = ?, pinned_certificates_pem = ?, crl_path = ?,
-                                       updated_at = ?
+                                       delivery_mode = ?, updated_at = ?
                     WHERE name = ?
                     """,
                 arguments: StatementArguments(Array(Self.columns(of: partner).dropFirst()) + [Date().stored, name.rawValue] as [(any DatabaseValueConvertible)?])
@@ -170,7 +170,7 @@ extension Registry: PartnerDirectory {
             partner.maxUploadBytes,
             partner.outbound.retryInitialDelay, partner.outbound.retryMaximumDelay, partner.outbound.maxAttempts,
             partner.outbound.maxAge, partner.outbound.maxDeliveries, partner.pinnedCertificatesPEM,
-            partner.revocationListPath,
+            partner.revocationListPath, partner.outbound.delivery.rawValue,
         ]
     }
 
@@ -243,7 +243,8 @@ extension Registry: PartnerDirectory {
                 retryMaximumDelay: row["retry_maximum_seconds"],
                 maxAttempts: row["max_attempts"],
                 maxAge: row["max_age_seconds"],
-                maxDeliveries: row["max_deliveries"]
+                maxDeliveries: row["max_deliveries"],
+                delivery: OutboundSettings.DeliveryMode(rawValue: row["delivery_mode"]) ?? .push
             ),
             maxUploadBytes: row["max_upload_bytes"]
         )

@@ -89,6 +89,7 @@ extension Registry: TransferQueue {
                 LEFT JOIN busy ON busy.partner = transfer.partner
                 WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= ?
                   AND (partner.status IS NULL OR partner.status = 'active')
+                  AND coalesce(partner.delivery_mode, 'push') = 'push'
                   AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, ?)
                 ORDER BY transfer.next_attempt_at, transfer.created_at
                 """),
@@ -294,7 +295,7 @@ extension Registry: TransferQueue {
                 DeliveryAttempt(
                     transferID: row["transfer_id"], number: row["number"], startedAt: row.date("started_at"),
                     duration: row["duration_seconds"], curlCode: row["curl_code"], httpStatus: row["http_status"],
-                    bytesSent: row["bytes_sent"], error: row["error"]
+                    bytesSent: row["bytes_sent"], error: row["error"], remoteAddress: row["remote_address"]
                 )
             }
         }

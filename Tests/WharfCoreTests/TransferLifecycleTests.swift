@@ -11,6 +11,8 @@ import WharfCore
         [.sending, .delivered], [.sending, .retrying], [.sending, .dead],
         [.dead, .queued], [.retrying, .queued], [.queued, .queued],
         [.queued, .cancelled], [.retrying, .cancelled], [.dead, .cancelled],
+        // A pull partner's transfers: fetched and acknowledged, or not in time.
+        [.queued, .delivered], [.retrying, .delivered], [.queued, .dead], [.retrying, .dead],
     ]
 
     static let pairs: [(State, State)] = State.allCases.flatMap { from in State.allCases.map { (from, $0) } }

@@ -11,12 +11,14 @@ import WharfCore
 
     init() throws {
         registry = try Registry.create(at: scratchRegistryPath("transitions"))
+        try registry.add(Partner(name: PartnerName("puller"), outbound: OutboundSettings(delivery: .pull)))
     }
 
-    /// A transfer of a partner the registry does not know (claims still see it), put in `state`.
-    func transfer(in state: Transfer.State) throws -> Transfer {
+    /// A transfer put in `state`: of a partner the registry does not know (claims still see
+    /// it), or of pull partner `puller` for the transitions only pull transfers take.
+    func transfer(in state: Transfer.State, partner: String = "nobody") throws -> Transfer {
         let transfer = Transfer(
-            id: Transfer.newID(), partner: "nobody", filename: "a.bin", size: 1, sha256: String(repeating: "0", count: 64),
+            id: Transfer.newID(), partner: partner, filename: "a.bin", size: 1, sha256: String(repeating: "0", count: 64),
             createdAt: Date().addingTimeInterval(-10)
         )
         try registry.enqueue(transfer, install: {})
@@ -56,6 +58,16 @@ import WharfCore
             _ = try registry.retry(transfer.id, now: Date())
         case .cancel:
             try registry.cancel(transfer.id, remove: {})
+        case .acknowledge:
+            let acknowledged = try registry.acknowledge(transfer.id, of: transfer.partner, at: Date(), remoteAddress: "127.0.0.1:1") { _ in }
+            // Acknowledging a delivered transfer again is harmless by design: it answers the
+            // transfer unchanged, which the test below checks as it checks a refusal.
+            if transfer.state == .delivered, acknowledged == transfer {
+                throw transition.refusal(transfer: transfer.id, state: transfer.state)
+            }
+        case .expire:
+            let expired = try registry.expireUnfetched(now: Date().addingTimeInterval(3600), defaultMaxAge: 60)
+            guard expired.map(\.id).contains(transfer.id) else { throw transition.refusal(transfer: transfer.id, state: transfer.state) }
         }
     }
 
@@ -65,7 +77,7 @@ import WharfCore
 
     @Test(arguments: cases)
     func aTransitionIsAppliedExactlyFromItsSources(_ transition: Transfer.Transition, from state: Transfer.State) throws {
-        let before = try transfer(in: state)
+        let before = try transfer(in: state, partner: [.acknowledge, .expire].contains(transition) ? "puller" : "nobody")
         let attemptsBefore = try registry.attempts(of: before.id).count
         let result = Result { () throws(WharfError) in try apply(transition, to: before) }
         let after = try #require(try registry.transfer(id: before.id))
@@ -81,6 +93,19 @@ import WharfCore
             #expect(after == before, "a refused \(transition) from \(state) changed the transfer")
             #expect(try registry.attempts(of: before.id).count == attemptsBefore, "a refused attempt was recorded")
         }
+    }
+
+    @Test func aPullPartnersTransfersAreNeverClaimedAndExpireOnlyPastTheirMaximumAge() throws {
+        let waiting = try transfer(in: .queued, partner: "puller")
+        let pushed = try transfer(in: .queued)
+        let claimed = try registry.claimDue(now: Date(), defaultPerPartner: 100, limit: 100).transfers.map(\.id)
+        #expect(claimed == [pushed.id])
+        // Queued ten seconds ago: not yet past 60 s, past 5 s.
+        #expect(try registry.expireUnfetched(now: Date(), defaultMaxAge: 60).isEmpty)
+        #expect(try registry.transfer(id: waiting.id)?.state == .queued)
+        #expect(try registry.expireUnfetched(now: Date(), defaultMaxAge: 5).map(\.id) == [waiting.id])
+        let events = try registry.auditEvents(AuditFilter(kind: .delivery, outcome: .dead), limit: 5)
+        #expect(events.count == 1 && events.first?.detail?.contains("not fetched within the maximum age of 5 s") == true, "\(events.map(\.detail))")
     }
 
     @Test func aTransitionOfAnUnknownTransferIsNotFound() {

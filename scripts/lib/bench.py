@@ -10,6 +10,7 @@ from the inbox or from the partner's endpoint, or a wrong size turns the case in
 import argparse
 import datetime
 import hashlib
+import json
 import os
 import platform
 import re
@@ -35,7 +36,7 @@ SIZES = {
                   big_bytes=32 * MiB, b4_files=100, b6_connections=100, b7_partners=10_000,
                   b8_partners=1000, b8_scrapes=30, b9_refusals=300, b9_slow=100),
 }
-CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9"]
+CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10"]
 
 
 class Failure(Exception):
@@ -536,11 +537,15 @@ class Bench:
         arrived = [n for n in names if os.path.exists(f"{dav}/{n}") and os.path.getsize(f"{dav}/{n}") == size]
         if len(arrived) != expected:
             raise Failure(f"{len(arrived)} of {expected} files arrived whole at nginx")
-        pending = sqlite3.connect(f"{wharf.home}/wharf.sqlite").execute(
-            "SELECT count(*) FROM transfer WHERE state != 'delivered'").fetchone()[0]
+        self.check_delivered(wharf)
+        return seconds
+
+    def check_delivered(self, wharf, partner=None):
+        """Fails the case unless every transfer (of `partner`, if given) is delivered."""
+        query = "SELECT count(*) FROM transfer WHERE state != 'delivered'" + (" AND partner = ?" if partner else "")
+        pending = sqlite3.connect(f"{wharf.home}/wharf.sqlite").execute(query, (partner,) if partner else ()).fetchone()[0]
         if pending:
             raise Failure(f"{pending} transfers are not delivered")
-        return seconds
 
     def b4_files(self):
         count = self.sizes["b4_files"]
@@ -588,6 +593,65 @@ class Bench:
         w, c = self.alternate(wharf_one, curl_one)
         self.add("B4", f"deliver {count} queued 1 KiB files to nginx", count / w, count / c, c / w,
                  "≥ 1.0× curl --parallel-max 8", c / w >= 1.0, "files/s")
+
+    def b10_run(self, wharf, url):
+        """One B10 run: B4's files queued for pull partner `puller` (untimed), then listed,
+        fetched and acknowledged by curl, 8 at a time as B4's curl, each checked against
+        the listing's SHA-256 and every transfer delivered."""
+        source, names = self.b4_files()
+        bundle = f"{wharf.home}/partners/puller"
+        tls = curl_tls(f"{bundle}/puller.crt", f"{bundle}/puller.key", f"{bundle}/ca.crt")
+        fetched = f"{self.workdir}/b10"
+
+        def one():
+            wharf.cli("send", "puller", *[f"{source}/{n}" for n in names])
+            self.set_aside(fetched)
+            os.makedirs(fetched, exist_ok=True)
+            started = time.monotonic()
+            files = []
+            after = None
+            while True:
+                page = json.loads(run(["curl", "-sS", "--fail", *tls,
+                                       f"{url}/outbox?limit=1000" + (f"&after={after}" if after else "")]))["files"]
+                files += page
+                if len(page) < 1000:
+                    break
+                after = page[-1]["id"]
+            if len(files) != len(names):
+                raise Failure(f"the outbox lists {len(files)} files, not {len(names)}")
+            for action, lines in (("fetch", [f'url = "{url}/outbox/{f["id"]}"\noutput = "{fetched}/{f["id"]}"\n' for f in files]),
+                                  ("acknowledge", [f'url = "{url}/outbox/{f["id"]}"\noutput = "/dev/null"\n' for f in files])):
+                config = f"{self.workdir}/b10-{action}.curl"
+                with open(config, "w") as f:
+                    f.writelines(lines)
+                method = ["-X", "DELETE"] if action == "acknowledge" else []
+                codes = run(["curl", "-sS", "--parallel", "--parallel-max", "8", *tls, *method,
+                             "-w", "%{http_code}\n", "-K", config]).split()
+                if len(codes) != len(files) or any(c != "200" for c in codes):
+                    raise Failure(f"curl's {action} requests were not all answered 200")
+            seconds = time.monotonic() - started
+            for f in files:
+                with open(f"{fetched}/{f['id']}", "rb") as data:
+                    if hashlib.sha256(data.read()).hexdigest() != f["sha256"]:
+                        raise Failure(f"{f['id']} was fetched with another SHA-256")
+            self.check_delivered(wharf, "puller")
+            return seconds
+        return one
+
+    def case_b10(self):
+        count = len(self.b4_files()[1])
+        pull = Wharf(self, f"{self.workdir}/home-pull")
+        pull.create()
+        pull.cli("partner", "add", "puller", "--delivery", "pull")
+        pull.cli("partner", "issue", "puller")
+        # The pull home serves while the first home's B4 runs `wharf deliver --once`.
+        url = pull.serve()
+        try:
+            w, p = self.alternate(self.b10_run(pull, url), self.b4_run(self.home))
+        finally:
+            pull.stop()
+        self.add("B10", f"{count} queued 1 KiB files fetched and acknowledged by curl (pull), against B4's push", count / w,
+                 count / p, p / w, "—", None, "files/s")
 
     def case_b5(self):
         big = self.big_file()
@@ -904,7 +968,8 @@ def main():
         description="Benchmark Wharf against nginx, curl and dd on this machine; print medians and ratios.",
         epilog="Cases: B1 new connection per upload, B2 keep-alive uploads, B3 one large upload, "
                "B4 many small deliveries, B5 one large delivery, B6 memory, B7 registry size, "
-               "B8 the cost of a metrics scrape, B9 a hostile client (the defender, refusals in the registry, slow uploads). "
+               "B8 the cost of a metrics scrape, B9 a hostile client (the defender, refusals in the registry, slow uploads), "
+               "B10 pull: files fetched and acknowledged by the partner, against B4's push. "
                "A case that loses or refuses anything reports FAIL and the exit status is 1.")
     parser.add_argument("--quick", action="store_true", help="small sizes: every case in under two minutes")
     parser.add_argument("--runs", type=int, default=3, help="runs of Wharf and of the baseline, alternating (default 3)")

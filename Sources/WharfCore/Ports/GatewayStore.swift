@@ -1,8 +1,8 @@
 /// What the inbound listener needs from the store.
-public typealias InboxStore = PartnerDirectory & ReceiptStore & AuditTrail & BanList
+public typealias InboxStore = PartnerDirectory & ReceiptStore & AuditTrail & BanList & PullOutbox
 
 /// What the delivery worker and the intake (drop folder, schedules) need from the store.
-public typealias DeliveryStore = PartnerDirectory & TransferQueue & ScheduleStore
+public typealias DeliveryStore = PartnerDirectory & TransferQueue & ScheduleStore & PullOutbox
 
 /// Everything a gateway needs from its store: the SQLite registry of one node implements
 /// it, and so must any other store.
