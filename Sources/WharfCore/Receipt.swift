@@ -12,11 +12,15 @@ public struct Receipt: Sendable, Equatable, Codable {
     public let sha256: String
     public let receivedAt: Date
     public let idempotencyKey: String?
+    /// The JWS of the receipt's canonical JSON made with Wharf's server key, as answered in
+    /// `Wharf-Receipt-Signature`; `nil` for receipts from before signing.
+    public var signature: String?
 
     public init(
         id: String, partner: String, filename: String, storedName: String, size: Int64,
-        sha256: String, receivedAt: Date, idempotencyKey: String?
+        sha256: String, receivedAt: Date, idempotencyKey: String?, signature: String? = nil
     ) {
+        self.signature = signature
         self.id = id
         self.partner = partner
         self.filename = filename

@@ -32,8 +32,12 @@ struct HTTPReply: Sendable {
         return HTTPReply(status: status, body: body, closeConnection: close)
     }
 
+    /// A receipt as its canonical JSON, with its signature (`Wharf-Receipt-Signature`: a
+    /// JWS whose payload is exactly that body) when it has one.
     static func receipt(_ status: HTTPResponseStatus, _ receipt: Receipt) -> HTTPReply {
-        HTTPReply(status: status, body: Data(ReceiptJSON(receipt).text.utf8))
+        var reply = HTTPReply(status: status, body: Data(ReceiptJSON(receipt).text.utf8))
+        if let signature = receipt.signature { reply.extraHeaders = [("Wharf-Receipt-Signature", signature)] }
+        return reply
     }
 
     static func receipts(_ receipts: [Receipt]) -> HTTPReply {

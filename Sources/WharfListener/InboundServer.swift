@@ -113,7 +113,8 @@ public struct InboundServer: Service {
                             group.addTask {
                                 await InboxConnection(
                                     connection: secured.connection, identity: secured.identity, context: context,
-                                    remoteAddress: secured.remoteAddress, revocation: secured.revocation
+                                    remoteAddress: secured.remoteAddress, revocation: secured.revocation,
+                                    signer: secured.signer
                                 ).run()
                             }
                         }

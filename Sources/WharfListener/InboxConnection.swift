@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOSSL
 import ServiceLifecycle
 import WharfCore
+import WharfPKI
 import WharfSpool
 
 /// One client connection: maps its certificate to a partner on every request and
@@ -28,6 +29,8 @@ struct InboxConnection {
     var remoteAddress: SocketAddress?
     /// Set by the handshake if it refused a revoked certificate.
     var revocation: RevocationNote?
+    /// Signs the receipts this connection answers with; none in tests of the HTTP layer alone.
+    var signer: ReceiptSigner?
 
     /// Whether the connection waits for a request head, and whether shutdown began.
     private struct State {
@@ -183,7 +186,9 @@ struct InboxConnection {
             case .write, .settle:
                 // Carried out inside `receiveBody`.
                 action = machine.storageFailed(WharfError(.fileSystem, "the body's writes were not in order"))
-            case .commit(let receipt):
+            case .commit(var receipt):
+                // Signed before the commit, so the signature is stored with the receipt.
+                receipt.signature = signer.flatMap { try? $0.sign(ReceiptJSON(receipt).text) }
                 guard let authorized, let staged else {
                     action = machine.commitEnded(.failed(WharfError(.fileSystem, "nothing was staged")))
                     continue

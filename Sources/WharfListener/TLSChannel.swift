@@ -1,6 +1,7 @@
 import NIOCore
 import NIOSSL
 import WharfCore
+import WharfPKI
 import X509
 
 /// The TLS layer the listener wraps around `HTTPChannel`: NIOSSL with the TLS context
@@ -17,6 +18,8 @@ struct TLSChannel: Sendable {
         let remoteAddress: SocketAddress?
         /// Set if the handshake refused a revoked certificate, or one its CA's CRL does not vouch for.
         let revocation: RevocationNote
+        /// Signs receipts with the server key this connection's handshake used.
+        let signer: ReceiptSigner?
     }
 
     /// Sets up `channel`: TLS, then HTTP; `onCutOff` hears of the timeouts closing it.
@@ -35,7 +38,7 @@ struct TLSChannel: Sendable {
             try pipeline.addHandler(DetachPlaintextHandler())
             try pipeline.addHandler(QuickAckHandler())
             let connection = try HTTPChannel.configure(channel, configuration: configuration, secured: true, onCutOff: onCutOff)
-            return Secured(connection: connection, identity: Self.identity(of: channel, anchors: current.anchors), remoteAddress: remoteAddress, revocation: note)
+            return Secured(connection: connection, identity: Self.identity(of: channel, anchors: current.anchors), remoteAddress: remoteAddress, revocation: note, signer: current.signer)
         }
     }
 

@@ -20,6 +20,8 @@ actor TLSContextProvider {
         /// What the handshake accepts, in place of BoringSSL's verification.
         var check: ClientCertificateCheck
         var anchors: TrustAnchors { check.anchors }
+        /// Signs receipts with the server key of `context`.
+        let signer: ReceiptSigner?
         /// What the handshake refuses although it chains to a trusted CA.
         var revoked = RevokedCertificates(revocations: [], wharfCA: nil)
     }
@@ -197,6 +199,9 @@ actor TLSContextProvider {
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(try anchors.all.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) })
         configuration.sendCANameList = sendCANames
-        return Current(context: try NIOSSLContext(configuration: configuration), check: ClientCertificateCheck(anchors: anchors))
+        return Current(
+            context: try NIOSSLContext(configuration: configuration), check: ClientCertificateCheck(anchors: anchors),
+            signer: try ReceiptSigner(server)
+        )
     }
 }

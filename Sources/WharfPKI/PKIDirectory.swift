@@ -81,9 +81,27 @@ public struct PKIDirectory: Sendable {
         try replace(.server, with: server)
     }
 
-    /// Replaces the certificate and key of `role`.
+    /// Replaces the certificate and key of `role`. An earlier server certificate is kept
+    /// in `server-history/`, so receipts it signed can still be verified.
     public func replace(_ role: Role, with keyed: KeyedCertificate) throws(WharfError) {
+        if role == .server, let current = try? PEMFile.certificates(serverCertificatePath).certificates.first {
+            try? FileManager.default.createDirectory(atPath: serverHistoryPath, withIntermediateDirectories: true)
+            try AtomicFile.write(current.pemText, to: "\(serverHistoryPath)/\(current.fingerprint.hex).crt", mode: 0o644)
+        }
         try write(keyed, certificate: "\(role.rawValue).crt", key: "\(role.rawValue).key")
+    }
+
+    /// Where earlier server certificates are kept, each by its fingerprint.
+    public var serverHistoryPath: String { "\(path)/server-history" }
+
+    /// Every server certificate this home has used: the current one, then the earlier ones.
+    public func serverCertificates() throws(WharfError) -> [Certificate] {
+        var certificates = try PEMFile.certificates(serverCertificatePath).certificates
+        let earlier = (try? FileManager.default.contentsOfDirectory(atPath: serverHistoryPath)) ?? []
+        for name in earlier.sorted() where name.hasSuffix(".crt") {
+            certificates += (try? PEMFile.certificates("\(serverHistoryPath)/\(name)").certificates) ?? []
+        }
+        return certificates
     }
 
     public func load(_ role: Role) throws(WharfError) -> KeyedCertificate {

@@ -337,6 +337,10 @@ enum Migrations {
                 ALTER TABLE delivery_attempt ADD COLUMN remote_address TEXT;
                 """)
         }
+        migrator.registerMigration("v17-signed-receipts") { db in
+            // The JWS Wharf's server key made of the receipt's canonical JSON, as answered.
+            try db.execute(sql: "ALTER TABLE receipt ADD COLUMN signature TEXT")
+        }
         return migrator
     }
 }

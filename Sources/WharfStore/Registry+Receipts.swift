@@ -20,11 +20,11 @@ extension Registry: ReceiptStore {
                         return outcome
                     }
                     try db.cachedStatement(sql: """
-                            INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key, signature)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """).execute(
                         arguments: [receipt.id, receipt.partner, receipt.filename, receipt.storedName, receipt.size,
-                                    receipt.sha256, receipt.receivedAt.stored, receipt.idempotencyKey]
+                                    receipt.sha256, receipt.receivedAt.stored, receipt.idempotencyKey, receipt.signature]
                     )
                     try Self.insert(audit(.committed(receipt)), db)
                     return .committed(receipt)
@@ -80,7 +80,8 @@ extension Registry: ReceiptStore {
     private static func receipt(from row: Row) -> Receipt {
         Receipt(
             id: row["id"], partner: row["partner"], filename: row["filename"], storedName: row["stored_name"],
-            size: row["size"], sha256: row["sha256"], receivedAt: row.date("received_at"), idempotencyKey: row["idempotency_key"]
+            size: row["size"], sha256: row["sha256"], receivedAt: row.date("received_at"), idempotencyKey: row["idempotency_key"],
+            signature: row["signature"]
         )
     }
 }
