@@ -7,7 +7,7 @@ import WharfPKI
 struct ReceiptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receipt",
-        abstract: "Export and verify signed upload receipts.",
+        abstract: "Export and verify signed receipts (of uploads, and of pull partners' acknowledgements).",
         discussion: """
             Every receipt Wharf answers an upload with is signed with its server key: the \
             `Wharf-Receipt-Signature` header holds a JWS (ES256 for a P-256 key, RS256 for RSA) \
@@ -86,7 +86,8 @@ struct ReceiptCommand: ParsableCommand {
             }
             let current = verified.certificate == certificates.first
             Console.print("valid: signed by Wharf's \(current ? "current" : "earlier") server certificate \(verified.certificate.subject) (sha256 \(verified.certificate.fingerprint.hex))")
-            for key in ["id", "partner", "filename", "size", "sha256", "received_at"] {
+            // An upload's receipt, or a pull delivery's acknowledgement: whatever was signed.
+            for key in (signed?.allKeys.compactMap { $0 as? String } ?? []).sorted() {
                 Console.print("  \(key.padding(toLength: 12, withPad: " ", startingAt: 0)) \(signed?[key].map { "\($0)" } ?? "")")
             }
         }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import WharfCore
+import WharfPKI
 
 /// A pull partner's outbox: the files queued for it, fetched whole or by range, and
 /// acknowledged once they arrived (which delivers the transfer).
@@ -57,9 +58,14 @@ extension InboxConnection {
 
         case .acknowledge(let id):
             let acknowledged: Transfer?
+            let signer = signer
             do {
                 acknowledged = try await context.threadPool.runIfActive {
                     try store.acknowledge(id, of: partner, at: Date(), remoteAddress: remote) { transfer in
+                        // The receipt of a pull delivery is its acknowledgement, signed.
+                        let body = Self.acknowledgement(transfer)
+                        return signer.flatMap { try? $0.sign(body) } ?? body
+                    } install: { transfer in
                         try spool.moveToSent(transfer, receipt: transfer.receipt ?? "")
                     }
                 }
@@ -69,8 +75,14 @@ extension InboxConnection {
             }
             guard let transfer = acknowledged, transfer.state == .delivered else { return Self.noFile(id) }
             context.instruments.deliveryAttempted(partner: partner, outcome: "delivered", duration: .zero)
-            let body = "{\"delivered_at\":\"\((transfer.deliveredAt ?? Date()).utcTimestamp())\",\"id\":\(EscapedText.json(transfer.id)),\"state\":\"delivered\"}"
-            return HTTPReply(status: .ok, body: Data(body.utf8))
+            // Acknowledged before (or by an earlier build): the stored receipt, signed or not.
+            let stored = transfer.receipt ?? Self.acknowledgement(transfer)
+            guard !stored.hasPrefix("{"), let payload = try? ReceiptSignature.payload(of: stored) else {
+                return HTTPReply(status: .ok, body: Data((stored.hasPrefix("{") ? stored : Self.acknowledgement(transfer)).utf8))
+            }
+            var reply = HTTPReply(status: .ok, body: Data(payload.utf8))
+            reply.extraHeaders = [("Wharf-Receipt-Signature", stored)]
+            return reply
         }
     }
 
@@ -92,6 +104,13 @@ extension InboxConnection {
             position += Int64(chunk.readableBytes)
             try await outbound.write(.body(.byteBuffer(chunk)))
         }
+    }
+
+    /// The receipt of an acknowledged pull transfer, as canonical JSON (keys sorted).
+    static func acknowledgement(_ transfer: Transfer) -> String {
+        "{\"delivered_at\":\"\((transfer.deliveredAt ?? Date()).utcTimestamp())\",\"filename\":\(EscapedText.json(transfer.filename)),"
+            + "\"id\":\(EscapedText.json(transfer.id)),\"partner\":\(EscapedText.json(transfer.partner)),"
+            + "\"sha256\":\(EscapedText.json(transfer.sha256)),\"size\":\(transfer.size),\"state\":\"delivered\"}"
     }
 
     private static func noFile(_ id: String) -> HTTPReply {

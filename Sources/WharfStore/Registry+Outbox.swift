@@ -36,14 +36,15 @@ extension Registry: PullOutbox {
 
     public func acknowledge(
         _ id: String, of partner: String, at now: Date, remoteAddress: String?,
-        install: (Transfer) throws -> Void
+        receipt: (Transfer) -> String, install: (Transfer) throws -> Void
     ) throws(WharfError) -> Transfer? {
         let acknowledged = try write { db -> (transfer: Transfer, isNew: Bool)? in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ? AND partner = ?", arguments: [id, partner])
             else { return nil }
             var transfer = Self.transfer(from: row)
             if transfer.state == .delivered { return (transfer, false) }
-            let receipt = "fetched by partner '\(partner)' from \(remoteAddress ?? "unknown")"
+            transfer.deliveredAt = now
+            let receipt = receipt(transfer)
             try db.cachedStatement(sql: """
                     INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error, remote_address)
                     VALUES (?, ?, ?, 0, NULL, 200, ?, NULL, ?)
@@ -60,7 +61,6 @@ extension Registry: PullOutbox {
             transfer.state = .delivered
             transfer.attempts += 1
             transfer.receipt = receipt
-            transfer.deliveredAt = now
             return (transfer, true)
         }
         guard let acknowledged else { return nil }

@@ -77,10 +77,18 @@ import WharfTestSupport
         #expect(try await gateway.curl(["-r", "200000-", "-o", "/dev/null", gateway.url("/outbox/\(ids[1])")], as: "shop").status == 416)
 
         // Acknowledged: delivered, recorded with the address, moved to sent/; twice is harmless.
-        let acknowledged = try await gateway.curl(["-X", "DELETE", gateway.url("/outbox/\(ids[0])")], as: "shop")
+        let acknowledged = try await gateway.curl(["-D", headers, "-X", "DELETE", gateway.url("/outbox/\(ids[0])")], as: "shop")
         let state = try json(acknowledged)["state"] as? String
         #expect(acknowledged.status == 200 && state == "delivered", "\(acknowledged.body)")
-        #expect(try await gateway.curl(["-X", "DELETE", gateway.url("/outbox/\(ids[0])")], as: "shop").status == 200)
+        #expect(try json(acknowledged)["sha256"] as? String == files[0].sha256)
+        // Its receipt is signed, as an upload's: the same one again on a second acknowledgement.
+        let signature = try #require(try String(contentsOfFile: headers, encoding: .utf8).split(separator: "\r\n")
+            .first { $0.lowercased().hasPrefix("wharf-receipt-signature:") }?.split(separator: " ").last.map(String.init))
+        let saved = try directory.write("ack.sig", signature)
+        #expect(try await fixture.succeed("receipt", "verify", saved).stdout.contains("valid: signed by Wharf's current server certificate"))
+        let twice = try await gateway.curl(["-D", headers, "-X", "DELETE", gateway.url("/outbox/\(ids[0])")], as: "shop")
+        #expect(twice.status == 200 && twice.body == acknowledged.body)
+        #expect(try String(contentsOfFile: headers, encoding: .utf8).contains(signature))
         #expect(try await gateway.curl(["-X", "POST", gateway.url("/outbox/\(ids[1])/ack")], as: "shop").status == 200)
         #expect(try await gateway.curl([gateway.url("/outbox/\(ids[0])")], as: "shop").status == 404)
         let registry = try gateway.registry
