@@ -380,7 +380,13 @@ struct InboxConnection {
         for (name, value) in reply.extraHeaders { headers.add(name: name, value: value) }
         headers.add(name: "Connection", value: reply.closeConnection ? "close" : "keep-alive")
         if let file = reply.file {
-            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)))
+            do {
+                try await outbound.write(.head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)))
+            } catch {
+                close(file.descriptor)
+                throw error
+            }
+            // `stream` closes the file, whatever happens.
             try await stream(file, to: outbound)
             try await outbound.write(.end(nil))
             return

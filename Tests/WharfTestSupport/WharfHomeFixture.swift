@@ -80,6 +80,9 @@ public struct WharfHomeFixture: Sendable {
         if FileManager.default.fileExists(atPath: database) {
             var configuration = Configuration()
             configuration.readonly = true
+            // A running gateway's writes and checkpoints can hold the WAL index for a moment;
+            // a read-only connection then gets SQLITE_BUSY at once unless it waits.
+            configuration.busyMode = .timeout(10)
             let queue = try DatabaseQueue(path: database, configuration: configuration)
             try queue.read { db in
                 for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
