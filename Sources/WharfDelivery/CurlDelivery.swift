@@ -37,7 +37,7 @@ enum CurlDelivery {
         var headers: UnsafeMutablePointer<curl_slist>?
         for header in [
             "Content-Type: application/octet-stream",
-            "Content-Digest: \(ContentDigest.header(sha256: Self.bytes(hex: request.sha256)))",
+            "Content-Digest: \(ContentDigest.header(sha256: Hex.decode(request.sha256)))",
             "Idempotency-Key: \(request.idempotencyKey)",
         ] {
             headers = wharf_curl_slist_append(headers, header)
@@ -100,10 +100,6 @@ enum CurlDelivery {
         try curl.set(CURLOPT_CONNECTTIMEOUT, request.connectTimeout)
         try curl.set(CURLOPT_LOW_SPEED_LIMIT, request.lowSpeedLimit)
         try curl.set(CURLOPT_LOW_SPEED_TIME, request.lowSpeedTime)
-    }
-
-    static func bytes(hex: String) -> [UInt8] {
-        Hex.decode(hex)
     }
 
     /// `Retry-After` as seconds from now: a number, or an HTTP date.
