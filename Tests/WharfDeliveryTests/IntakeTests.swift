@@ -38,19 +38,21 @@ import WharfTestSupport
         try "a1".write(toFile: "\(source)/a.xml", atomically: false, encoding: .utf8)
         try "b1".write(toFile: "\(source)/b.xml", atomically: false, encoding: .utf8)
         try "c1".write(toFile: "\(source)/c.txt", atomically: false, encoding: .utf8)
+        let added = Date()
         try await fixture.succeed("schedule", "add", "partner", "--cron", "* * * * *", "--from", source, "--pattern", "*.xml", "--keep")
         let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
         let schedule = try #require(try registry.schedules().first)
-        #expect(schedule.nextRunAt > Date(), "the first run is the next minute")
+        #expect(Self.isTheMinuteAfter(schedule.nextRunAt, from: added), "the first run is the next minute")
 
         // The clock moves on: the schedule falls due.
         func runDue() async throws {
             try registry.setNextRun(of: schedule.id, to: Date().addingTimeInterval(-1))
             try await fixture.succeed("deliver", "--once")
         }
+        let ran = Date()
         try await runDue()
         #expect(Set(try NginxDeliveryTests.transfers(fixture).map(\.filename)) == ["a.xml", "b.xml"])
-        #expect(try registry.schedules().first!.nextRunAt > Date(), "the next run is set")
+        #expect(Self.isTheMinuteAfter(try registry.schedules().first!.nextRunAt, from: ran), "the next run is set")
 
         try await runDue()
         #expect(try NginxDeliveryTests.transfers(fixture).count == 2, "unchanged files are not sent again")
@@ -62,6 +64,13 @@ import WharfTestSupport
         #expect(transfers.count == 3 && transfers.allSatisfy { $0.state == .delivered })
         #expect(try String(contentsOfFile: "\(nginx.received)/a.xml", encoding: .utf8) == "a2")
         #expect(try FileManager.default.contentsOfDirectory(atPath: source).sorted() == ["a.xml", "b.xml", "c.txt"], "--keep leaves the files")
+    }
+
+    /// Whether `next` is a whole minute later than `start` and no more than a minute after now: the
+    /// minute may turn while the command runs, so "later than now" alone would be a race.
+    static func isTheMinuteAfter(_ next: Date, from start: Date) -> Bool {
+        let seconds = next.timeIntervalSince1970
+        return next > start && next <= Date().addingTimeInterval(60) && seconds == seconds.rounded(.down) && Int(seconds) % 60 == 0
     }
 
     @Test func aScheduleWithoutKeepMovesTheFiles() async throws {
