@@ -100,6 +100,7 @@ public struct Gateway: Sendable {
             configuration: delivery, store: store, spool: spool, pki: home.pki, instruments: instruments, logger: logger
         ))
         services.append(Intake(store: store, spool: spool, logger: logger))
+        services.append(HookRunner(store: store, spool: spool, logger: logger))
         services.append(ExpiryWatch(home: home, store: store, logger: logger))
         services.append(RevocationListRefresh(publisher: RevocationListPublisher(pki: home.pki, store: store), logger: logger))
         if let auditRetentionDays {
@@ -109,12 +110,14 @@ public struct Gateway: Sendable {
     }
 
     /// What `wharf deliver --once` does: the drop folder and due schedules are queued, then
-    /// every transfer due is delivered (with retries that fall due meanwhile). Returns what
-    /// this run's attempts came to.
+    /// every transfer due is delivered (with retries that fall due meanwhile), then each
+    /// hook event due is dispatched once. Returns what this run's attempts came to.
     @discardableResult
     public func deliverOnce(_ delivery: DeliveryConfiguration) async throws -> DeliveryTally {
         await Intake(store: store, spool: spool, logger: logger).runOnce()
-        return try await worker(delivery).drain()
+        let tally = try await worker(delivery).drain()
+        await HookRunner(store: store, spool: spool, logger: logger).runOnce()
+        return tally
     }
 
     /// What the scrape-time gauges say now. Blocking (it reads the store and `pki/`).

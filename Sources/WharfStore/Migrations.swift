@@ -341,6 +341,48 @@ enum Migrations {
             // The JWS Wharf's server key made of the receipt's canonical JSON, as answered.
             try db.execute(sql: "ALTER TABLE receipt ADD COLUMN signature TEXT")
         }
+        migrator.registerMigration("v18-hooks") { db in
+            // Downstream notifications: a hook runs a command (`exec`, the JSON array of its
+            // words) or posts to a URL when its event happens; each event is queued in the
+            // transaction of what it describes and dispatched at least once.
+            try db.execute(sql: """
+                CREATE TABLE hook (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event TEXT NOT NULL CHECK (event IN ('received', 'delivered', 'dead')),
+                    partner TEXT,
+                    exec TEXT,
+                    url TEXT,
+                    ca_file TEXT,
+                    max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+                    retry_initial_seconds REAL NOT NULL CHECK (retry_initial_seconds >= 0),
+                    timeout_seconds REAL NOT NULL CHECK (timeout_seconds > 0),
+                    created_at DATETIME NOT NULL,
+                    CHECK ((exec IS NULL) <> (url IS NULL))
+                );
+                CREATE INDEX hook_event_kind ON hook(event);
+                CREATE TABLE hook_event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    hook_id INTEGER NOT NULL REFERENCES hook(id) ON DELETE CASCADE,
+                    event TEXT NOT NULL,
+                    subject_id TEXT NOT NULL,
+                    partner TEXT NOT NULL,
+                    filename TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    stored_name TEXT,
+                    reason TEXT,
+                    occurred_at DATETIME NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at DATETIME,
+                    last_error TEXT,
+                    finished_at DATETIME
+                );
+                CREATE INDEX hook_event_due ON hook_event(next_attempt_at) WHERE state = 'pending';
+                CREATE INDEX hook_event_subject ON hook_event(subject_id);
+                CREATE INDEX hook_event_hook ON hook_event(hook_id, id);
+                """)
+        }
         return migrator
     }
 }

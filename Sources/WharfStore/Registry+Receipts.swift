@@ -27,6 +27,7 @@ extension Registry: ReceiptStore {
                                     receipt.sha256, receipt.receivedAt.stored, receipt.idempotencyKey, receipt.signature]
                     )
                     try Self.insert(audit(.committed(receipt)), db)
+                    try Self.queueHookEvents(received: receipt, db)
                     return .committed(receipt)
                 }
             },
@@ -34,6 +35,7 @@ extension Registry: ReceiptStore {
             withdraw: { outcome in
                 try write { db in
                     try db.execute(sql: "DELETE FROM receipt WHERE id = ?", arguments: [receipt.id])
+                    try db.execute(sql: "DELETE FROM hook_event WHERE event = 'received' AND subject_id = ?", arguments: [receipt.id])
                     let accepted = audit(outcome)
                     try Self.insert(AuditEvent(
                         outcome: .refused, status: nil, partner: accepted.partner, subject: accepted.subject,

@@ -56,7 +56,15 @@ extension Registry: TransferQueue {
             UPDATE transfer SET state = '\(transition.target.rawValue)'\(extra)
             WHERE id = ? AND state IN (\(transition.sqlSources))
             """).execute(arguments: arguments + [id])
-        guard db.changesCount == 0 else { return }
+        if db.changesCount > 0 {
+            // Downstream systems hear of the end of a transfer in the same commit.
+            switch transition.target {
+            case .delivered: try queueHookEvents(.delivered, transfer: id, db)
+            case .dead: try queueHookEvents(.dead, transfer: id, db)
+            default: break
+            }
+            return
+        }
         guard let state = try String.fetchOne(db, sql: "SELECT state FROM transfer WHERE id = ?", arguments: [id]) else {
             throw unknownTransfer(id)
         }

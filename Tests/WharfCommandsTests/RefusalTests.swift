@@ -77,6 +77,19 @@ import WharfTestSupport
         Case(label: "revoke of a fingerprint not the partner's", arguments: ["partner", "revoke", "acme", "--fingerprint", String(repeating: "ab", count: 32)], says: "has no identity with fingerprint"),
         Case(label: "revoke by a serial that is not hex", arguments: ["ca", "revoke", "--serial", "12:zz"], says: "is not a certificate serial number"),
         Case(label: "reissue for a bad server name", arguments: ["ca", "reissue-server", "--server-name", "bad name"], says: "not a host name"),
+        Case(label: "a hook with neither --exec nor --url", arguments: ["hook", "add", "--on", "received"], says: "give exactly one of --exec and --url"),
+        Case(label: "a hook with both --exec and --url", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/true", "--url", "https://x.example"], says: "give exactly one of --exec and --url"),
+        Case(label: "a hook on an unknown event", arguments: ["hook", "add", "--on", "arrived", "--exec", "/bin/true"], says: "--on 'arrived' is not one of received, delivered, dead"),
+        Case(label: "a hook for an unknown partner", arguments: ["hook", "add", "--on", "dead", "--partner", "nobody", "--exec", "/bin/true"], says: "no partner named 'nobody'"),
+        Case(label: "a hook running a missing program", arguments: ["hook", "add", "--on", "received", "--exec", "{dir}/missing.sh --flag"], says: "is not an executable file"),
+        Case(label: "a hook running a file that is not executable", arguments: ["hook", "add", "--on", "received", "--exec", "{dir}/notes.txt"], says: "is not an executable file"),
+        Case(label: "a hook command with an open quote", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/echo 'unclosed"], says: "unclosed quote"),
+        Case(label: "a hook posting plain http to another machine", arguments: ["hook", "add", "--on", "received", "--url", "http://ingest.example.com/events"], says: "plain http to another machine"),
+        Case(label: "a hook posting to a URL with a password", arguments: ["hook", "add", "--on", "received", "--url", "https://user:secret@ingest.example.com/"], says: "must not carry a user or password"),
+        Case(label: "a hook with a CA file that is not PEM", arguments: ["hook", "add", "--on", "received", "--url", "https://ingest.example.com/", "--ca-file", "{dir}/notes.txt"], says: "is not a readable PEM file"),
+        Case(label: "a hook with no attempts", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/true", "--max-attempts", "0"], says: "--max-attempts must be at least 1"),
+        Case(label: "removal of an unknown hook", arguments: ["hook", "remove", "42"], says: "no hook with id 42"),
+        Case(label: "hook events in an unknown state", arguments: ["hook", "events", "--state", "lost"], says: "--state 'lost' is not one of pending, done, failed"),
     ]
 
     @Test(arguments: cases)

@@ -41,9 +41,9 @@ import WharfCore
 
     @Test func migrationsAreNamedAndAppliedOnce() throws {
         let registry = try Registry.create(at: path)
-        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates", "v13-pinned-partner-certificates", "v14-issued-certificates", "v15-partner-crl", "v16-pull-delivery", "v17-signed-receipts"])
+        #expect(try registry.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates", "v13-pinned-partner-certificates", "v14-issued-certificates", "v15-partner-crl", "v16-pull-delivery", "v17-signed-receipts", "v18-hooks"])
         let reopened = try Registry.open(at: path)
-        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates", "v13-pinned-partner-certificates", "v14-issued-certificates", "v15-partner-crl", "v16-pull-delivery", "v17-signed-receipts"])
+        #expect(try reopened.appliedMigrations() == ["v1-partner-registry", "v2-inbound-receipts-and-audit", "v3-outbound-transfers", "v4-schedules", "v5-partner-trust-index", "v6-transfer-queue-order", "v7-partner-generation", "v8-attempt-counts-and-unsent-attempts", "v9-audit-chain-and-operators", "v10-transfer-metrics-index", "v11-defender-and-audit-retention", "v12-revoked-certificates", "v13-pinned-partner-certificates", "v14-issued-certificates", "v15-partner-crl", "v16-pull-delivery", "v17-signed-receipts", "v18-hooks"])
     }
 
     @Test func theRegistryRunsInWALModeReadableByItsOwnerOnly() throws {

@@ -2,7 +2,7 @@
 public typealias InboxStore = PartnerDirectory & ReceiptStore & AuditTrail & BanList & PullOutbox
 
 /// What the delivery worker and the intake (drop folder, schedules) need from the store.
-public typealias DeliveryStore = PartnerDirectory & TransferQueue & ScheduleStore & PullOutbox
+public typealias DeliveryStore = PartnerDirectory & TransferQueue & ScheduleStore & PullOutbox & HookQueue
 
 /// Everything a gateway needs from its store: the SQLite registry of one node implements
 /// it, and so must any other store.
