@@ -16,6 +16,7 @@ struct TransferJSON: Encodable {
     let nextAttemptAt: Date?
     let lastError: String?
     let receipt: JSONValue?
+    let receiptSignature: String?
     let deliveredAt: Date?
 
     init(_ transfer: Transfer) {
@@ -31,6 +32,7 @@ struct TransferJSON: Encodable {
         nextAttemptAt = transfer.nextAttemptAt
         lastError = transfer.lastError
         receipt = transfer.receipt.flatMap { $0.isEmpty ? nil : JSONValue(parsingOrQuoting: $0) }
+        receiptSignature = transfer.receiptSignature
         deliveredAt = transfer.deliveredAt
     }
 }

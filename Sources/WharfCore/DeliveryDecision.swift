@@ -37,7 +37,7 @@ public enum DeliveryDecision {
     ) -> AttemptOutcome {
         switch DeliveryVerdict.judge(result, expectedSHA256: transfer.sha256) {
         case .delivered:
-            return .delivered(receipt: result.body)
+            return .delivered(receipt: result.body, signature: result.receiptSignature)
         case .permanent(let why):
             return .dead(reason: why)
         case .transient(let why):

@@ -13,8 +13,18 @@ public struct DeliveryResult: Sendable, Equatable {
     public var body: String
     /// `Retry-After` in seconds, when the receiver sent one.
     public var retryAfter: Double?
+    /// A Wharf receiver's `Wharf-Receipt-Signature`: a JWS of `body`.
+    public var receiptSignature: String?
+    /// Why `receiptSignature` does not verify against the certificate the receiver
+    /// presented, in words; `nil` when it does or there is none.
+    public var signatureProblem: String?
 
-    public init(curlCode: Int?, curlError: String? = nil, httpStatus: Int?, bytesSent: Int64 = 0, body: String = "", retryAfter: Double? = nil) {
+    public init(
+        curlCode: Int?, curlError: String? = nil, httpStatus: Int?, bytesSent: Int64 = 0, body: String = "", retryAfter: Double? = nil,
+        receiptSignature: String? = nil, signatureProblem: String? = nil
+    ) {
+        self.receiptSignature = receiptSignature
+        self.signatureProblem = signatureProblem
         self.curlCode = curlCode
         self.curlError = curlError
         self.httpStatus = httpStatus
@@ -67,6 +77,10 @@ public enum DeliveryVerdict: Sendable, Equatable {
         case 200..<300:
             if let receiptSHA = Self.receiptSHA256(result.body), receiptSHA != expectedSHA256 {
                 return .transient("the receiver's receipt has SHA-256 \(receiptSHA), not \(expectedSHA256)")
+            }
+            if let problem = result.signatureProblem {
+                // The file arrived, but its receipt proves nothing: someone must look.
+                return .permanent("the receiver's receipt signature does not verify: \(problem)")
             }
             return .delivered
         case 408, 429, 500..<600:

@@ -40,13 +40,16 @@ public struct Transfer: Sendable, Equatable, Codable {
     public var lastError: String?
     /// What the receiver answered on success (a Wharf's JSON receipt, for example).
     public var receipt: String?
+    /// A Wharf receiver's signature of `receipt` (a JWS), verified when it was delivered.
+    public var receiptSignature: String?
     public var deliveredAt: Date?
 
     public init(
         id: String, partner: String, filename: String, size: Int64, sha256: String, state: State = .queued,
         attempts: Int = 0, attemptsSinceQueued: Int? = nil, createdAt: Date = Date(), queuedAt: Date? = nil, nextAttemptAt: Date? = nil, lastError: String? = nil,
-        receipt: String? = nil, deliveredAt: Date? = nil
+        receipt: String? = nil, deliveredAt: Date? = nil, receiptSignature: String? = nil
     ) {
+        self.receiptSignature = receiptSignature
         self.id = id
         self.partner = partner
         self.filename = filename

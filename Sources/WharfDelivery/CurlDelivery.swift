@@ -12,6 +12,7 @@ enum CurlDelivery {
         var bytesSent: Int64 = 0
         var body: [UInt8] = []
         var retryAfter: Double?
+        var receiptSignature: String?
 
         init(descriptor: Int32) {
             self.descriptor = descriptor
@@ -21,10 +22,12 @@ enum CurlDelivery {
     static let bodyLimit = 16 * 1024
     static let uploadBufferSize = 1024 * 1024
 
-    static func put(_ request: DeliveryRequest, using curl: CurlEasy, on multi: CurlMulti) async -> DeliveryResult {
+    /// The result, and the server's certificate (PEM) when this attempt made a new
+    /// connection (a reused one has none: libcurl keeps certificates per handshake).
+    static func put(_ request: DeliveryRequest, using curl: CurlEasy, on multi: CurlMulti) async -> (DeliveryResult, serverCertificatePEM: String?) {
         let descriptor = open(request.filePath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            return .notSent("cannot read the queued file \(request.filePath): \(String(cString: strerror(errno)))")
+            return (.notSent("cannot read the queued file \(request.filePath): \(String(cString: strerror(errno)))"), nil)
         }
         defer { close(descriptor) }
         let exchange = Exchange(descriptor: descriptor)
@@ -60,22 +63,26 @@ enum CurlDelivery {
             try curl.set(CURLOPT_HEADERDATA, pointer: context.toOpaque())
             try curl.set(CURLOPT_HTTPHEADER, list: headers)
             try curl.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
+            // The server's certificate, which a Wharf receiver's receipt signature is checked against.
+            try curl.set(CURLOPT_CERTINFO, 1)
             try applySecurity(of: request, to: curl)
         } catch {
-            return .notSent("the request could not be set up: \(error)")
+            return (.notSent("the request could not be set up: \(error)"), nil)
         }
         let code = await multi.perform(curl)
 
         let status = curl.info(long: CURLINFO_RESPONSE_CODE)
         let errorText = String(cString: errorBuffer)
-        return DeliveryResult(
+        let result = DeliveryResult(
             curlCode: Int(code.rawValue),
             curlError: code == CURLE_OK ? nil : (errorText.isEmpty ? String(cString: wharf_curl_easy_strerror(code)) : errorText),
             httpStatus: status > 0 ? status : nil,
             bytesSent: exchange.bytesSent,
             body: String(decoding: exchange.body, as: UTF8.self),
-            retryAfter: exchange.retryAfter
+            retryAfter: exchange.retryAfter,
+            receiptSignature: exchange.receiptSignature
         )
+        return (result, code == CURLE_OK ? curl.serverCertificatesPEM().first : nil)
     }
 
     /// What every connection to a partner uses: TLS 1.2 or later, host name and chain
@@ -139,7 +146,8 @@ let collectBody: wharf_curl_data_callback = { buffer, size, count, userdata in
     return length
 }
 
-/// `CURLOPT_HEADERFUNCTION`: remembers `Retry-After` of the final response.
+/// `CURLOPT_HEADERFUNCTION`: remembers `Retry-After` and `Wharf-Receipt-Signature` of the
+/// final response.
 private let readHeader: wharf_curl_data_callback = { buffer, size, count, userdata in
     let exchange = Unmanaged<CurlDelivery.Exchange>.fromOpaque(userdata!).takeUnretainedValue()
     let length = size * count
@@ -149,9 +157,12 @@ private let readHeader: wharf_curl_data_callback = { buffer, size, count, userda
     }
     if line.hasPrefix("HTTP/") {
         exchange.retryAfter = nil
+        exchange.receiptSignature = nil
         exchange.body.removeAll()
     } else if line.lowercased().hasPrefix("retry-after:") {
         exchange.retryAfter = CurlDelivery.parseRetryAfter(String(line.dropFirst("retry-after:".count)))
+    } else if line.lowercased().hasPrefix("wharf-receipt-signature:") {
+        exchange.receiptSignature = line.dropFirst("wharf-receipt-signature:".count).trimmingCharacters(in: .whitespacesAndNewlines)
     }
     return length
 }

@@ -7,6 +7,7 @@ import WharfCore
 public final class DeliveryClient: Sendable {
     private let idle = NIOLockedValueBox<[String: [CurlEasy]]>([:])
     private let started = NIOLockedValueBox<Result<CurlMulti, WharfError>?>(nil)
+    private let receivers = ReceiverCertificates()
 
     public init() {}
 
@@ -34,8 +35,13 @@ public final class DeliveryClient: Sendable {
                 return .notSent(error.description)
             }
         }
-        let result = await CurlDelivery.put(request, using: handle, on: multi)
+        var (result, certificate) = await CurlDelivery.put(request, using: handle, on: multi)
         idle.withLockedValue { $0[partner, default: []].append(handle) }
+        let server = ReceiverCertificates.server(of: request.url)
+        if let certificate { receivers.record(certificate, for: server) }
+        if let signature = result.receiptSignature, let status = result.httpStatus, (200..<300).contains(status) {
+            result.signatureProblem = receivers.problem(with: signature, of: result.body, from: server)
+        }
         return result
     }
 }

@@ -202,7 +202,7 @@ public struct DeliveryWorker: Service {
             let (store, spool) = (store, spool)
             let claim = try await threads.runIfActive {
                 try store.finish(transfer, attempt: attempt, outcome: outcome, claimingNext: next) {
-                    if case .delivered(let receipt) = outcome { try spool.moveToSent(transfer, receipt: receipt) }
+                    if case .delivered(let receipt, _) = outcome { try spool.moveToSent(transfer, receipt: receipt) }
                 }
             }
             Self.log(outcome, attempt: attempt, status: result.httpStatus, to: logger)

@@ -383,6 +383,10 @@ enum Migrations {
                 CREATE INDEX hook_event_hook ON hook_event(hook_id, id);
                 """)
         }
+        migrator.registerMigration("v19-receiver-receipt-signatures") { db in
+            // The JWS a Wharf receiver signed its receipt with, verified on delivery.
+            try db.execute(sql: "ALTER TABLE transfer ADD COLUMN receipt_signature TEXT")
+        }
         return migrator
     }
 }

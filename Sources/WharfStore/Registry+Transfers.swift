@@ -151,10 +151,10 @@ extension Registry: TransferQueue {
                                     attempt.httpStatus, attempt.bytesSent, attempt.error]
                     )
                     switch outcome {
-                    case .delivered(let receipt):
+                    case .delivered(let receipt, let signature):
                         try Self.apply(
                             .deliver, to: transfer.id,
-                            setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, receipt = ?, delivered_at = ?, next_attempt_at = NULL, last_error = NULL", arguments: [receipt, attempt.startedAt.addingTimeInterval(attempt.duration).stored], in: db
+                            setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, receipt = ?, receipt_signature = ?, delivered_at = ?, next_attempt_at = NULL, last_error = NULL", arguments: [receipt, signature, attempt.startedAt.addingTimeInterval(attempt.duration).stored], in: db
                         )
                     case .retry(let date, let reason):
                         try Self.apply(
@@ -341,7 +341,7 @@ extension Registry: TransferQueue {
             state: Transfer.State(rawValue: row["state"]) ?? .dead, attempts: row["attempts"],
             attemptsSinceQueued: row["attempts_since_queued"], createdAt: row.date("created_at"), queuedAt: row.date("queued_at"),
             nextAttemptAt: row.optionalDate("next_attempt_at"), lastError: row["last_error"], receipt: row["receipt"],
-            deliveredAt: row.optionalDate("delivered_at")
+            deliveredAt: row.optionalDate("delivered_at"), receiptSignature: row["receipt_signature"]
         )
     }
 }

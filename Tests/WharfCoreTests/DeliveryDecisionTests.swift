@@ -40,6 +40,16 @@ import WharfCore
         #expect(outcome == .delivered(receipt: "ok"))
     }
 
+    @Test func aSignedReceiptIsKeptAndOneWhoseSignatureFailsIsDeadAtOnce() throws {
+        let receipt = #"{"received_at":"2026-12-03T10:00:00Z","sha256":"\#(String(repeating: "a", count: 64))"}"#
+        var result = DeliveryResult(curlCode: 0, httpStatus: 201, body: receipt, receiptSignature: "h.p.s")
+        let signed = DeliveryDecision.outcome(of: result, for: transfer(), partner: try partner(), defaults: RetryPolicy(), now: now, random: 0.5)
+        #expect(signed == .delivered(receipt: receipt, signature: "h.p.s"))
+        result.signatureProblem = "it signs another receipt than the one answered"
+        let forged = DeliveryDecision.outcome(of: result, for: transfer(), partner: try partner(), defaults: RetryPolicy(), now: now, random: 0.5)
+        #expect(forged == .dead(reason: "the receiver's receipt signature does not verify: it signs another receipt than the one answered"))
+    }
+
     @Test func aTransientFailureIsRetriedWithinTheJitteredBackoffCountingAttemptsSinceQueued() throws {
         var defaults = RetryPolicy()
         defaults.initialDelay = 10

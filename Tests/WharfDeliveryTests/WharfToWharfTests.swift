@@ -38,6 +38,11 @@ import WharfTestSupport
         for transfer in transfers {
             #expect(transfer.state == .delivered, "\(transfer)")
             #expect(transfer.receipt?.contains(transfer.sha256) == true)
+            // Signed by the receiver, verified on delivery (connections reused included),
+            // kept, and valid for the receiver's own tool too.
+            let signature = try #require(transfer.receiptSignature, "\(transfer)")
+            let saved = try receiver.fixture.directory.write("\(transfer.id).sig", signature)
+            #expect(try await receiver.fixture.succeed("receipt", "verify", saved).stdout.contains("valid: signed by Wharf's current server certificate"))
         }
         let receipts = try receiver.registry.receipts(partner: "sender")
         #expect(Set(receipts.map(\.sha256)) == Set(files.map(\.sha256)))
@@ -51,6 +56,70 @@ import WharfTestSupport
         let listed = try await sender.succeed("transfers", "list", "--json").stdout
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])
         #expect(rows.allSatisfy { ($0["receipt"] as? [String: Any])?["received_at"] != nil }, "\(listed)")
+    }
+
+    /// A receiver that answers a Wharf receipt: `/forged` with a signature made by its own
+    /// certificate's thumbprint but not its key, `/elsewhere` by another certificate's.
+    static let forger = """
+        import base64, hashlib, http.server, json, ssl, subprocess, sys
+        certificate, key, other = sys.argv[1:4]
+        def b64(data): return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+        def thumbprint(path):
+            der = subprocess.run(["openssl", "x509", "-in", path, "-outform", "der"], capture_output=True, check=True).stdout
+            return b64(hashlib.sha256(der).digest())
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_PUT(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receipt = json.dumps({"id": "r1", "partner": "sender", "filename": "x", "received_at": "2026-12-03T10:00:00Z",
+                                      "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}, sort_keys=True).encode()
+                signer = certificate if self.path.startswith("/forged") else other
+                header = json.dumps({"alg": "ES256", "x5t#S256": thumbprint(signer)}).encode()
+                jws = b64(header) + "." + b64(receipt) + "." + b64(bytes(64))
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(receipt)))
+                self.send_header("Wharf-Receipt-Signature", jws)
+                self.end_headers()
+                self.wfile.write(receipt)
+            def log_message(self, *args): pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certificate, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+        """
+
+    @Test func aReceiptWhoseSignatureDoesNotVerifyKillsTheTransferWithTheReason() async throws {
+        let sender = try WharfHomeFixture()
+        try await sender.succeed("init")
+        let directory = sender.directory
+        for name in ["server", "other"] {
+            let made = try await Command.runAsync("openssl", [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost", "-keyout", directory.file("\(name).key"), "-out", directory.file("\(name).crt"),
+            ])
+            #expect(made.succeeded, "\(made.stderr)")
+        }
+        let forger = try BackgroundProcess("python3", [
+            try directory.write("forger.py", Self.forger), directory.file("server.crt"), directory.file("server.key"), directory.file("other.crt"),
+        ])
+        let port = try await forger.waitForOutput { $0.hasSuffix("\n") }.trimmingCharacters(in: .whitespacesAndNewlines)
+        for path in ["forged", "elsewhere"] {
+            try await sender.succeed("partner", "add", path, "--url", "https://localhost:\(port)/\(path)", "--server-ca", directory.file("server.crt"))
+            try await sender.succeed("send", path, try TestGatewayFiles(fixture: sender).randomFile("\(path).bin", size: 1_000).path)
+        }
+        let run = try await sender.wharf("deliver", "--once")
+        #expect(run.status == 1, "both die: \(run.stdout) \(run.stderr)")
+        forger.signal(SIGTERM)
+
+        let transfers = try Registry.open(at: "\(sender.home)/wharf.sqlite").transfers()
+        let reasons = Dictionary(uniqueKeysWithValues: transfers.map { ($0.partner, $0) })
+        #expect(reasons["forged"]?.state == .dead && reasons["elsewhere"]?.state == .dead, "\(transfers)")
+        #expect(reasons["forged"]?.lastError == "the receiver's receipt signature does not verify: the signature does not match the receipt: it was changed, or not signed by this certificate", "\(transfers)")
+        #expect(reasons["elsewhere"]?.lastError == "the receiver's receipt signature does not verify: it was made with a certificate the receiver did not present", "\(transfers)")
+        #expect(transfers.allSatisfy { $0.receiptSignature == nil })
     }
 
     @Test func aServerLoadsLibcurlWithItsFirstDeliveryAndNotBefore() async throws {

@@ -70,7 +70,8 @@ public struct TransferClaim: Sendable {
 
 /// How an attempt ended, as the worker records it: the transition it makes.
 public enum AttemptOutcome: Sendable, Equatable {
-    case delivered(receipt: String)
+    /// `signature`: the receiver's JWS of `receipt`, verified (a Wharf receiver's).
+    case delivered(receipt: String, signature: String? = nil)
     case retry(at: Date, reason: String)
     case dead(reason: String)
 
