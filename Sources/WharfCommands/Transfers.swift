@@ -65,7 +65,12 @@ struct Transfers: ParsableCommand {
             if let error = transfer.lastError { Console.print("  reason     \(error)") }
             if let delivered = transfer.deliveredAt { Console.print("  delivered  \(delivered.formatted(.iso8601))") }
             if let receipt = transfer.receipt, !receipt.isEmpty { Console.print("  receipt    \(EscapedText.terminal(receipt))") }
-            if transfer.receiptSignature != nil { Console.print("  signed     by the receiver's server key, verified on delivery (--json has the JWS)") }
+            if transfer.receiptSignature != nil {
+                let fetched = attempts.last?.remoteAddress != nil
+                Console.print(fetched
+                    ? "  signed     by this gateway's server key, as the partner was given it (--json has the JWS)"
+                    : "  signed     by the receiver's server key, verified on delivery (--json has the JWS)")
+            }
             for attempt in attempts {
                 if let fetcher = attempt.remoteAddress {
                     Console.print("  attempt \(attempt.number)  \(attempt.startedAt.formatted(.iso8601))  fetched and acknowledged from \(fetcher)  \(attempt.bytesSent) bytes")

@@ -64,7 +64,7 @@ extension InboxConnection {
                     try store.acknowledge(id, of: partner, at: Date(), remoteAddress: remote) { transfer in
                         // The receipt of a pull delivery is its acknowledgement, signed.
                         let body = Self.acknowledgement(transfer)
-                        return signer.flatMap { try? $0.sign(body) } ?? body
+                        return (body, signer.flatMap { try? $0.sign(body) })
                     } install: { transfer in
                         try spool.moveToSent(transfer, receipt: transfer.receipt ?? "")
                     }
@@ -75,13 +75,14 @@ extension InboxConnection {
             }
             guard let transfer = acknowledged, transfer.state == .delivered else { return Self.noFile(id) }
             context.instruments.deliveryAttempted(partner: partner, outcome: "delivered", duration: .zero)
-            // Acknowledged before (or by an earlier build): the stored receipt, signed or not.
+            // Acknowledged now or before: the stored receipt, with its signature when it has one.
+            // (Builds before v19 stored the JWS alone as the receipt.)
             let stored = transfer.receipt ?? Self.acknowledgement(transfer)
-            guard !stored.hasPrefix("{"), let payload = try? ReceiptSignature.payload(of: stored) else {
-                return HTTPReply(status: .ok, body: Data((stored.hasPrefix("{") ? stored : Self.acknowledgement(transfer)).utf8))
-            }
-            var reply = HTTPReply(status: .ok, body: Data(payload.utf8))
-            reply.extraHeaders = [("Wharf-Receipt-Signature", stored)]
+            let (body, signature): (String, String?) = stored.hasPrefix("{")
+                ? (stored, transfer.receiptSignature)
+                : ((try? ReceiptSignature.payload(of: stored)) ?? Self.acknowledgement(transfer), stored)
+            var reply = HTTPReply(status: .ok, body: Data(body.utf8))
+            if let signature { reply.extraHeaders = [("Wharf-Receipt-Signature", signature)] }
             return reply
         }
     }

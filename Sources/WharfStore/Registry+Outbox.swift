@@ -36,7 +36,7 @@ extension Registry: PullOutbox {
 
     public func acknowledge(
         _ id: String, of partner: String, at now: Date, remoteAddress: String?,
-        receipt: (Transfer) -> String, install: (Transfer) throws -> Void
+        receipt: (Transfer) -> (json: String, signature: String?), install: (Transfer) throws -> Void
     ) throws(WharfError) -> Transfer? {
         let acknowledged = try write { db -> (transfer: Transfer, isNew: Bool)? in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ? AND partner = ?", arguments: [id, partner])
@@ -51,8 +51,8 @@ extension Registry: PullOutbox {
                     """).execute(arguments: [id, transfer.attempts + 1, now.stored, transfer.size, remoteAddress])
             try Self.apply(
                 .acknowledge, to: id,
-                setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, receipt = ?, delivered_at = ?, next_attempt_at = NULL, last_error = NULL",
-                arguments: [receipt, now.stored], in: db
+                setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, receipt = ?, receipt_signature = ?, delivered_at = ?, next_attempt_at = NULL, last_error = NULL",
+                arguments: [receipt.json, receipt.signature, now.stored], in: db
             )
             try Self.insert(AuditEvent(
                 at: now, kind: .delivery, outcome: .delivered, status: 200, partner: partner, subject: nil, fingerprint: nil,
@@ -60,7 +60,8 @@ extension Registry: PullOutbox {
             ), db)
             transfer.state = .delivered
             transfer.attempts += 1
-            transfer.receipt = receipt
+            transfer.receipt = receipt.json
+            transfer.receiptSignature = receipt.signature
             return (transfer, true)
         }
         guard let acknowledged else { return nil }

@@ -97,8 +97,11 @@ import WharfTestSupport
         let attempts = try registry.attempts(of: ids[0])
         #expect(attempts.count == 1 && attempts.first?.remoteAddress?.hasPrefix("127.0.0.1:") == true, "\(attempts)")
         #expect(attempts.first?.bytesSent == 200_000 && attempts.first?.httpStatus == 200)
+        // Kept as the receipt JSON that was answered, and beside it the signature.
+        #expect(delivered.receipt == acknowledged.body && delivered.receiptSignature == signature, "\(delivered)")
         let shown = try await fixture.succeed("transfers", "show", ids[0]).stdout
         #expect(shown.contains("delivered") && shown.contains("fetched and acknowledged from 127.0.0.1:"), "\(shown)")
+        #expect(shown.contains("receipt    {\"delivered_at\"") && shown.contains("signed     by this gateway's server key"), "\(shown)")
         let sent = try FileManager.default.contentsOfDirectory(atPath: "\(gateway.home)/spool/sent/shop")
         #expect(sent.filter { !$0.hasSuffix(".receipt") }.count == 2, "\(sent)")
         #expect(!FileManager.default.fileExists(atPath: gateway.spool.outgoingPath(ids[0])))

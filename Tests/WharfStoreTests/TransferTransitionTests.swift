@@ -59,7 +59,7 @@ import WharfCore
         case .cancel:
             try registry.cancel(transfer.id, remove: {})
         case .acknowledge:
-            let acknowledged = try registry.acknowledge(transfer.id, of: transfer.partner, at: Date(), remoteAddress: "127.0.0.1:1") { _ in "{}" } install: { _ in }
+            let acknowledged = try registry.acknowledge(transfer.id, of: transfer.partner, at: Date(), remoteAddress: "127.0.0.1:1") { _ in ("{}", nil) } install: { _ in }
             // Acknowledging a delivered transfer again is harmless by design: it answers the
             // transfer unchanged, which the test below checks as it checks a refusal.
             if transfer.state == .delivered, acknowledged == transfer {

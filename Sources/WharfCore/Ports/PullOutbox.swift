@@ -16,13 +16,13 @@ public protocol PullOutbox: Sendable {
 
     /// Records that `partner` fetched and acknowledged transfer `id`, in one commit: an
     /// attempt (the whole file, from `remoteAddress`), the transfer `delivered` with the
-    /// receipt `receipt` makes of it (given it with `deliveredAt` set), the audit event;
+    /// receipt and its signature `receipt` makes of it (given it with `deliveredAt` set), the audit event;
     /// then runs `install` (the file moves to `sent/`; if that fails, the acknowledgement
     /// stays recorded and recovery moves the file at the next start). A transfer delivered before is returned unchanged, `install` not run; `nil` if
     /// there is no such transfer of `partner`'s.
     func acknowledge(
         _ id: String, of partner: String, at now: Date, remoteAddress: String?,
-        receipt: (Transfer) -> String, install: (Transfer) throws -> Void
+        receipt: (Transfer) -> (json: String, signature: String?), install: (Transfer) throws -> Void
     ) throws(WharfError) -> Transfer?
 
     /// Marks `dead` the pull partners' waiting transfers queued longer ago than their
