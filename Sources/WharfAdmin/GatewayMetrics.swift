@@ -53,6 +53,10 @@ public final class GatewayMetrics: GatewayInstruments {
 
     /// Sets the gauges read at scrape time to `readings`, dropping the series of partners and
     /// certificates that are gone, and returns the exposition text.
+    public func hookDispatched(event: String, outcome: String) {
+        registry.makeCounter(descriptor: MetricFamily.hookDispatches.descriptor, labels: [("event", event), ("outcome", outcome)]).increment()
+    }
+
     public func scrape(_ readings: GaugeReadings) -> [UInt8] {
         gauges.update(with: readings)
         return registry.emitToBuffer()
@@ -90,6 +94,14 @@ struct MetricFamily: Sendable {
     )
     static let deliveryDuration = MetricFamily(
         base: "wharf_delivery_duration", unit: "seconds", help: "Time of one delivery attempt, whatever its outcome."
+    )
+    static let hookDispatches = MetricFamily(
+        base: "wharf_hook_dispatches", unit: "total",
+        help: "Hook events dispatched, by event (received, delivered, dead) and outcome (done, retrying, failed)."
+    )
+    static let hookEvents = MetricFamily(
+        base: "wharf_hook", unit: "events",
+        help: "Hook events by state: pending (waiting or being retried) and failed (given up)."
     )
     static let buildInfo = MetricFamily(base: "wharf_build", unit: "info", help: "Always 1; the version is the label.")
     static let transfers = MetricFamily(base: "wharf", unit: "transfers", help: "Transfers by partner and state.")

@@ -27,12 +27,15 @@ public struct GaugeReadings: Sendable {
     public var oldestQueued: [String: Date]
     public var certificates: [CertificateExpiry]
     public var spoolFreeBytes: Int64
+    /// Hook events waiting (`pending`) and given up (`failed`); absent states count 0.
+    public var hookEvents: [HookEvent.State: Int]
     public var now: Date
 
     public init(
         transfers: [TransferCount], partners: [String], oldestQueued: [String: Date],
-        certificates: [CertificateExpiry], spoolFreeBytes: Int64, now: Date
+        certificates: [CertificateExpiry], spoolFreeBytes: Int64, hookEvents: [HookEvent.State: Int] = [:], now: Date
     ) {
+        self.hookEvents = hookEvents
         self.transfers = transfers
         self.partners = partners
         self.oldestQueued = oldestQueued
@@ -88,6 +91,9 @@ final class ScrapedGauges: Sendable {
                     [("kind", certificate.kind.rawValue), ("partner", certificate.partner ?? ""), ("fingerprint", certificate.fingerprint ?? "")],
                     certificate.notAfter.timeIntervalSince1970.rounded(.down)
                 )
+            }
+            for state in [HookEvent.State.pending, .failed] {
+                set(.hookEvents, [("state", state.rawValue)], Double(readings.hookEvents[state] ?? 0))
             }
             for (key, gauge) in previous where current[key] == nil {
                 registry.unregisterGauge(gauge)

@@ -100,7 +100,7 @@ public struct Gateway: Sendable {
             configuration: delivery, store: store, spool: spool, pki: home.pki, instruments: instruments, logger: logger
         ))
         services.append(Intake(store: store, spool: spool, logger: logger))
-        services.append(HookRunner(store: store, spool: spool, logger: logger))
+        services.append(HookRunner(store: store, spool: spool, instruments: instruments, logger: logger))
         services.append(ExpiryWatch(home: home, store: store, logger: logger))
         services.append(RevocationListRefresh(publisher: RevocationListPublisher(pki: home.pki, store: store), logger: logger))
         if let auditRetentionDays {
@@ -132,6 +132,7 @@ public struct Gateway: Sendable {
             oldestQueued: try store.oldestWaitingByPartner(),
             certificates: try home.certificateExpiries(partners: partners),
             spoolFreeBytes: try spool.freeBytes(),
+            hookEvents: try store.hookEventCounts(),
             now: Date()
         )
     }

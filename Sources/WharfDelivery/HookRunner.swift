@@ -15,11 +15,16 @@ import WharfSpool
 public struct HookRunner: Service {
     private let store: any HookQueue
     private let spool: Spool
+    private let instruments: any GatewayInstruments
     private let logger: Logger
     private let interval: Duration
     private let concurrency: Int
 
-    public init(store: any HookQueue, spool: Spool, logger: Logger, interval: Duration = .milliseconds(500), concurrency: Int = 8) {
+    public init(
+        store: any HookQueue, spool: Spool, instruments: any GatewayInstruments = NoInstruments(), logger: Logger,
+        interval: Duration = .milliseconds(500), concurrency: Int = 8
+    ) {
+        self.instruments = instruments
         // Writing an event to a command that closed its input must not end the gateway.
         signal(SIGPIPE, SIG_IGN)
         self.store = store
@@ -79,7 +84,7 @@ public struct HookRunner: Service {
     }
 
     private func dispatch(_ event: HookEvent, hook: Hook, threads: NIOThreadPool) async {
-        let (store, spool, logger) = (store, spool, logger)
+        let (store, spool, logger, instruments) = (store, spool, logger, instruments)
         let path = event.storedName.map { "\(spool.inboxDirectory(for: event.partner))/\($0)" }
         do {
             try await threads.runIfActive {
@@ -87,6 +92,7 @@ public struct HookRunner: Service {
                 let now = Date()
                 let outcome = failure.map { HookOutcome.afterFailure(of: event, by: hook, error: $0, now: now, random: Double.random(in: 0..<1)) } ?? .done
                 try store.finishHookEvent(event.id, outcome: outcome, at: now)
+                instruments.hookDispatched(event: event.event.rawValue, outcome: outcome.metricLabel)
                 let metadata: Logger.Metadata = ["hook": "\(hook.id)", "event": "\(event.id)", "partner": "\(event.partner)"]
                 switch outcome {
                 case .done: logger.debug("hook event dispatched", metadata: metadata)
@@ -99,6 +105,17 @@ public struct HookRunner: Service {
         } catch {
             // The lease runs out and the event is dispatched again: at least once.
             logger.error("a hook event's outcome could not be recorded", metadata: ["event": "\(event.id)", "error": "\(error)"])
+        }
+    }
+}
+
+extension HookOutcome {
+    /// The outcome's label in `wharf_hook_dispatches_total`.
+    var metricLabel: String {
+        switch self {
+        case .done: "done"
+        case .retry: "retrying"
+        case .failed: "failed"
         }
     }
 }

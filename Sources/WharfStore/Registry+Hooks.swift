@@ -54,6 +54,17 @@ extension Registry: HookQueue {
         }
     }
 
+    /// How many hook events are in each state.
+    public func hookEventCounts() throws(WharfError) -> [HookEvent.State: Int] {
+        try read { db in
+            var counts: [HookEvent.State: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM hook_event GROUP BY state") {
+                if let state = HookEvent.State(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
     /// See `HookQueue.claimHookEvents`.
     public func claimHookEvents(now: Date, margin: Double, limit: Int) throws(WharfError) -> [(HookEvent, Hook)] {
         let due = "SELECT EXISTS (SELECT 1 FROM hook_event WHERE state = 'pending' AND next_attempt_at <= ?)"

@@ -121,7 +121,7 @@ import WharfTestSupport
     }
 
     @Test func aURLIsRetriedWithBackoffUntilItAnswersAndAHangingCommandHoldsUpNothing() async throws {
-        let gateway = try await TestGateway.start()
+        let gateway = try await TestGateway.start(admin: 0)
         let fixture = gateway.fixture
         let out = fixture.directory.file("posts")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -163,6 +163,20 @@ import WharfTestSupport
         #expect(hung.allSatisfy { $0.lastError == "/bin/sleep did not finish within 1 s; it was stopped; gave up after 2 attempts" }, "\(hung.map(\.lastError))")
         let failed = try await fixture.succeed("hook", "events", "--state", "failed").stdout
         #expect(failed.split(separator: "\n").count == 3 && failed.contains("failed, 2 attempts  /bin/sleep did not finish"), "\(failed)")
+
+        // Counted for the operator, and promtool reads it.
+        let adminPort = try #require(gateway.adminPort)
+        let metrics = try await Command.runAsync("curl", ["-sS", "http://127.0.0.1:\(adminPort)/metrics"]).stdout
+        func value(_ series: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(value(#"wharf_hook_dispatches_total{event="received",outcome="done"}"#) == 3, "\(metrics)")
+        #expect(value(#"wharf_hook_dispatches_total{event="received",outcome="retrying"}"#) == 9, "six 503s, three timeouts")
+        #expect(value(#"wharf_hook_dispatches_total{event="received",outcome="failed"}"#) == 3)
+        #expect(value(#"wharf_hook_events{state="failed"}"#) == 3 && value(#"wharf_hook_events{state="pending"}"#) == 0)
+        let saved = try fixture.directory.write("metrics.txt", metrics)
+        let checked = try await Command.runAsync("sh", ["-c", "promtool check metrics < \"$0\"", saved])
+        #expect(checked.status == 0, "promtool: \(checked.stdout)\(checked.stderr)")
 
         // Removed, a hook gets nothing more.
         try await fixture.succeed("hook", "remove", "1")

@@ -18,6 +18,10 @@ public protocol GatewayInstruments: Sendable {
 
     /// A delivery attempt ended: `delivered`, `retrying` or `dead`.
     func deliveryAttempted(partner: String, outcome: String, duration: Duration)
+
+    /// A hook event was dispatched (`event`: received, delivered, dead): `done`,
+    /// `retrying` (it failed and will be tried again) or `failed` (for the last time).
+    func hookDispatched(event: String, outcome: String)
 }
 
 /// Why a TLS handshake failed, in a few fixed words (OpenSSL's reasons are many).
@@ -59,4 +63,5 @@ public struct NoInstruments: GatewayInstruments {
     public func handshakeFailed(reason: HandshakeFailure) {}
     public func connectionRefused(reason: String) {}
     public func deliveryAttempted(partner: String, outcome: String, duration: Duration) {}
+    public func hookDispatched(event: String, outcome: String) {}
 }
