@@ -178,7 +178,7 @@ struct PartnerReport: Encodable {
             outbound.maxAgeSeconds.map { "gives up after \($0) s" },
             outbound.maxDeliveries.map { "\($0) deliveries at once" },
         ].compactMap { $0 }
-        lines.append("  delivery      \(overrides.isEmpty ? "the gateway's retry settings" : overrides.joined(separator: ", "))")
+        lines.append("  retries       \(overrides.isEmpty ? "the gateway's settings" : overrides.joined(separator: ", "))")
         return lines.joined(separator: "\n")
     }
 }

@@ -177,7 +177,7 @@ import WharfTestSupport
         #expect(outbound["max_deliveries"] as? Int == 2)
         #expect(outbound["max_age_seconds"] is NSNull)
         let text = try fixture.succeed("partner", "show", "acme").stdout
-        #expect(text.contains("delivery      first retry within 5.0 s, 3 attempts, 2 deliveries at once"), "\(text)")
+        #expect(text.contains("retries       first retry within 5.0 s, 3 attempts, 2 deliveries at once"), "\(text)")
     }
 
     @Test func disableEnableAndRemove() throws {
