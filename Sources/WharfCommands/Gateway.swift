@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import WharfAdmin
@@ -88,11 +89,18 @@ public struct Gateway: Sendable {
             let (home, store, spool) = (home, store, spool)
             services.append(AdminServer(
                 configuration: admin.listen, metrics: metrics,
-                readings: { try Self.readings(home: home, store: store, spool: spool) },
+                // These read the registry and pki/, which blocks: on the thread pool, never on
+                // Swift's cooperative threads.
+                readings: { try await NIOThreadPool.singleton.runIfActive { try Self.readings(home: home, store: store, spool: spool) } },
                 readiness: {
-                    Self.problems(store: store, spool: spool, minimumFreeSpace: admin.minimumFreeSpace, listening: listening.withLock { $0 })
+                    let isListening = listening.withLock { $0 }
+                    return (try? await NIOThreadPool.singleton.runIfActive {
+                        Self.problems(store: store, spool: spool, minimumFreeSpace: admin.minimumFreeSpace, listening: isListening)
+                    }) ?? ["the readiness checks could not run"]
                 },
-                revocationList: { try RevocationListPublisher(pki: home.pki, store: store).make().derBytes },
+                revocationList: {
+                    try await NIOThreadPool.singleton.runIfActive { try RevocationListPublisher(pki: home.pki, store: store).make().derBytes }
+                },
                 logger: logger, onListening: onAdminListening
             ))
         }

@@ -8,7 +8,8 @@ import X509
 /// a partner's certificate against.
 ///
 /// It lists serials with their revocation time, and carries the CA's key identifier and a
-/// CRL number (the time it was made, in seconds, so a later list has a larger number).
+/// CRL number (the time it was made, in milliseconds, so a later list has a larger number,
+/// also when two are made within one second).
 public struct RevocationList: Sendable {
     public struct Entry: Sendable, Equatable {
         /// Hex, as `Revocation.normalizedSerial` writes it.
@@ -32,6 +33,7 @@ public struct RevocationList: Sendable {
 
     /// A list of `entries` signed by `authority`, valid from `now` for `validity`.
     public init(entries: [Entry], authority: CertificateAuthority, now: Date = Date(), validity: TimeInterval = Self.validity) throws(WharfError) {
+        let madeAt = now
         // Whole seconds: the encoded times have no fractions.
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let nextUpdate = now.addingTimeInterval(validity)
@@ -70,7 +72,7 @@ public struct RevocationList: Sendable {
                             try Self.serializeExtension([2, 5, 29, 35], value.serializedBytes, into: &extensions)
                         }
                         var number = DER.Serializer()
-                        try number.serialize(Int(now.timeIntervalSince1970))
+                        try number.serialize(Int((madeAt.timeIntervalSince1970 * 1000).rounded(.down)))
                         try Self.serializeExtension([2, 5, 29, 20], number.serializedBytes, into: &extensions)
                     }
                 }

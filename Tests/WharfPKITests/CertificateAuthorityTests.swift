@@ -103,3 +103,24 @@ import X509
         #expect(throws: WharfError.self) { try Certificate.parseAll(pem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", source: "x") }
     }
 }
+
+/// Wharf's CRL numbers, as openssl reads them.
+@Suite struct RevocationListNumberTests {
+    @Test func twoListsMadeWithinOneSecondHaveIncreasingNumbers() throws {
+        let authority = try CertificateAuthority.create(commonName: "Test CA", keyType: .p256)
+        let directory = try TemporaryDirectory("wharf-crl")
+        let second = Date(timeIntervalSince1970: 1_800_000_000)
+        func number(at date: Date) throws -> Int {
+            let list = try RevocationList(entries: [], authority: authority, now: date)
+            let path = try directory.write("\(date.timeIntervalSince1970).pem", list.pemText)
+            let printed = try Command.run("openssl", ["crl", "-in", path, "-noout", "-crlnumber"]).stdout
+            // "crlNumber=0x…": hex.
+            let hex = printed.split(separator: "=").last?.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "0x", with: "") ?? ""
+            return try #require(Int(hex, radix: 16), "\(printed)")
+        }
+        let first = try number(at: second.addingTimeInterval(0.2))
+        let later = try number(at: second.addingTimeInterval(0.7))
+        #expect(later > first, "\(first), \(later)")
+        #expect(try number(at: second.addingTimeInterval(1.0)) > later)
+    }
+}
