@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WharfCore
+import WharfDelivery
 import WharfStore
 
 
@@ -15,7 +16,7 @@ struct HookCommand: ParsableCommand {
             backoff while the hook fails. A receiver that must not act twice keys on the \
             event's id.
             """,
-        subcommands: [Add.self, List.self, Remove.self, Events.self]
+        subcommands: [Add.self, List.self, Remove.self, Test.self, Events.self]
     )
 
     struct Add: ParsableCommand {
@@ -177,6 +178,30 @@ struct HookCommand: ParsableCommand {
             try registry.removeHook(id)
             OperatorAudit.record(registry, "hook remove", "hook \(id)")
             Console.print("Removed hook \(id).")
+        }
+    }
+
+    struct Test: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a hook once with a sample event (id 0, file wharf-hook-test.xml), now, and say how it went.",
+            discussion: "Nothing is queued or recorded; exit status 1 when the hook fails."
+        )
+
+        @OptionGroup var home: HomeOptions
+
+        @Argument(help: "The hook id.")
+        var id: Int64
+
+        func run() throws {
+            let registry = try home.resolved.openRegistry()
+            guard let hook = try registry.hooks().first(where: { $0.id == id }) else {
+                throw WharfError(.notFound, "no hook with id \(id)", fix: "`wharf hook list` shows the hooks")
+            }
+            if let failure = HookRunner.test(hook, partner: hook.partner ?? "example") {
+                Console.error("wharf: hook \(id) failed: \(failure)")
+                throw ExitCode(1)
+            }
+            Console.print("Hook \(id) ran: \(EscapedText.terminal(hook.target)) took the sample \(hook.event.rawValue) event.")
         }
     }
 

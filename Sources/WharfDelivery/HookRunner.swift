@@ -69,6 +69,18 @@ public struct HookRunner: Service {
         }
     }
 
+    /// `wharf hook test`: dispatches a sample event of `hook`'s kind once, now, outside the
+    /// queue; `nil` when the hook did its part, else what went wrong. Blocks.
+    public static func test(_ hook: Hook, partner: String) -> String? {
+        signal(SIGPIPE, SIG_IGN)
+        let event = HookEvent(
+            id: 0, hookID: hook.id, event: hook.event, subject: hook.event == .received ? "r-test" : "t-test", partner: partner,
+            filename: "wharf-hook-test.xml", size: 0, sha256: String(repeating: "0", count: 64), storedName: nil,
+            reason: hook.event == .dead ? "a test event: nothing died" : nil, occurredAt: Date()
+        )
+        return HookDispatch.run(event, hook: hook, path: nil)
+    }
+
     private func claim(limit: Int, threads: NIOThreadPool) async -> [(HookEvent, Hook)] {
         let store = store
         do {

@@ -89,6 +89,7 @@ import WharfTestSupport
         Case(label: "a hook with a CA file that is not PEM", arguments: ["hook", "add", "--on", "received", "--url", "https://ingest.example.com/", "--ca-file", "{dir}/notes.txt"], says: "is not a readable PEM file"),
         Case(label: "a hook with no attempts", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/true", "--max-attempts", "0"], says: "--max-attempts must be at least 1"),
         Case(label: "removal of an unknown hook", arguments: ["hook", "remove", "42"], says: "no hook with id 42"),
+        Case(label: "test of an unknown hook", arguments: ["hook", "test", "42"], says: "no hook with id 42"),
         Case(label: "hook events in an unknown state", arguments: ["hook", "events", "--state", "lost"], says: "--state 'lost' is not one of pending, done, failed"),
     ]
 

@@ -70,6 +70,12 @@ import WharfTestSupport
         // Only shop's deliveries: the pull partner's outbox is the simplest delivery to make.
         try await fixture.succeed("partner", "add", "shop", "--delivery", "pull")
         try await fixture.succeed("partner", "issue", "shop")
+        // A sample event first, outside the queue.
+        let tried = try await fixture.succeed("hook", "test", "1").stdout
+        let recorded = try jsonFiles(in: out).count
+        #expect(tried.contains("Hook 1 ran") && recorded == 1, "\(tried)")
+        try FileManager.default.removeItem(atPath: "\(out)/0-1.json")
+        #expect(try gateway.registry.hookEvents().isEmpty, "a test queues nothing")
         let listed = try await fixture.succeed("hook", "list").stdout
         #expect(listed.contains("on received  every partner  exec ") && listed.contains("'a b'"), "\(listed)")
 
@@ -200,6 +206,8 @@ import WharfTestSupport
             """)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
         try await fixture.succeed("hook", "add", "--on", "received", "--exec", script, "--retry-initial", "0.2", "--max-attempts", "50")
+        let tried = try await fixture.wharf("hook", "test", "1")
+        #expect(tried.status == 1 && tried.stderr == "wharf: hook 1 failed: \(script) exited with status 3: downstream is not ready\n", "\(tried.stderr)")
 
         var gateway = try await TestGateway.start(fixture: fixture)
         let file = try gateway.randomFile("a.xml", size: 10)
