@@ -218,16 +218,12 @@ struct HookCommand: ParsableCommand {
         @Option(help: "Only events in this state: pending, done or failed.")
         var state: String?
 
-        @Option(help: "How many to list.")
-        var limit: Int = 100
-
-        @Flag(help: "Print JSON.")
-        var json = false
+        @OptionGroup var list: ListOptions
 
         func run() throws {
             let state = try state.map { text throws(WharfError) in try HookCommand.parse(HookEvent.State.self, text, option: "--state") }
-            let events = try home.resolved.openRegistry().hookEvents(hook: hook, state: state, limit: limit)
-            Listing.print(events, json: json, empty: "No hook events.") { event in
+            let events = try home.resolved.openRegistry().hookEvents(hook: hook, partner: try list.partnerName(), state: state, limit: list.limit)
+            Listing.print(events, json: list.json, empty: "No hook events.") { event in
                 let retry = event.state == .pending && event.attempts > 0 ? " next \(event.nextAttemptAt?.utcTimestamp() ?? "-")" : ""
                 let error = event.lastError.map { "  \(EscapedText.terminal($0))" } ?? ""
                 return "\(event.id)  hook \(event.hookID)  \(event.event.rawValue)  \(event.partner)  \(EscapedText.terminal(event.filename))  \(event.state.rawValue), \(event.attempts) attempt\(event.attempts == 1 ? "" : "s")\(retry)\(error)"

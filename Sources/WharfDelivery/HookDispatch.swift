@@ -22,7 +22,11 @@ enum HookDispatch {
     /// The most of a command's standard error kept as its failure.
     static let errorLimit = 400
 
+    /// Writing an event to a command that closed its input must make EPIPE, not end Wharf.
+    private static let sigpipeIgnored: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     private static func execute(_ words: [String], event: HookEvent, path: String?, timeout: Double) -> String? {
+        _ = sigpipeIgnored
         let process = Process()
         process.executableURL = URL(fileURLWithPath: words[0])
         process.arguments = Array(words.dropFirst())

@@ -25,8 +25,6 @@ public struct HookRunner: Service {
         interval: Duration = .milliseconds(500), concurrency: Int = 8
     ) {
         self.instruments = instruments
-        // Writing an event to a command that closed its input must not end the gateway.
-        signal(SIGPIPE, SIG_IGN)
         self.store = store
         self.spool = spool
         self.logger = logger
@@ -72,7 +70,6 @@ public struct HookRunner: Service {
     /// `wharf hook test`: dispatches a sample event of `hook`'s kind once, now, outside the
     /// queue; `nil` when the hook did its part, else what went wrong. Blocks.
     public static func test(_ hook: Hook, partner: String) -> String? {
-        signal(SIGPIPE, SIG_IGN)
         let event = HookEvent(
             id: 0, hookID: hook.id, event: hook.event, subject: hook.event == .received ? "r-test" : "t-test", partner: partner,
             filename: "wharf-hook-test.xml", size: 0, sha256: String(repeating: "0", count: 64), storedName: nil,

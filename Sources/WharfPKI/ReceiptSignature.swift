@@ -70,6 +70,18 @@ public enum ReceiptSignature {
         return String(decoding: payload, as: UTF8.self)
     }
 
+    /// Whether `jws` names `certificate` as its signer (its `x5t#S256`), signature unchecked.
+    public static func names(_ certificate: Certificate, asSignerOf jws: String) -> Bool {
+        let header = jws.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
+        guard let bytes = JOSE.decode(header), let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let thumbprint = object["x5t#S256"] as? String else { return false }
+        return thumbprint == Self.thumbprint(of: certificate)
+    }
+
+    private static func thumbprint(of certificate: Certificate) -> String {
+        JOSE.base64URL(Array(SHA256.hash(data: certificate.derBytes)))
+    }
+
     public static func verify(_ jws: String, among certificates: [Certificate]) throws(WharfError) -> Verified {
         let parts = jws.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let headerBytes = JOSE.decode(parts[0]), let payloadBytes = JOSE.decode(parts[1]),
@@ -79,7 +91,7 @@ public enum ReceiptSignature {
         else {
             throw .invalid("the signature is not a receipt JWS (header.payload.signature, base64url)", fix: "give the Wharf-Receipt-Signature header's value as it was sent")
         }
-        guard let certificate = certificates.first(where: { JOSE.base64URL(Array(SHA256.hash(data: $0.derBytes))) == thumbprint }) else {
+        guard let certificate = certificates.first(where: { Self.thumbprint(of: $0) == thumbprint }) else {
             throw .invalid(
                 "the receipt was signed with a server certificate this home does not have (x5t#S256 \(EscapedText.terminal(thumbprint)))",
                 fix: "verify it in the home that issued it; pki/server-history/ keeps every earlier server certificate"

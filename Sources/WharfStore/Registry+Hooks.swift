@@ -40,16 +40,19 @@ extension Registry: HookQueue {
         try read { db in try Row.fetchAll(db, sql: "SELECT * FROM hook ORDER BY id").map { try Self.hook(from: $0, prefix: "") } }
     }
 
-    /// Hook events, newest first: of one hook or all, in one state or any.
-    public func hookEvents(hook: Int64? = nil, state: HookEvent.State? = nil, limit: Int = 100) throws(WharfError) -> [HookEvent] {
+    /// Hook events, newest first: of one hook or all, one partner or all, in one state or any.
+    public func hookEvents(
+        hook: Int64? = nil, partner: String? = nil, state: HookEvent.State? = nil, limit: Int = 100
+    ) throws(WharfError) -> [HookEvent] {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM hook_event WHERE (?1 IS NULL OR hook_id = ?1) AND (?2 IS NULL OR state = ?2)
-                    ORDER BY id DESC LIMIT ?3
+                    SELECT * FROM hook_event WHERE (?1 IS NULL OR hook_id = ?1) AND (?2 IS NULL OR partner = ?2)
+                      AND (?3 IS NULL OR state = ?3)
+                    ORDER BY id DESC LIMIT ?4
                     """,
-                arguments: [hook, state?.rawValue, limit]
+                arguments: [hook, partner, state?.rawValue, limit]
             ).map(Self.hookEvent(from:))
         }
     }

@@ -90,6 +90,12 @@ import WharfTestSupport
         Case(label: "a hook with no attempts", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/true", "--max-attempts", "0"], says: "--max-attempts must be at least 1"),
         Case(label: "removal of an unknown hook", arguments: ["hook", "remove", "42"], says: "no hook with id 42"),
         Case(label: "test of an unknown hook", arguments: ["hook", "test", "42"], says: "no hook with id 42"),
+        Case(label: "a CA file for a command hook", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/true", "--ca-file", "{dir}/ca.crt"], says: "--ca-file goes with --url"),
+        Case(label: "a hook posting to a URL that is not one", arguments: ["hook", "add", "--on", "received", "--url", "ingest events"], says: "is not a URL"),
+        Case(label: "a hook posting over another scheme", arguments: ["hook", "add", "--on", "received", "--url", "ftp://ingest.example.com/"], says: "must be https or http, not ftp"),
+        Case(label: "a hook with a negative first retry", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/true", "--retry-initial=-1"], says: "--retry-initial must be 0 or more seconds"),
+        Case(label: "a hook with no time to run", arguments: ["hook", "add", "--on", "received", "--exec", "/bin/true", "--timeout", "0"], says: "--timeout must be more than 0"),
+        Case(label: "hook events of a bad partner name", arguments: ["hook", "events", "--partner", "Not A Slug"], says: "not a valid partner name"),
         Case(label: "hook events in an unknown state", arguments: ["hook", "events", "--state", "lost"], says: "--state 'lost' is not one of pending, done, failed"),
     ]
 

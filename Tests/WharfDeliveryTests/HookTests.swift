@@ -123,6 +123,9 @@ import WharfTestSupport
         let done = try await fixture.succeed("hook", "events", "--state", "done", "--json").stdout
         let doneEvents = try #require(try JSONSerialization.jsonObject(with: Data(done.utf8)) as? [[String: Any]])
         #expect(doneEvents.count == 3 && doneEvents.allSatisfy { $0["attempts"] as? Int == 1 }, "\(done)")
+        let shops = try await fixture.succeed("hook", "events", "--partner", "shop", "--json").stdout
+        let shopEvents = try #require(try JSONSerialization.jsonObject(with: Data(shops.utf8)) as? [[String: Any]])
+        #expect(shopEvents.compactMap { $0["event"] as? String }.sorted() == ["dead", "delivered"], "\(shops)")
         try await gateway.stop()
     }
 
