@@ -324,6 +324,19 @@ def curl_put(url, source, tls):
 
 # MARK: the benchmark
 
+def copy_home(source, target):
+    """A copy of home `source` at `target` without its spool and logs. The registry is
+    copied with SQLite's online backup: the home's gateway may be writing it, and a copy of
+    the file alone can catch a checkpoint half done (a malformed database)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("spool", "*.log", "wharf.sqlite*"))
+    original = sqlite3.connect(f"{source}/wharf.sqlite")
+    copy = sqlite3.connect(f"{target}/wharf.sqlite")
+    with copy:
+        original.backup(copy)
+    original.close()
+    copy.close()
+
+
 def add_partners(db, partners):
     """Registers `partners` more partners in the registry `db`, each a copy of `bench` with
     its own name (`partner-000001`, ...) and a fingerprint identity of its own."""
@@ -722,7 +735,7 @@ class Bench:
     def case_b7(self):
         partners = self.sizes["b7_partners"]
         large = Wharf(self, f"{self.workdir}/home-large")
-        shutil.copytree(self.home.home, large.home, ignore=shutil.ignore_patterns("spool", "*.log", "wharf.sqlite-*"))
+        copy_home(self.home.home, large.home)
         self.log(f"    registering {partners} more partners")
         db = sqlite3.connect(f"{large.home}/wharf.sqlite")
         with db:
@@ -764,7 +777,7 @@ class Bench:
     def case_b8(self):
         partners, scrapes = self.sizes["b8_partners"], self.sizes["b8_scrapes"]
         large = Wharf(self, f"{self.workdir}/home-metrics")
-        shutil.copytree(self.home.home, large.home, ignore=shutil.ignore_patterns("spool", "*.log", "wharf.sqlite-*"))
+        copy_home(self.home.home, large.home)
         # Partners as in B7, with ten finished transfers each (states the worker leaves alone).
         db = sqlite3.connect(f"{large.home}/wharf.sqlite")
         with db:
