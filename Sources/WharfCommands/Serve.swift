@@ -81,6 +81,7 @@ struct ListenerOptions: ParsableArguments {
     @Option(help: .setting("handshake-timeout", valueName: "seconds")) var handshakeTimeout: String?
     @Option(help: .setting("head-timeout", valueName: "seconds")) var headTimeout: String?
     @Option(help: .setting("body-timeout", valueName: "seconds")) var bodyTimeout: String?
+    @Option(help: .setting("partial-upload-max-age", valueName: "seconds")) var partialUploadMaxAge: String?
     @Option(help: .setting("admin-listen", valueName: "host:port|off")) var adminListen: String?
     @Option(help: .setting("min-free-space", valueName: "size")) var minFreeSpace: String?
     @Flag(inversion: .prefixedNo, help: .setting("send-ca-names", valueName: "")) var sendCANames: Bool?
@@ -94,7 +95,7 @@ struct ListenerOptions: ParsableArguments {
     var flags: [String: String] {
         [
             "listen": listen, "handshake-timeout": handshakeTimeout, "head-timeout": headTimeout,
-            "body-timeout": bodyTimeout, "admin-listen": adminListen, "min-free-space": minFreeSpace,
+            "body-timeout": bodyTimeout, "partial-upload-max-age": partialUploadMaxAge, "admin-listen": adminListen, "min-free-space": minFreeSpace,
             "send-ca-names": sendCANames.map { $0 ? "true" : "false" },
             "max-connections-per-address": maxConnectionsPerAddress, "max-connections": maxConnections,
             "min-body-rate": minBodyRate, "defender": defender, "defender-allow": defenderAllow,
@@ -110,6 +111,7 @@ struct ListenerOptions: ParsableArguments {
         configuration.handshakeTimeout = .seconds(settings.seconds("handshake-timeout"))
         configuration.requestHeadTimeout = .seconds(settings.seconds("head-timeout"))
         configuration.bodyProgressTimeout = .seconds(settings.seconds("body-timeout"))
+        configuration.partialUploadMaxAge = .seconds(settings.seconds("partial-upload-max-age"))
         configuration.sendCANames = settings["send-ca-names"] == "true"
         configuration.maxConnectionsPerAddress = settings.int("max-connections-per-address")
         configuration.maxConnections = settings.int("max-connections")

@@ -83,6 +83,10 @@ extension Setting {
         seconds("handshake-timeout", 10, .serve, "Seconds a client may take to finish the TLS handshake.", minimum: 1),
         seconds("head-timeout", 30, .serve, "Seconds a connection may wait before sending a complete request head.", minimum: 1),
         seconds("body-timeout", 60, .serve, "Seconds an upload may go without body progress.", minimum: 1),
+        seconds(
+            "partial-upload-max-age", 86_400, .serve,
+            "Seconds a resumable upload may go untouched before it is removed with its bytes (24 h).", minimum: 1
+        ),
         seconds("retry-initial", 30, .gateway, "Upper bound of the first retry's wait, in seconds; doubles per attempt.", fractions: true),
         seconds("retry-maximum", 1800, .gateway, "The longest wait between attempts, in seconds.", fractions: true),
         count("max-attempts", 20, "Attempts before a transfer dies."),

@@ -105,6 +105,7 @@ public struct InboundServer: Service {
         try await withThrowingTaskGroup(of: Void.self) { housekeeping in
             housekeeping.addTask { await defender.run(every: configuration.defenderRefreshInterval) }
             housekeeping.addTask { await refusals.run(every: configuration.refusalFlushInterval) }
+            housekeeping.addTask { await PartialUploadSweep(context: context).run() }
             defer { housekeeping.cancelAll() }
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
@@ -179,4 +180,6 @@ struct InboxContext: Sendable {
     /// Where refusals made before a partner is known are counted; without it (a connection
     /// served on its own, in tests), each is recorded as it happens.
     var refusals: RefusalRecorder?
+    /// Which request holds each resumable upload.
+    var activeUploads = ActiveUploads()
 }

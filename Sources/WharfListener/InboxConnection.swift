@@ -117,9 +117,15 @@ struct InboxConnection {
     ) async -> HTTPReply {
         let audit = AuditTemplate(presented: presented, remote: remote)
         let started = ContinuousClock.now
-        var machine = UploadStateMachine(id: Receipt.newID(), directWriteThreshold: context.configuration.directWriteThreshold)
+        var machine = UploadStateMachine(
+            id: Receipt.newID(), directWriteThreshold: context.configuration.directWriteThreshold,
+            partialUploadMaxAge: context.configuration.partialUploadMaxAge
+        )
         var authorized: Authorized?
         var staged: LazyStagedFile?
+        /// The answer is the final one of a request that completed a resumable upload,
+        /// which says so (`Upload-Complete: ?1`), whatever its status.
+        var completesUpload = false
         var action = machine.headReceived(UploadStateMachine.Head(head))
         while true {
             switch action {
@@ -159,12 +165,22 @@ struct InboxConnection {
                 }
                 var reply = HTTPReply.error(HTTPResponseStatus(statusCode: refusal.status), refusal.code, refusal.message, close: refusal.close)
                 reply.extraHeaders = refusal.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+                if completesUpload { reply.extraHeaders.append(("Upload-Complete", "?1")) }
                 return reply
             case .drain:
                 let empty = await drainEmptyBody(&requests)
                 action = machine.listDrained(hadBody: empty.map { !$0 })
             case .outbox(let request, let partner):
                 return await answer(request, partner: partner, head: head, remote: remote)
+            case .upload(let request, let partner, let limit):
+                switch await answer(request, partner: partner, limit: limit, head: head, authorized: authorized, audit: audit, remote: remote, requests: &requests) {
+                case .reply(let reply): return reply
+                case .action(let next, let completes):
+                    completesUpload = completes
+                    action = next
+                }
+            case .options(let limit):
+                return await answerOptions(limit: limit, requests: &requests)
             case .list(let partner):
                 do {
                     let (store, limit) = (context.store, context.configuration.receiptListLimit)
@@ -173,6 +189,15 @@ struct InboxConnection {
                     return .error(.internalServerError, "storage", "the receipts cannot be read now")
                 }
             case .receive(let reception):
+                if let creation = reception.resumable, let authorized {
+                    switch await createResumable(reception, creation, head: head, authorized: authorized, audit: audit, remote: remote, requests: &requests) {
+                    case .reply(let reply): return reply
+                    case .action(let next, let completes):
+                        completesUpload = completes
+                        action = next
+                    }
+                    continue
+                }
                 if reception.sendContinue { await sendContinue(head) }
                 // The staged file is opened by the first write, and a small upload is written,
                 // fsynced, committed and moved in one trip to the thread pool.
@@ -193,7 +218,7 @@ struct InboxConnection {
                     action = machine.commitEnded(.failed(WharfError(.fileSystem, "nothing was staged")))
                     continue
                 }
-                action = machine.commitEnded(await commit(receipt, staged: staged, authorized: authorized, audit: audit))
+                action = machine.commitEnded(await commit(receipt, file: .staged(staged), authorized: authorized, audit: audit))
             case .reply(let status, let receipt, let discardStaged):
                 if discardStaged { await staged?.discard() }
                 context.logger.info(status == 201 ? "upload accepted" : "upload replayed", metadata: [
@@ -205,7 +230,9 @@ struct InboxConnection {
                     partner: receipt.partner, outcome: status == 201 ? "accepted" : "replayed", bytes: receipt.size,
                     duration: ContinuousClock.now - started
                 )
-                return .receipt(HTTPResponseStatus(statusCode: status), receipt)
+                var reply = HTTPReply.receipt(HTTPResponseStatus(statusCode: status), receipt)
+                if completesUpload { reply.extraHeaders.append(("Upload-Complete", "?1")) }
+                return reply
             case .abandon(let entry):
                 await staged?.discard()
                 if let entry {
@@ -273,11 +300,20 @@ struct InboxConnection {
         }
     }
 
+    /// Where the file of a receipt about to be committed is.
+    enum ReceivedFile {
+        /// Staged in `tmp/`, still to be made durable.
+        case staged(LazyStagedFile)
+        /// A completed resumable upload's, durable in `partial/`.
+        case partial(String)
+    }
+
     /// Confirms the partners, makes the staged file durable and commits its receipt, in one
     /// trip to the thread pool: a partner disabled or changed while the body arrived gets
-    /// nothing stored.
-    private func commit(
-        _ receipt: Receipt, staged: LazyStagedFile, authorized: Authorized, audit: AuditTemplate
+    /// nothing stored. A resumable upload is forgotten once its receipt (or an earlier one,
+    /// for a replay or a conflict of its `Idempotency-Key`) answers it.
+    func commit(
+        _ receipt: Receipt, file received: ReceivedFile, authorized: Authorized, audit: AuditTemplate
     ) async -> UploadStateMachine.CommitResult {
         let (store, spool) = (context.store, context.spool)
         do {
@@ -287,10 +323,17 @@ struct InboxConnection {
                 ) {
                     return .objection(objection)
                 }
-                let file = try staged.finish()
-                return .stored(try store.commit(receipt, audit: { audit.event(UploadStateMachine.auditEntry(for: $0, name: receipt.filename)) }) {
-                    try file.install(in: spool, receipt: receipt)
-                })
+                let audited = { (commit: ReceiptCommit) in audit.event(UploadStateMachine.auditEntry(for: commit, name: receipt.filename)) }
+                switch received {
+                case .staged(let staged):
+                    let file = try staged.finish()
+                    return .stored(try store.commit(receipt, audit: audited) { try file.install(in: spool, receipt: receipt) })
+                case .partial(let id):
+                    let outcome = try store.commit(receipt, audit: audited) { try spool.installPartial(id: id, receipt: receipt) }
+                    try store.removePartialUpload(id: id)
+                    spool.removePartial(id: id)
+                    return .stored(outcome)
+                }
             }
         } catch {
             return .failed(error as? WharfError ?? WharfError(.fileSystem, "\(error)"))
@@ -299,7 +342,7 @@ struct InboxConnection {
 
     /// `100 Continue`, written on the event loop and only while the connection is open: a
     /// request that broke off meanwhile has closed it, and a 100 after that would go nowhere.
-    private func sendContinue(_ head: HTTPRequestHead) async {
+    func sendContinue(_ head: HTTPRequestHead) async {
         let channel = connection.channel
         let proceed = HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: .continue))
         try? await channel.eventLoop.submit {
@@ -360,7 +403,7 @@ struct InboxConnection {
 
     /// Consumes the rest of a request that should have no body; `false` if it had one, `nil`
     /// if the request stream failed or ended first.
-    private func drainEmptyBody(_ requests: inout Requests) async -> Bool? {
+    func drainEmptyBody(_ requests: inout Requests) async -> Bool? {
         while let part = try? await requests.next() {
             switch part {
             case .end: return true
@@ -375,10 +418,21 @@ struct InboxConnection {
 
     private func write(_ reply: HTTPReply, for request: HTTPRequestHead, to outbound: Responses) async throws {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: reply.file == nil ? "application/json" : "application/octet-stream")
-        headers.add(name: "Content-Length", value: String(reply.file.map { $0.range.count } ?? reply.body.count))
+        // A 204 has neither (RFC 9110, 8.6); a HEAD is answered with the headers alone.
+        let noContent = reply.status == .noContent
+        if !noContent {
+            headers.add(name: "Content-Type", value: reply.file == nil ? "application/json" : "application/octet-stream")
+            headers.add(name: "Content-Length", value: String(reply.file.map { $0.range.count } ?? reply.body.count))
+        }
         for (name, value) in reply.extraHeaders { headers.add(name: name, value: value) }
         headers.add(name: "Connection", value: reply.closeConnection ? "close" : "keep-alive")
+        if noContent || request.method == .HEAD {
+            if let file = reply.file { close(file.descriptor) }
+            try await outbound.write(contentsOf: [
+                .head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)), .end(nil),
+            ])
+            return
+        }
         if let file = reply.file {
             do {
                 try await outbound.write(.head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)))
@@ -490,7 +544,11 @@ extension UploadStateMachine.Head {
             contentDisposition: head.headers.first(name: "content-disposition"),
             contentType: head.headers.first(name: "content-type"),
             unsupportedTransferEncoding: head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() != "chunked" },
-            missingHost: head.version == .http1_1 && !head.headers.contains(name: "host")
+            missingHost: head.version == .http1_1 && !head.headers.contains(name: "host"),
+            uploadComplete: head.headers.first(name: "upload-complete"),
+            uploadLength: head.headers.first(name: "upload-length"),
+            uploadOffset: head.headers.first(name: "upload-offset"),
+            reprDigest: head.headers.first(name: "repr-digest")
         )
     }
 }

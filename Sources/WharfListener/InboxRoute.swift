@@ -12,6 +12,10 @@ enum InboxRoute: Sendable, Equatable {
     case list
     /// `/outbox…`: a pull partner's files.
     case outbox(OutboxRequest)
+    /// `/uploads/{id}`: a resumable upload.
+    case upload(UploadRequest)
+    /// `OPTIONS /inbox` or `OPTIONS /inbox/{name}`: whether and how uploads resume.
+    case options
     case methodNotAllowed(allowed: String)
     case notFound
     case badName(WharfError)
@@ -33,11 +37,26 @@ enum InboxRoute: Sendable, Equatable {
             self = Self.outbox(method: method, path: path, query: parts.count > 1 ? String(parts[1]) : "")
             return
         }
+        if path.hasPrefix("/uploads/") {
+            let id = String(path.dropFirst("/uploads/".count))
+            guard Self.isUploadID(id) else {
+                self = .notFound
+                return
+            }
+            switch method {
+            case .HEAD: self = .upload(.offset(id: id))
+            case .PATCH: self = .upload(.append(id: id))
+            case .DELETE: self = .upload(.cancel(id: id))
+            default: self = .methodNotAllowed(allowed: "HEAD, PATCH, DELETE")
+            }
+            return
+        }
         if path == "/inbox" || (path == "/inbox/" && method != .PUT) {
             switch method {
             case .POST: self = .post
             case .GET: self = .list
-            default: self = .methodNotAllowed(allowed: "GET, POST")
+            case .OPTIONS: self = .options
+            default: self = .methodNotAllowed(allowed: "GET, POST, OPTIONS")
             }
             return
         }
@@ -45,8 +64,12 @@ enum InboxRoute: Sendable, Equatable {
             self = .notFound
             return
         }
+        if method == .OPTIONS {
+            self = .options
+            return
+        }
         guard method == .PUT else {
-            self = .methodNotAllowed(allowed: "PUT")
+            self = .methodNotAllowed(allowed: "PUT, OPTIONS")
             return
         }
         let encoded = String(path.dropFirst("/inbox/".count))
@@ -111,6 +134,31 @@ extension InboxRoute {
     static func isTransferID(_ text: String) -> Bool {
         (2...64).contains(text.utf8.count) && text.hasPrefix("t")
             && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x2d || $0 == 0x5f }
+    }
+}
+
+extension InboxRoute {
+    /// Whether `text` could be an upload's id (a receipt id): anything else is no upload
+    /// of anyone's.
+    static func isUploadID(_ text: String) -> Bool {
+        (1...64).contains(text.utf8.count)
+            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x2d }
+    }
+}
+
+/// What a partner asks of one of its resumable uploads.
+enum UploadRequest: Sendable, Equatable {
+    /// `HEAD /uploads/{id}`: its offset, completeness, length and limits.
+    case offset(id: String)
+    /// `PATCH /uploads/{id}`: append from `Upload-Offset`.
+    case append(id: String)
+    /// `DELETE /uploads/{id}`: give it up.
+    case cancel(id: String)
+
+    var id: String {
+        switch self {
+        case .offset(let id), .append(let id), .cancel(let id): id
+        }
     }
 }
 

@@ -20,6 +20,8 @@ public struct ListenerConfiguration: Sendable {
     /// Uploads declaring at least this many bytes are written past the page cache
     /// (`O_DIRECT`, see `StagedFile`).
     public var directWriteThreshold: Int64 = 8 * 1024 * 1024
+    /// A resumable upload untouched for this long is removed, its bytes with it.
+    public var partialUploadMaxAge: Duration = .seconds(86_400)
     /// Threads for the calls that block: file writes, fsyncs, registry reads and commits.
     public var blockingThreads: Int = 16
 

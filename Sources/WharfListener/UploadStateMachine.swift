@@ -44,6 +44,11 @@ struct UploadStateMachine {
         var unsupportedTransferEncoding = false
         /// An HTTP/1.1 request without a `Host` header (RFC 9112 requires one).
         var missingHost = false
+        /// The resumable upload headers, as sent (see `ResumableUpload`).
+        var uploadComplete: String?
+        var uploadLength: String?
+        var uploadOffset: String?
+        var reprDigest: String?
 
         /// The body rule.
         var hasBody: Bool { (contentLength != nil && contentLength != "0") || hasTransferEncoding }
@@ -92,6 +97,9 @@ struct UploadStateMachine {
         var direct: Bool
         /// Answer `100 Continue` first: the client asked for it.
         var sendContinue: Bool
+        var idempotencyKey: String? = nil
+        /// Received as a resumable upload: the request carried `Upload-Complete`.
+        var resumable: ResumableUpload.Creation? = nil
     }
 
     /// How the commit of an upload ended.
@@ -113,6 +121,11 @@ struct UploadStateMachine {
         case list(partner: String)
         /// Answer from the pull partner's outbox.
         case outbox(OutboxRequest, partner: String)
+        /// Carry out a request to one of the partner's resumable uploads (decided by
+        /// `ResumableUpload`).
+        case upload(UploadRequest, partner: String, limit: Int64)
+        /// Answer `OPTIONS`: uploads may resume, within the partner's limit.
+        case options(limit: Int64)
         /// Receive the body into a staged file, after `100 Continue` if asked.
         case receive(Reception)
         /// Hand the chunk just reported to the staged file.
@@ -154,14 +167,18 @@ struct UploadStateMachine {
     private var filename: String?
     private let newID: String
     private let directWriteThreshold: Int64
+    private let partialUploadMaxAge: Duration
 
     /// - Parameters:
     ///   - id: the receipt id an upload gets.
     ///   - directWriteThreshold: uploads declaring at least this many bytes are written
     ///     past the page cache.
-    init(id: String, directWriteThreshold: Int64) {
+    ///   - partialUploadMaxAge: how long a resumable upload may stay untouched (announced
+    ///     in `Upload-Limit`).
+    init(id: String, directWriteThreshold: Int64, partialUploadMaxAge: Duration = .seconds(86_400)) {
         self.newID = id
         self.directWriteThreshold = directWriteThreshold
+        self.partialUploadMaxAge = partialUploadMaxAge
     }
 
     // MARK: Events
@@ -215,6 +232,12 @@ struct UploadStateMachine {
         case .list:
             state = .draining(partner: partner, outbox: nil)
             return .drain
+        case .upload(let request):
+            state = .done
+            return .upload(request, partner: partner, limit: limit)
+        case .options:
+            state = .done
+            return .options(limit: limit)
         case .outbox(let request):
             guard pulls else {
                 return refuse(
@@ -246,20 +269,50 @@ struct UploadStateMachine {
             return refuseUpload(411, "length_required", "send Content-Length or a chunked body")
         }
         if let declared, declared > limit {
-            return refuseUpload(413, "too_large", "the body of \(declared) bytes is over this partner's limit of \(limit) bytes")
+            var refusal = uploadRefusal(
+                413, "too_large", "the body of \(declared) bytes is over this partner's limit of \(limit) bytes", partner: partner, filename: filename
+            )
+            if ResumableUpload.boolean(head.uploadComplete) != nil {
+                refusal.headers["Upload-Limit"] = ResumableUpload.limits(maxSize: limit, maxAge: partialUploadMaxAge)
+            }
+            return finish(refusal)
         }
-        let digest: ContentDigest?
+        let content: ContentDigest?
+        let representation: ContentDigest?
         let key: String?
         do throws(WharfError) {
-            digest = try head.contentDigest.flatMap { header throws(WharfError) in try ContentDigest(header: header) }
+            content = try head.contentDigest.flatMap { header throws(WharfError) in try ContentDigest(header: header) }
+            representation = try head.reprDigest.flatMap { header throws(WharfError) in try ContentDigest(header: header) }
             key = try UploadHeaders.idempotencyKey(head.idempotencyKey)
         } catch {
             return refuseUpload(400, "bad_header", error.description)
         }
-        let reception = Reception(
+        var reception = Reception(
             id: newID, filename: filename, direct: (declared ?? 0) >= directWriteThreshold,
-            sendContinue: head.expectContinue
+            sendContinue: head.expectContinue, idempotencyKey: key
         )
+        // A client that sends `Upload-Complete` can resume (a value that is not a Boolean
+        // is ignored, as the draft says, and the upload is an ordinary one).
+        if let complete = ResumableUpload.boolean(head.uploadComplete) {
+            switch ResumableUpload.length(complete: complete, uploadLength: head.uploadLength, contentLength: declared, offset: 0, known: nil) {
+            case .failure(let refusal):
+                return refuseUpload(refusal.status, refusal.code, refusal.message)
+            case .success(let length):
+                if let length, length > limit {
+                    var refusal = uploadRefusal(
+                        413, "too_large", "the file of \(length) bytes is over this partner's limit of \(limit) bytes",
+                        partner: partner, filename: filename
+                    )
+                    refusal.headers["Upload-Limit"] = ResumableUpload.limits(maxSize: limit, maxAge: partialUploadMaxAge)
+                    return finish(refusal)
+                }
+                reception.resumable = ResumableUpload.Creation(
+                    complete: complete, length: length,
+                    wholeSHA256: representation?.sha256Hex ?? (complete ? content?.sha256Hex : nil), partSHA256: content?.sha256Hex
+                )
+            }
+        }
+        let digest = content ?? representation
         state = .receiving(Upload(head: head, partner: partner, limit: limit, reception: reception, digest: digest, idempotencyKey: key))
         return .receive(reception)
     }
@@ -325,24 +378,29 @@ struct UploadStateMachine {
 
     mutating func commitEnded(_ result: CommitResult) -> Action {
         guard case .committing(let upload) = state else { return unexpected("a commit") }
+        state = .done
+        return Self.outcome(of: result, partner: upload.partner, filename: upload.reception.filename)
+    }
+
+    /// What the outcome of committing an upload's receipt answers: the receipt (`201`, or
+    /// `200` for a replay), or the refusal.
+    static func outcome(of result: CommitResult, partner: String, filename: String) -> Action {
         switch result {
         case .stored(.committed(let receipt)):
-            state = .done
             return .reply(status: 201, receipt: receipt, discardStaged: false)
         case .stored(.replay(let earlier)):
-            state = .done
             return .reply(status: 200, receipt: earlier, discardStaged: true)
         case .stored(.conflict):
             // Audited by the commit.
-            return finish(Refusal(
+            return .refuse(Refusal(
                 status: 409, code: "idempotency_conflict", message: "this Idempotency-Key was used before with other content",
                 close: false, discardStaged: true
             ))
         case .objection(var refusal):
             refusal.discardStaged = true
-            return finish(refusal)
+            return .refuse(refusal)
         case .failed(let error):
-            return storageFailed(error, upload: upload)
+            return .refuse(storageRefusal(error, partner: partner, filename: filename))
         }
     }
 
@@ -432,6 +490,11 @@ struct UploadStateMachine {
     }
 
     private func uploadRefusal(_ status: Int, _ code: String, _ message: String, partner: String, filename: String) -> Refusal {
+        Self.uploadRefusal(status, code, message, partner: partner, filename: filename)
+    }
+
+    /// A refusal of an upload, confirmed against the partners, closing the connection.
+    static func uploadRefusal(_ status: Int, _ code: String, _ message: String, partner: String, filename: String) -> Refusal {
         Refusal(
             status: status, code: code, message: message, close: true,
             audit: AuditEntry(outcome: .refused, status: status, partner: partner, detail: "\(filename): \(message)"),
@@ -440,12 +503,17 @@ struct UploadStateMachine {
     }
 
     private mutating func storageFailed(_ error: WharfError, upload: Upload) -> Action {
+        finish(Self.storageRefusal(error, partner: upload.partner, filename: upload.reception.filename))
+    }
+
+    /// The refusal when writing, syncing or moving a file failed: `507` when the disk is full.
+    static func storageRefusal(_ error: WharfError, partner: String, filename: String) -> Refusal {
         var refusal = error.code == .insufficientStorage
-            ? uploadRefusal(507, "insufficient_storage", "the gateway's disk is full; try again later", partner: upload.partner, filename: upload.reception.filename)
-            : uploadRefusal(500, "storage", "the file could not be stored; try again later", partner: upload.partner, filename: upload.reception.filename)
+            ? uploadRefusal(507, "insufficient_storage", "the gateway's disk is full; try again later", partner: partner, filename: filename)
+            : uploadRefusal(500, "storage", "the file could not be stored; try again later", partner: partner, filename: filename)
         refusal.discardStaged = true
         refusal.isGatewayFailure = true
-        return finish(refusal)
+        return refusal
     }
 
     private mutating func abandon(_ detail: (Int64) -> String) -> Action {

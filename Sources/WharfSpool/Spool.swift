@@ -15,6 +15,7 @@ import WharfCore
 /// | `tmp/` | uploads being received, as `ID.part`; never acknowledged while here |
 /// | `inbox/PARTNER/` | files received and acknowledged; downstream systems read, move or delete them |
 /// | `outgoing/`, `sent/` | files on their way out, and delivered (see `Spool+Outbound.swift`) |
+/// | `partial/` | resumable uploads not yet complete, as `ID.part` (see `Spool+Partial.swift`) |
 ///
 /// `tmp/` and `inbox/` are on the same file system, which makes the rename atomic.
 public struct Spool: Sendable {
@@ -31,7 +32,7 @@ public struct Spool: Sendable {
 
     /// Creates the spool's directories if they are missing.
     public func prepare() throws(WharfError) {
-        for directory in [root, stagingDirectory, inboxDirectory, outgoingDirectory, sentDirectory, dropDirectory] {
+        for directory in [root, stagingDirectory, inboxDirectory, outgoingDirectory, sentDirectory, dropDirectory, partialDirectory] {
             try Self.makeDirectory(directory)
         }
     }
@@ -221,12 +222,17 @@ public final class StagedFile: @unchecked Sendable {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(WharfError) {
+        try Self.writeAll(bytes, to: descriptor, path: path)
+    }
+
+    /// Writes all of `bytes` to `descriptor` (the file at `path`), past short writes.
+    static func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32, path: String) throws(WharfError) {
         var offset = 0
         while offset < bytes.count {
             let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             if count < 0 {
                 if errno == EINTR { continue }
-                throw Self.failure("write", path)
+                throw failure("write", path)
             }
             offset += count
         }

@@ -9,7 +9,7 @@ import WharfCore
 /// now), a staged file nothing committed (removed: never acknowledged), and a delivered
 /// or cancelled transfer whose file is still in `outgoing/` (moved to `sent/`, or removed).
 public enum SpoolRecovery {
-    public static func run(store: any ReceiptStore & TransferQueue, spool: Spool, logger: Logger) throws(WharfError) {
+    public static func run(store: any ReceiptStore & TransferQueue & PartialUploadStore, spool: Spool, logger: Logger) throws(WharfError) {
         let staged = try spool.recover(
             committedReceipt: { id throws(WharfError) in try store.receipt(id: id) },
             committedTransfer: { id throws(WharfError) in try store.transfer(id: id) != nil }
@@ -39,16 +39,54 @@ public enum SpoolRecovery {
                 break
             }
         }
+        let partial = try recoverPartialUploads(store: store, spool: spool, logger: logger)
         for file in staged.quarantined {
             logger.warning("a committed file could not be put in place; moved to spool/quarantine/", metadata: [
                 "file": "\(file.name)", "reason": "\(file.reason)",
             ])
         }
-        if !staged.completed.isEmpty || !staged.removed.isEmpty || finished > 0 {
+        if !staged.completed.isEmpty || !staged.removed.isEmpty || finished > 0 || partial > 0 {
             logger.notice("spool recovered", metadata: [
-                "completed": "\(staged.completed.count)", "removed_unacknowledged": "\(staged.removed.count)",
+                "completed": "\(staged.completed.count + partial)", "removed_unacknowledged": "\(staged.removed.count)",
                 "finished_outgoing": "\(finished)",
             ])
         }
+    }
+
+    /// Puts resumable uploads back in step: a completed one whose file was not yet moved
+    /// goes into the inbox; a file is cut back to its recorded offset (bytes past it were
+    /// never reported); a file without a record, or a record whose file is gone or
+    /// shorter than its offset (its state is lost, so it can no longer be resumed), is
+    /// removed. Returns how many completed uploads were moved into place.
+    static func recoverPartialUploads(
+        store: any ReceiptStore & PartialUploadStore, spool: Spool, logger: Logger
+    ) throws(WharfError) -> Int {
+        var completed = 0
+        var recorded = Dictionary(uniqueKeysWithValues: try store.partialUploads().map { ($0.id, $0) })
+        for id in spool.partialIDs() {
+            let upload = recorded.removeValue(forKey: id)
+            if let receipt = try store.receipt(id: id) {
+                try spool.installPartial(id: id, receipt: receipt)
+                try store.removePartialUpload(id: id)
+                completed += 1
+            } else if let upload {
+                do {
+                    try spool.openPartial(id: id, at: upload.offset).close()
+                } catch {
+                    logger.warning("a resumable upload lost its bytes and was removed", metadata: [
+                        "upload": "\(id)", "partner": "\(upload.partner)", "reason": "\(error)",
+                    ])
+                    spool.removePartial(id: id)
+                    try store.removePartialUpload(id: id)
+                }
+            } else {
+                spool.removePartial(id: id)
+            }
+        }
+        for upload in recorded.values {
+            // Completed and moved before a crash, or its file removed by hand.
+            try store.removePartialUpload(id: upload.id)
+        }
+        return completed
     }
 }

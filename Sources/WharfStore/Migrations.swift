@@ -387,6 +387,23 @@ enum Migrations {
             // The JWS a Wharf receiver signed its receipt with, verified on delivery.
             try db.execute(sql: "ALTER TABLE transfer ADD COLUMN receipt_signature TEXT")
         }
+        migrator.registerMigration("v20-partial-uploads") { db in
+            // Resumable uploads not yet complete: the offset is what is fsynced in
+            // spool/partial/{id}.part and may have been reported; the id becomes the receipt's.
+            try db.execute(sql: """
+                CREATE TABLE partial_upload (
+                    id TEXT PRIMARY KEY,
+                    partner TEXT NOT NULL REFERENCES partner(name) ON DELETE CASCADE ON UPDATE CASCADE,
+                    filename TEXT NOT NULL,
+                    length INTEGER CHECK (length >= 0),
+                    "offset" INTEGER NOT NULL DEFAULT 0 CHECK ("offset" >= 0),
+                    sha256 TEXT,
+                    idempotency_key TEXT,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                )
+                """)
+        }
         return migrator
     }
 }

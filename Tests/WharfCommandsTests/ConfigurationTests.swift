@@ -43,7 +43,7 @@ import WharfTestSupport
         #expect(shown["listen"]?.value == "0.0.0.0:8443")
         #expect(shown["listen"]?.source == "default")
         // Every option of serve is a setting.
-        for key in ["listen", "admin-listen", "min-free-space", "handshake-timeout", "head-timeout", "body-timeout",
+        for key in ["listen", "admin-listen", "min-free-space", "handshake-timeout", "head-timeout", "body-timeout", "partial-upload-max-age",
                     "retry-initial", "retry-maximum", "max-attempts", "max-age", "max-deliveries-per-partner",
                     "keep-sent-days", "log-level", "log-format", "send-ca-names", "max-connections-per-address", "max-connections", "min-body-rate"] {
             #expect(shown[key] != nil, "\(key)")

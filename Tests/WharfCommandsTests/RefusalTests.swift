@@ -49,6 +49,7 @@ import WharfTestSupport
         Case(label: "issue for longer than the CA lives", arguments: ["partner", "issue", "acme", "--days", "40000"], says: "outlive the CA"),
         Case(label: "bad upload size", arguments: ["partner", "update", "acme", "--max-upload-size", "0"], says: "not a size"),
         Case(label: "serve on a bad address", arguments: ["serve", "--listen", "localhost"], says: "--listen: 'localhost' is not allowed; give HOST:PORT"),
+        Case(label: "serve keeping resumable uploads for no time", arguments: ["serve", "--partial-upload-max-age", "0"], says: "--partial-upload-max-age: '0' is not allowed; give a whole number of seconds of 1 or more"),
         Case(label: "inbox of a bad partner name", arguments: ["inbox", "list", "--partner", "Not A Slug"], says: "not a valid partner name"),
         Case(label: "send to an unknown partner", arguments: ["send", "nobody", "{dir}/notes.txt"], says: "no partner named 'nobody'"),
         Case(label: "send of a missing file", arguments: ["send", "acme", "{dir}/notes.txt", "{dir}/missing.txt"], says: "does not exist"),

@@ -1,5 +1,5 @@
 /// What the inbound listener needs from the store.
-public typealias InboxStore = PartnerDirectory & ReceiptStore & AuditTrail & BanList & PullOutbox
+public typealias InboxStore = PartnerDirectory & ReceiptStore & AuditTrail & BanList & PullOutbox & PartialUploadStore
 
 /// What the delivery worker and the intake (drop folder, schedules) need from the store.
 public typealias DeliveryStore = PartnerDirectory & TransferQueue & ScheduleStore & PullOutbox & HookQueue
