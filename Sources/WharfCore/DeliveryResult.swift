@@ -18,6 +18,11 @@ public struct DeliveryResult: Sendable, Equatable {
     /// Why `receiptSignature` does not verify against the certificate the receiver
     /// presented, in words; `nil` when it does or there is none.
     public var signatureProblem: String?
+    /// Where the receiver holds this file's resumable upload after the attempt (announced
+    /// by its `104`, or the one the attempt resumed); `nil` when there is none to resume.
+    public var uploadLocation: String?
+    /// The receiver already held this many bytes, which the attempt did not send again.
+    public var resumedFrom: Int64 = 0
 
     public init(
         curlCode: Int?, curlError: String? = nil, httpStatus: Int?, bytesSent: Int64 = 0, body: String = "", retryAfter: Double? = nil,

@@ -43,13 +43,17 @@ public struct Transfer: Sendable, Equatable, Codable {
     /// A Wharf receiver's signature of `receipt` (a JWS), verified when it was delivered.
     public var receiptSignature: String?
     public var deliveredAt: Date?
+    /// Where a Wharf receiver holds this file's resumable upload after an attempt that
+    /// broke: the next attempt asks it for its offset and sends only the rest.
+    public var uploadLocation: String?
 
     public init(
         id: String, partner: String, filename: String, size: Int64, sha256: String, state: State = .queued,
         attempts: Int = 0, attemptsSinceQueued: Int? = nil, createdAt: Date = Date(), queuedAt: Date? = nil, nextAttemptAt: Date? = nil, lastError: String? = nil,
-        receipt: String? = nil, deliveredAt: Date? = nil, receiptSignature: String? = nil
+        receipt: String? = nil, deliveredAt: Date? = nil, receiptSignature: String? = nil, uploadLocation: String? = nil
     ) {
         self.receiptSignature = receiptSignature
+        self.uploadLocation = uploadLocation
         self.id = id
         self.partner = partner
         self.filename = filename
@@ -89,6 +93,9 @@ public struct DeliveryAttempt: Sendable, Equatable, Codable {
     public let error: String?
     /// For a pull partner's fetch: the address that acknowledged it.
     public let remoteAddress: String?
+    /// Where the receiver holds the file's resumable upload after this attempt (the
+    /// transfer's `uploadLocation` from now on); `nil` forgets it.
+    public var uploadLocation: String?
 
     public init(
         transferID: String, number: Int, startedAt: Date, duration: Double, curlCode: Int?,

@@ -35,10 +35,22 @@ public final class DeliveryClient: Sendable {
                 return .notSent(error.description)
             }
         }
-        var (result, certificate) = await CurlDelivery.put(request, using: handle, on: multi)
-        idle.withLockedValue { $0[partner, default: []].append(handle) }
         let server = ReceiverCertificates.server(of: request.url)
+        var sending = CurlDelivery.Sending.whole
+        if let location = request.uploadLocation, ReceiverCertificates.server(of: location) == server {
+            let (held, certificate) = await CurlDelivery.heldUpload(at: location, for: request, using: handle, on: multi)
+            if let certificate { receivers.record(certificate, for: server) }
+            if case .resumable(let offset) = held { sending = .rest(location: location, offset: offset) }
+        }
+        var (result, certificate) = await CurlDelivery.put(request, using: handle, on: multi, sending: sending)
         if let certificate { receivers.record(certificate, for: server) }
+        if case .rest = sending, let status = result.httpStatus, (400..<500).contains(status), status != 413 {
+            // The receiver no longer holds the upload as it said (completed meanwhile, or
+            // removed): the whole file, with the same Idempotency-Key, gets its receipt.
+            (result, certificate) = await CurlDelivery.put(request, using: handle, on: multi)
+            if let certificate { receivers.record(certificate, for: server) }
+        }
+        idle.withLockedValue { $0[partner, default: []].append(handle) }
         if let signature = result.receiptSignature, let status = result.httpStatus, (200..<300).contains(status) {
             result.signatureProblem = receivers.problem(with: signature, of: result.body, from: server)
         }

@@ -19,6 +19,11 @@ public struct DeliveryRequest: Sendable {
     /// An attempt slower than `lowSpeedLimit` bytes/s for `lowSpeedTime` seconds is abandoned.
     public var lowSpeedLimit: Int = 1024
     public var lowSpeedTime: Int = 60
+    /// Files of at least this many bytes are sent resumable (`Upload-Complete: ?1`): a
+    /// Wharf receiver then keeps what arrived of a broken attempt.
+    public var resumableFrom: Int64 = 8 * 1024 * 1024
+    /// Where the receiver holds what arrived of an earlier attempt, if it said so.
+    public var uploadLocation: String?
 
     public init(
         url: String, filePath: String, size: Int64, sha256: String, idempotencyKey: String,

@@ -193,11 +193,14 @@ public struct DeliveryWorker: Service {
                 of: result, for: transfer, partner: partner, defaults: configuration.retryPolicy,
                 now: Date(), random: Double.random(in: 0..<1)
             )
-            let attempt = DeliveryAttempt(
+            var recorded = DeliveryAttempt(
                 transferID: transfer.id, number: transfer.attempts + 1, startedAt: started,
                 duration: Date().timeIntervalSince(started), curlCode: result.curlCode, httpStatus: result.httpStatus,
                 bytesSent: result.bytesSent, error: outcome.reason
             )
+            // What the receiver holds of a broken attempt is where the next one resumes.
+            if case .retry = outcome { recorded.uploadLocation = result.uploadLocation }
+            let attempt = recorded
             let next = claimNext ? (now: Date(), defaultPerPartner: configuration.maxDeliveriesPerPartner) : nil
             let (store, spool) = (store, spool)
             let claim = try await threads.runIfActive {
@@ -236,12 +239,13 @@ public struct DeliveryWorker: Service {
             return nil
         case .attempt(let partner, let url):
             let credential = try partner.outbound.clientCredential ?? ownCredential.current()
-            let request = DeliveryRequest(
+            var request = DeliveryRequest(
                 url: DeliveryRequest.url(base: url, filename: transfer.filename), filePath: path,
                 size: transfer.size, sha256: transfer.sha256, idempotencyKey: transfer.id,
                 clientCertificatePEM: credential.certificatePEM, clientKeyPEM: credential.privateKeyPEM,
                 serverCAPEM: partner.outbound.serverCAPEM, pins: partner.outbound.pins
             )
+            request.uploadLocation = transfer.uploadLocation
             return (partner, request)
         }
     }

@@ -404,6 +404,10 @@ enum Migrations {
                 )
                 """)
         }
+        migrator.registerMigration("v21-transfer-upload-location") { db in
+            // A Wharf receiver's resumable upload of a transfer whose attempt broke.
+            try db.execute(sql: "ALTER TABLE transfer ADD COLUMN upload_location TEXT")
+        }
         return migrator
     }
 }

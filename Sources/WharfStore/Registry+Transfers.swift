@@ -150,6 +150,9 @@ extension Registry: TransferQueue {
                         arguments: [attempt.transferID, attempt.number, attempt.startedAt.stored, attempt.duration, attempt.curlCode,
                                     attempt.httpStatus, attempt.bytesSent, attempt.error]
                     )
+                    if attempt.uploadLocation != transfer.uploadLocation {
+                        try db.execute(sql: "UPDATE transfer SET upload_location = ? WHERE id = ?", arguments: [attempt.uploadLocation, transfer.id])
+                    }
                     switch outcome {
                     case .delivered(let receipt, let signature):
                         try Self.apply(
@@ -341,7 +344,8 @@ extension Registry: TransferQueue {
             state: Transfer.State(rawValue: row["state"]) ?? .dead, attempts: row["attempts"],
             attemptsSinceQueued: row["attempts_since_queued"], createdAt: row.date("created_at"), queuedAt: row.date("queued_at"),
             nextAttemptAt: row.optionalDate("next_attempt_at"), lastError: row["last_error"], receipt: row["receipt"],
-            deliveredAt: row.optionalDate("delivered_at"), receiptSignature: row["receipt_signature"]
+            deliveredAt: row.optionalDate("delivered_at"), receiptSignature: row["receipt_signature"],
+            uploadLocation: row["upload_location"]
         )
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WharfCore
+import WharfSpool
 import WharfStore
 import WharfTestSupport
 
@@ -90,6 +91,83 @@ import WharfTestSupport
         print(server.server_address[1], flush=True)
         server.serve_forever()
         """
+
+    /// A TCP relay that cuts its first connection after `cut` bytes from the client (both
+    /// ways at once, as a broken network does) and relays later ones whole.
+    static let cuttingRelay = """
+        import socket, sys, threading
+        target, cut = int(sys.argv[1]), int(sys.argv[2])
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        print(listener.getsockname()[1], flush=True)
+        def pipe(source, destination, limit):
+            sent = 0
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    if limit is not None and sent + len(data) >= limit:
+                        destination.sendall(data[:limit - sent])
+                        print("cut", flush=True)
+                        break
+                    destination.sendall(data)
+                    sent += len(data)
+            except OSError:
+                pass
+            for end in (source, destination):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                    end.close()
+                except OSError:
+                    pass
+        count = 0
+        while True:
+            client, _ = listener.accept()
+            count += 1
+            server = socket.create_connection(("127.0.0.1", target))
+            threading.Thread(target=pipe, args=(client, server, cut if count == 1 else None), daemon=True).start()
+            threading.Thread(target=pipe, args=(server, client, None), daemon=True).start()
+        """
+
+    /// A large delivery to a Wharf that breaks resumes from what the receiver kept: the next
+    /// attempt asks for the offset and sends only the rest, and one file arrives, whole.
+    @Test func aBrokenLargeDeliveryResumesFromTheReceiversOffset() async throws {
+        let (receiver, sender) = try await Self.pair()
+        let relay = try BackgroundProcess("python3", [try sender.directory.write("relay.py", Self.cuttingRelay), "\(receiver.port)", "\(24 << 20)"])
+        let port = try await relay.waitForOutput { $0.hasSuffix("\n") }.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await sender.succeed("partner", "update", "receiver", "--url", "https://localhost:\(port)/inbox", "--retry-initial", "0")
+        let path = sender.directory.file("big.bin")
+        let made = try await Command.runAsync("dd", ["if=/dev/urandom", "of=\(path)", "bs=1M", "count=48", "status=none"])
+        #expect(made.status == 0)
+        let size = Int64(48 << 20)
+        try await sender.succeed("send", "receiver", path)
+        let registry = try Registry.open(at: "\(sender.home)/wharf.sqlite")
+        // The first attempt breaks; the retry is due at once, in this run or the next.
+        for _ in 0..<3 where try registry.transfers().first?.state != .delivered {
+            _ = try await sender.wharf("deliver", "--once")
+        }
+        relay.signal(SIGTERM)
+        let transfer = try #require(try registry.transfers().first)
+        #expect(transfer.state == .delivered, "\(transfer)")
+        #expect(transfer.receiptSignature != nil)
+        #expect(transfer.uploadLocation == nil, "forgotten once delivered")
+        let attempts = try registry.attempts(of: transfer.id)
+        #expect(attempts.count == 2, "\(attempts)")
+        #expect(relay.stdout.contains("cut"))
+        if attempts.count == 2 {
+            #expect(attempts[0].httpStatus == nil, "the first attempt broke: \(attempts[0])")
+            #expect(attempts[1].bytesSent < size - (8 << 20), "the second sent only the rest: \(attempts[1].bytesSent) of \(size)")
+        }
+        let receipts = try receiver.registry.receipts(partner: "sender")
+        #expect(receipts.count == 1)
+        #expect(receipts.first?.sha256 == transfer.sha256 && receipts.first?.size == size)
+        let stored = try #require(receipts.first.map { "\(receiver.home)/spool/inbox/sender/\($0.storedName)" })
+        #expect(try TestGatewayFiles.sha256(ofFile: stored) == transfer.sha256)
+        #expect(Spool(root: "\(receiver.home)/spool").partialIDs().isEmpty)
+        try await receiver.stop()
+    }
 
     @Test func aReceiptWhoseSignatureDoesNotVerifyKillsTheTransferWithTheReason() async throws {
         let sender = try WharfHomeFixture()

@@ -41,13 +41,7 @@ import WharfTestSupport
         (try? FileManager.default.contentsOfDirectory(atPath: "\(home)/spool/inbox/acme")) ?? []
     }
 
-    static func sha256(_ path: String) throws -> String {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let piece = try handle.read(upToCount: 1 << 20), !piece.isEmpty { hasher.update(data: piece) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
+    static func sha256(_ path: String) throws -> String { try TestGatewayFiles.sha256(ofFile: path) }
 
     @Test func aDraftClientResumesA64MiBUploadBrokenThreeTimesAndAcrossAServerKill() async throws {
         let fixture = try TestGateway.homeWithAcme()

@@ -28,3 +28,14 @@ public struct TestGatewayFiles: Sendable {
         return (path, SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
     }
 }
+
+extension TestGatewayFiles {
+    /// The SHA-256 (hex) of the file at `path`, read a mebibyte at a time.
+    public static func sha256(ofFile path: String) throws -> String {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let piece = try handle.read(upToCount: 1 << 20), !piece.isEmpty { hasher.update(data: piece) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
