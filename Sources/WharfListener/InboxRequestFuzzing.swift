@@ -9,9 +9,10 @@ import WharfCore
 /// fuzzer are decoded as HTTP/1.1 requests by NIO's decoder, as the listener decodes them,
 /// and each request is run through `UploadStateMachine` as an accepted partner's would be:
 /// the route and file name, `Content-Length`, `Content-Digest`, `Idempotency-Key`,
-/// `Content-Disposition`, the body against the limit and the digest. It traps on what must
-/// never happen: a stored name that does not fit the file system or leaves the partner's
-/// directory, a receipt of other bytes than the body's.
+/// `Content-Disposition`, the body against the limit and the digest, and the resumable
+/// upload headers. It traps on what must never happen: a stored name that does not fit the
+/// file system or leaves the partner's directory, a receipt of other bytes than the body's,
+/// an append at another offset than the upload's.
 @_spi(Fuzzing) public enum InboxRequestFuzzing {
     /// Returns how many of the requests got as far as a receipt.
     @discardableResult
@@ -34,6 +35,7 @@ import WharfCore
                 if case .decidePartner = action {
                     action = machine.partnerDecided(.accepted(partner: "acme", uploadLimit: 1 << 16))
                 }
+                checkResumable(action, head: UploadStateMachine.Head(head))
                 request = (machine, action, SHA256(), 0)
             case .body(let chunk):
                 guard var current = request, isReceiving(current.action) else { continue }
@@ -56,6 +58,33 @@ import WharfCore
             }
         }
         return receipts
+    }
+
+    /// An upload of 100 bytes so far, of a file of 1,000, to append to.
+    private static let held = PartialUpload(
+        id: "u1", partner: "acme", filename: "a.xml", length: 1000, offset: 100, sha256: nil, idempotencyKey: nil,
+        createdAt: Date(timeIntervalSince1970: 0)
+    )
+
+    /// What must hold of resumable uploads: a creation never states a length past the
+    /// limit, and an append starts only at the upload's own offset, within its length, in
+    /// the draft's media type; a 409 says the right offset.
+    private static func checkResumable(_ action: UploadStateMachine.Action, head: UploadStateMachine.Head) {
+        switch action {
+        case .receive(let reception):
+            if let length = reception.resumable?.length { precondition(length <= 1 << 16, "a resumable upload past the limit") }
+        case .upload(.append, _, let limit):
+            switch ResumableUpload.append(to: held, head: head, limit: limit, maxAge: .seconds(60)) {
+            case .success(let append):
+                precondition(ResumableUpload.integer(head.uploadOffset) == held.offset, "an append at another offset")
+                precondition(append.length == held.length, "an append that changed the length")
+                precondition(head.declaredLength.map { held.offset + $0 <= 1000 } ?? true, "an append past the length")
+            case .failure(let refusal):
+                if refusal.status == 409 { precondition(refusal.headers["Upload-Offset"] == "100", "a 409 without the right offset") }
+            }
+        default:
+            break
+        }
     }
 
     private static func isReceiving(_ action: UploadStateMachine.Action) -> Bool {

@@ -21,5 +21,8 @@ import Testing
         #expect(receipts["put-length"] == 1 && receipts["put-chunked"] == 1 && receipts["put-digest"] == 1)
         #expect(receipts["long-name"] == 1 && receipts["multibyte-long-name"] == 1)
         #expect(receipts["put-bad-digest"] == 0 && receipts["traversal"] == 0 && receipts["gzip-coding"] == 0)
+        // A resumable creation with the whole file gets its receipt; an append is decided
+        // (and checked) without one.
+        #expect(receipts["resumable-create"] == 1 && receipts["resumable-append"] == 0)
     }
 }

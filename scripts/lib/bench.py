@@ -36,7 +36,7 @@ SIZES = {
                   big_bytes=32 * MiB, b4_files=100, b6_connections=100, b7_partners=10_000,
                   b8_partners=1000, b8_scrapes=30, b9_refusals=300, b9_slow=100),
 }
-CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10"]
+CASES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11"]
 
 
 class Failure(Exception):
@@ -312,10 +312,11 @@ def settle_disk():
     os.sync()
 
 
-def curl_put(url, source, tls):
+def curl_put(url, source, tls, headers=()):
     """One `curl -T`; returns seconds and checks the answer was 2xx."""
     started = time.monotonic()
-    out = run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *tls, "-T", source, url])
+    extra = [item for header in headers for item in ("-H", header)]
+    out = run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *tls, *extra, "-T", source, url])
     elapsed = time.monotonic() - started
     if not out.startswith("2"):
         raise Failure(f"curl -T {os.path.basename(source)} got HTTP {out}")
@@ -665,6 +666,33 @@ class Bench:
             pull.stop()
         self.add("B10", f"{count} queued 1 KiB files fetched and acknowledged by curl (pull), against B4's push", count / w,
                  count / p, p / w, "—", None, "files/s")
+
+    def case_b11(self):
+        """B3's file sent as a resumable upload (`Upload-Complete: ?1`: announced with a 104,
+        its bytes kept in spool/partial/ and hashed again from the disk at completion),
+        against the same file as a plain PUT, alternately on one gateway."""
+        big = self.big_file()
+        size = os.path.getsize(big)
+        url = self.home.serve()
+
+        def upload(headers):
+            def one():
+                empty_directory(self.home.inbox)
+                seconds = curl_put(f"{url}/inbox/big.bin", big, self.partner_tls, headers)
+                stored = os.listdir(self.home.inbox)
+                if len(stored) != 1 or os.path.getsize(f"{self.home.inbox}/{stored[0]}") != size:
+                    raise Failure("the inbox does not hold the whole upload")
+                if os.listdir(f"{self.home.home}/spool/partial"):
+                    raise Failure("a completed resumable upload left its bytes in spool/partial/")
+                empty_directory(self.home.inbox)
+                return size / seconds / 1e6
+            return one
+        try:
+            r, p = self.alternate(upload(["Upload-Complete: ?1", f"Upload-Length: {size}"]), upload([]))
+        finally:
+            self.home.stop()
+        self.add("B11", f"one {size // MiB} MiB resumable upload with curl, against a plain PUT", r, p, r / p,
+                 "≥ 0.8× plain", r / p >= 0.8, "MB/s")
 
     def case_b5(self):
         big = self.big_file()
