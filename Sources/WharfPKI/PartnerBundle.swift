@@ -146,6 +146,36 @@ public struct PartnerBundle: Sendable {
     }
 
     /// How a pull partner lists, fetches (resuming a broken download) and acknowledges its files.
+    /// How to send a large file so that a broken upload resumes, with curl alone.
+    var resumableSection: String {
+        let tls = "--cert \(certificateFile) --key \(keyFile) --cacert \(Self.caFile)"
+        return """
+
+            ## Large files: resume a broken upload
+
+            Wharf speaks the IETF's resumable uploads draft
+            (draft-ietf-httpbis-resumable-upload-15): an upload created with `Upload-Complete`
+            gets an address under `/uploads/`, and after a break you ask it how much arrived
+            and send only the rest. With curl (any client of the draft works too):
+
+            ```sh
+            file=big.bin; size=$(stat -c %s "$file")
+            # 1. Create the upload with an empty first part; Wharf answers 201 and its Location.
+            location=$(curl -sS \(tls) -X PUT --data-binary '' -H 'Upload-Complete: ?0' \\
+                -H "Upload-Length: $size" -D - -o /dev/null \(gatewayURL)/inbox/"$file" | tr -d '\\r' | sed -n 's/^location: //Ip' | head -n 1)
+            # 2. How much does Wharf hold? (At the start, and after each break.)
+            offset=$(curl -sS \(tls) -I \(gatewayURL)"$location" | tr -d '\\r' | sed -n 's/^upload-offset: //Ip')
+            # 3. Send the rest from there; after a break, repeat 2 and 3. The last answer is 201 and the receipt.
+            tail -c +$((offset + 1)) "$file" | curl -sS \(tls) -T - -X PATCH -H 'Content-Type: application/partial-upload' \\
+                -H "Upload-Offset: $offset" -H 'Upload-Complete: ?1' \(gatewayURL)"$location"
+            ```
+
+            What Wharf reports as the offset is on its disk; the upload waits 24 hours for the
+            rest, and nothing of it is received before the last part.
+
+            """
+    }
+
     var pullSection: String {
         guard pulls else { return "" }
         let tls = "--cert \(certificateFile) --key \(keyFile) --cacert \(Self.caFile)"
@@ -225,7 +255,7 @@ public struct PartnerBundle: Sendable {
             ```
 
             Wharf answers `201` with a JSON receipt (id, size, SHA-256) once the file is on disk.
-            \(pullSection)
+            \(resumableSection)\(pullSection)
             ## Java and Spring Boot
 
             \(keystoreLine)Sending to Wharf (your application is the client), as a Spring Boot SSL bundle:

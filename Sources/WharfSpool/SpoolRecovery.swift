@@ -66,7 +66,15 @@ public enum SpoolRecovery {
         for id in spool.partialIDs() {
             let upload = recorded.removeValue(forKey: id)
             if let receipt = try store.receipt(id: id) {
-                try spool.installPartial(id: id, receipt: receipt)
+                do {
+                    try spool.installPartial(id: id, receipt: receipt)
+                } catch {
+                    // Left where it is, recorded, for the next start: it must not keep this one from starting.
+                    logger.warning("a completed resumable upload could not be moved into the inbox; it stays in spool/partial/", metadata: [
+                        "upload": "\(id)", "partner": "\(receipt.partner)", "reason": "\(error)",
+                    ])
+                    continue
+                }
                 try store.removePartialUpload(id: id)
                 completed += 1
             } else if let upload {

@@ -384,3 +384,26 @@ import WharfTestSupport
         #expect(FileManager.default.fileExists(atPath: "\(spool.inboxDirectory(for: "acme"))/e-e.xml"))
     }
 }
+
+/// The partner bundle's README tells partners how to resume with curl alone; its lines run.
+@Suite struct ResumableBundleREADMETests {
+    @Test func theBundlesCurlLinesSendALargeFileAsAResumableUpload() async throws {
+        let gateway = try await TestGateway.start()
+        let bundle = "\(gateway.home)/partners/acme"
+        let readme = try String(contentsOfFile: "\(bundle)/README.md", encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "## Large files: resume a broken upload").dropFirst().first, "\(readme)")
+        var script = try #require(section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        // The bundle names the gateway's address as configured; this one listens elsewhere.
+        let configured = try #require(script.firstMatch(of: /https:\/\/[^\/" ]+/)).output
+        script = script.replacingOccurrences(of: String(configured), with: gateway.url(""))
+        let (file, sha256) = try gateway.randomFile("big.bin", size: 3_000_000)
+        try FileManager.default.copyItem(atPath: file, toPath: "\(bundle)/big.bin")
+        let ran = try await Command.runAsync("bash", ["-euo", "pipefail", "-c", "cd '\(bundle)'\n" + script])
+        #expect(ran.status == 0, "\(ran.stdout) \(ran.stderr)")
+        let receipt = try #require((try? JSONSerialization.jsonObject(with: Data(ran.stdout.utf8))) as? [String: Any], "\(ran.stdout) \(ran.stderr)")
+        #expect(receipt["sha256"] as? String == sha256)
+        #expect(receipt["size"] as? Int == 3_000_000)
+        #expect(Spool(root: "\(gateway.home)/spool").partialIDs().isEmpty)
+        try await gateway.stop()
+    }
+}
