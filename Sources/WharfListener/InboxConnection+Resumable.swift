@@ -191,8 +191,19 @@ extension InboxConnection {
             return .reply(.error(.gone, "upload_lost", "upload \(upload.id) can no longer be resumed; send the file again", close: true))
         }
         let appender = PartialAppender(file: file, threadPool: context.threadPool, flushSize: context.configuration.writeBufferSize)
-        defer { appender.close() }
+        let outcome = await receive(
+            into: upload, appender: appender, plan: plan, limit: limit, authorized: authorized, audit: audit, remote: remote,
+            creating: creating, requests: &requests
+        )
+        await appender.close()
+        return outcome
+    }
 
+    private func receive(
+        into upload: PartialUpload, appender: PartialAppender, plan: ResumableUpload.Append, limit: Int64, authorized: Authorized,
+        audit: AuditTemplate, remote: String, creating: Bool, requests: inout Requests
+    ) async -> ResumableOutcome {
+        let store = context.store
         var end = BodyEnd.brokeOff("the client disconnected")
         do {
             reading: while let part = try await requests.next() {
@@ -259,9 +270,10 @@ extension InboxConnection {
         }
 
         let offset: Int64
+        let content = appender.contentSHA256()
         do {
             offset = try await appender.durable()
-            if let expected = plan.partSHA256, expected != appender.contentSHA256() {
+            if let expected = plan.partSHA256, expected != content {
                 try await appender.rollBack()
                 var refusal = ResumableUpload.refusal(
                     400, "digest_mismatch",
@@ -298,18 +310,25 @@ extension InboxConnection {
                 400, "inconsistent_length", "the upload ended at \(offset) bytes, not at its length of \(length) bytes; the upload is removed"
             )), completes: true)
         }
-        return await complete(upload, size: offset, authorized: authorized, audit: audit)
+        // A request that carried the whole file hashed all of it on the way in.
+        return await complete(upload, size: offset, sha256: upload.offset == 0 ? content : nil, authorized: authorized, audit: audit)
     }
 
     // MARK: Completion
 
     /// Hashes the whole file from the disk, checks the digest declared at creation, and
     /// commits the receipt (moving the file into the inbox) as any upload's.
-    private func complete(_ upload: PartialUpload, size: Int64, authorized: Authorized, audit: AuditTemplate) async -> ResumableOutcome {
+    private func complete(
+        _ upload: PartialUpload, size: Int64, sha256 known: String?, authorized: Authorized, audit: AuditTemplate
+    ) async -> ResumableOutcome {
         let spool = context.spool
         let sha256: String
         do {
-            sha256 = try await context.threadPool.runIfActive { try spool.partialSHA256(id: upload.id, length: size) }
+            if let known {
+                sha256 = known
+            } else {
+                sha256 = try await context.threadPool.runIfActive { try spool.partialSHA256(id: upload.id, length: size) }
+            }
         } catch {
             return .action(.refuse(UploadStateMachine.storageRefusal(Self.wharfError(error), partner: upload.partner, filename: upload.filename)), completes: true)
         }
@@ -346,6 +365,9 @@ extension InboxConnection {
     private func find(_ id: String, partner: String) async throws -> Found {
         let (store, spool, maxAge) = (context.store, context.spool, maxAge)
         return try await context.threadPool.runIfActive { () throws -> Found in
+            // A receipt first: once one is committed the upload is complete, even while its
+            // record waits to be removed.
+            if let receipt = try store.receipt(id: id) { return receipt.partner == partner ? .completed(receipt) : .none }
             if let upload = try store.partialUpload(id: id) {
                 guard upload.partner == partner else { return .none }
                 guard !upload.isAbandoned(maximumAge: maxAge, at: Date()) else {
@@ -355,7 +377,6 @@ extension InboxConnection {
                 }
                 return .partial(upload)
             }
-            if let receipt = try store.receipt(id: id), receipt.partner == partner { return .completed(receipt) }
             return .none
         }
     }

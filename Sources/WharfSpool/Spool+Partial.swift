@@ -135,14 +135,19 @@ public final class PartialFile: @unchecked Sendable {
 }
 
 /// The body of one request to a resumable upload, appended to its `PartialFile`: gathered
-/// and written on the thread pool as it arrives, and hashed (for a `Content-Digest` of
-/// this request's content).
+/// and written on the thread pool as it arrives, one write in flight while the next bytes
+/// are gathered, and hashed (for a `Content-Digest` of this request's content, and the
+/// whole file's digest when the request carried all of it).
+///
+/// One task uses it, one call after another; it touches the file only after the write in
+/// flight is done. That is what makes the unchecked `Sendable` sound.
 public final class PartialAppender: @unchecked Sendable {
     private let file: PartialFile
     private let threadPool: NIOThreadPool
     private let flushSize: Int
     private var pending = ByteBuffer()
     private var hasher = SHA256()
+    private var inFlight: Task<Void, any Error>?
     /// Bytes of this request's content received so far (written or gathered).
     public private(set) var received: Int64 = 0
 
@@ -161,18 +166,30 @@ public final class PartialAppender: @unchecked Sendable {
         if pending.readableBytes >= flushSize { try await flush() }
     }
 
+    /// Hands what is gathered to the thread pool, once the write before it is done.
     private func flush() async throws {
         let full = pending
         pending = ByteBuffer()
-        let file = file
-        try await threadPool.runIfActive {
-            try full.withUnsafeReadableBytes { bytes throws(WharfError) in try file.write(bytes) }
+        try await settled()
+        let (file, threadPool) = (file, threadPool)
+        inFlight = Task {
+            try await threadPool.runIfActive {
+                try full.withUnsafeReadableBytes { bytes throws(WharfError) in try file.write(bytes) }
+            }
         }
+    }
+
+    /// Waits for the write in flight; throws its error.
+    private func settled() async throws {
+        guard let write = inFlight else { return }
+        inFlight = nil
+        try await write.value
     }
 
     /// Writes what is gathered and fsyncs; returns the durable offset.
     public func durable() async throws -> Int64 {
         if pending.readableBytes > 0 { try await flush() }
+        try await settled()
         let file = file
         return try await threadPool.runIfActive { try file.sync() }
     }
@@ -182,9 +199,14 @@ public final class PartialAppender: @unchecked Sendable {
 
     public func rollBack() async throws {
         pending = ByteBuffer()
+        try? await settled()
         let file = file
         try await threadPool.runIfActive { try file.rollBack() }
     }
 
-    public func close() { file.close() }
+    /// Closes the file once no write is in flight; call it whatever the request came to.
+    public func close() async {
+        try? await settled()
+        file.close()
+    }
 }
