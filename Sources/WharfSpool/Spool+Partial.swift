@@ -88,6 +88,7 @@ public final class PartialFile: @unchecked Sendable {
     /// Where this append started, and how far it has written.
     public let start: Int64
     public private(set) var end: Int64
+    private var writeback: Writeback
 
     init(path: String, offset: Int64) throws(WharfError) {
         let descriptor = open(path, O_WRONLY | O_CLOEXEC)
@@ -107,11 +108,13 @@ public final class PartialFile: @unchecked Sendable {
         self.descriptor = descriptor
         self.start = offset
         self.end = offset
+        self.writeback = Writeback(from: offset)
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(WharfError) {
         try StagedFile.writeAll(bytes, to: descriptor, path: path)
         end += Int64(bytes.count)
+        writeback.wrote(upTo: end, in: descriptor)
     }
 
     /// Makes everything written durable; returns the offset that now is.

@@ -152,6 +152,33 @@ public struct Spool: Sendable {
     }
 }
 
+/// Writeback of a file being appended to, started as it grows: large files go to disk
+/// while they arrive, in steps of `step`, so the fsync at the end finds little left to
+/// write, and a slow disk slows the sender down instead of filling memory with dirty pages.
+struct Writeback {
+    static let step: Int64 = 8 * 1024 * 1024
+    private var started: Int64
+    private var waited: Int64
+
+    init(from offset: Int64) {
+        started = offset
+        waited = offset
+    }
+
+    /// The file now has `end` bytes.
+    mutating func wrote(upTo end: Int64, in descriptor: Int32) {
+        guard end - started >= Self.step else { return }
+        // Start this step's writeback, then wait for the previous step's (best effort: the
+        // fsync at the end is what makes the file durable).
+        _ = wharf_start_writeback(descriptor, started, end - started)
+        if started > waited {
+            _ = wharf_wait_writeback(descriptor, waited, started - waited)
+            waited = started
+        }
+        started = end
+    }
+}
+
 /// An upload being written to `tmp/`.
 ///
 /// One task owns it and calls its methods one after another (possibly on a thread pool,
@@ -161,13 +188,7 @@ public final class StagedFile: @unchecked Sendable {
     private var descriptor: Int32
     /// Bytes written so far, and how far writeback to disk was started.
     private var written: Int64 = 0
-    private var writebackStarted: Int64 = 0
-    private var writebackWaited: Int64 = 0
-
-    /// Large uploads go to disk while they arrive, in steps of this size: the fsync at
-    /// the end then finds little left to write, and a slow disk slows the sender down
-    /// instead of filling memory with dirty pages.
-    static let writebackStep: Int64 = 8 * 1024 * 1024
+    private var writeback = Writeback(from: 0)
 
     /// Whether writes still go past the page cache (see `init`).
     public private(set) var isDirect = false
@@ -209,16 +230,7 @@ public final class StagedFile: @unchecked Sendable {
         }
         try writeAll(bytes)
         written += Int64(bytes.count)
-        if written - writebackStarted >= Self.writebackStep {
-            // Start this step's writeback, then wait for the previous step's (best effort:
-            // the fsync in `finish` is what makes the file durable).
-            _ = wharf_start_writeback(descriptor, writebackStarted, written - writebackStarted)
-            if writebackStarted > writebackWaited {
-                _ = wharf_wait_writeback(descriptor, writebackWaited, writebackStarted - writebackWaited)
-                writebackWaited = writebackStarted
-            }
-            writebackStarted = written
-        }
+        writeback.wrote(upTo: written, in: descriptor)
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(WharfError) {

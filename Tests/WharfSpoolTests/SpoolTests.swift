@@ -62,7 +62,7 @@ import WharfTestSupport
             try chunk.withUnsafeBytes { bytes in try staged.write(bytes) }
         }
         try staged.finish()
-        #expect(Int64(expected.count) > 2 * StagedFile.writebackStep)
+        #expect(Int64(expected.count) > 2 * Writeback.step)
         #expect(try Data(contentsOf: URL(fileURLWithPath: staged.path)) == Data(expected))
     }
 
