@@ -53,8 +53,9 @@ import WharfTestSupport
         var server = try await ServeProcessTests.Server.start(home: home)
         let url = { (path: String) in "https://localhost:\(server.port)\(path)" }
 
-        // 1. Created with the whole file in one request, broken after 10 MiB.
-        let created = try await Self.run(["create", url("/inbox/big.bin"), path, "--stop-after", "\(10 << 20)"], home: home)
+        // 1. Created with the whole file in one request, broken after 16 MiB: more than the
+        // loopback's socket buffers hold, so some of it was read before the break.
+        let created = try await Self.run(["create", url("/inbox/big.bin"), path, "--stop-after", "\(16 << 20)"], home: home)
         let interim = try Self.event("interim", in: created)
         #expect(interim["status"] as? Int == 104)
         let location = try #require(Self.header("location", of: interim))
@@ -65,7 +66,7 @@ import WharfTestSupport
         // 2. Resumed from the offset the server reports, broken again after 20 MiB.
         let second = try await Self.run(["resume", url(location), path, "--stop-after", "\(20 << 20)"], home: home)
         let first = try #require(try Self.event("offset", in: second)["offset"] as? Int)
-        #expect(first > 0 && first <= 10 << 20, "the first request's bytes were kept: \(first)")
+        #expect(first > 0 && first <= 16 << 20, "the first request's bytes were kept: \(first)")
         _ = try Self.event("stopped", in: second)
 
         // 3. Resumed and held open mid-body while the server is killed.
