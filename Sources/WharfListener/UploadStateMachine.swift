@@ -8,14 +8,17 @@ import WharfSpool
 /// partner was decided, a body chunk came, the body ended, the digest is known, the commit
 /// ended, the client went away or the request broke off) and carries out the action it
 /// returns (refuse, list, receive the body, write a chunk, settle, commit, reply, abandon).
-/// Everything an upload's outcome depends on lives here and nowhere else:
+/// Everything an upload's outcome depends on lives here, and for resumable uploads past
+/// their creation in `ResumableUpload` (which this routes to: `/uploads/{id}`, `OPTIONS`,
+/// and a `Reception` marked resumable when the request carries `Upload-Complete`):
 ///
 /// - **Precedence of refusals:** a certificate that maps to no active partner gets `403`
 ///   before anything else; then the route (`404`, `405`, `400 bad_filename`, `400
 ///   bad_query`, `409 not_a_pull_partner` for the outbox of a push partner); then, for
 ///   uploads, `411` (no length), `413` (a declared length over the partner's limit, before a
-///   byte of body is read), `400 bad_header` (a malformed `Content-Digest` or
-///   `Idempotency-Key`); while the body arrives, `413` as soon as it passes the limit; after
+///   byte of body is read), `400 bad_header` (a malformed `Content-Digest`, `Repr-Digest`
+///   or `Idempotency-Key`), then for a resumable creation `400 inconsistent_length` and
+///   `413` for a stated length over the limit (with `Upload-Limit`); while the body arrives, `413` as soon as it passes the limit; after
 ///   it, `400 digest_mismatch`; at the commit, the partners as they are then (`403` if the
 ///   certificate maps to none any more, `409 partner_changed`, `413` under a lowered limit),
 ///   then `409 idempotency_conflict`, `507` (disk full) and `500`.

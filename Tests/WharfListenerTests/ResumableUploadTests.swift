@@ -301,10 +301,34 @@ import WharfTestSupport
         let before = try gateway.spoolState()
         let (file, _) = try gateway.randomFile("order.xml", size: 5000)
         let location = try await Self.create(gateway, file, first: 1000, total: 5000)
+        let untouched = try gateway.spoolState()
+        // A DELETE (or HEAD, OPTIONS) takes no body: 400, and the upload stays.
+        let withBody = try await Self.curl(gateway, ["-X", "DELETE", "--data-binary", "x", gateway.url(location)])
+        #expect(withBody.status == 400)
+        #expect(withBody.json?["error"] as? String == "unexpected_body")
+        #expect(try gateway.spoolState() == untouched)
         let cancelled = try await Self.curl(gateway, ["-X", "DELETE", gateway.url(location)])
         #expect(cancelled.status == 204)
         #expect(try await Self.offset(gateway, location).status == 404)
         #expect(try gateway.spoolState() == before)
+        try await gateway.stop()
+    }
+
+    /// The draft: an upload whose state is lost is deactivated. Its bytes removed by hand,
+    /// an append gets 410 naming the fix, and the record goes too.
+    @Test func anUploadWhoseBytesAreGoneIsRefusedAndForgotten() async throws {
+        let gateway = try await TestGateway.start()
+        let (file, _) = try gateway.randomFile("order.xml", size: 5000)
+        let location = try await Self.create(gateway, file, first: 1000, total: 5000)
+        let id = String(location.dropFirst("/uploads/".count))
+        try FileManager.default.removeItem(atPath: Spool(root: "\(gateway.home)/spool").partialPath(id))
+        let lost = try await Self.patch(gateway, location, offset: 1000, complete: true, body: try Self.slice(gateway, file, 1000..<5000))
+        #expect(lost.status == 410)
+        #expect(lost.json?["error"] as? String == "upload_lost")
+        #expect((lost.json?["message"] as? String)?.contains("send the file again") == true)
+        #expect(try gateway.registry.partialUploads().isEmpty)
+        #expect(try await Self.offset(gateway, location).status == 404)
+        #expect(Self.inbox(gateway).isEmpty)
         try await gateway.stop()
     }
 
