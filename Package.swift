@@ -6,6 +6,7 @@ import PackageDescription
 /// Targets by concern, dependencies pointing inward:
 /// - `WharfCore`: the domain (partners, identities, names, pins); imports no I/O library.
 /// - `WharfStore`: the registry in SQLite through GRDB, with named migrations.
+/// - `WharfPostgres`: the registry of several nodes in PostgreSQL through postgres-nio.
 /// - `WharfPKI`: Wharf's own certificate authority and the bundles it writes (PEM, PKCS#12).
 /// - `WharfSpool`: the spool on disk: staged files, fsync, atomic renames, crash recovery.
 /// - `WharfListener`: the inbound mutual-TLS HTTP server (SwiftNIO + NIOSSL).
@@ -33,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -42,13 +44,24 @@ let package = Package(
         ),
         // libcurl's headers (libcurl4-openssl-dev); the library itself is loaded on first use.
         .target(name: "CCurl"),
-        .target(name: "WharfCore"),
+        // Crypto for the audit chain's SHA-256, which every store computes alike.
+        .target(name: "WharfCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "WharfStore",
             dependencies: [
                 "WharfCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The shared registry of several nodes: the same ports over PostgreSQL.
+        .target(
+            name: "WharfPostgres",
+            dependencies: [
+                "WharfCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -183,6 +196,7 @@ let package = Package(
         ),
         .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore"]),
         .testTarget(name: "WharfStoreTests", dependencies: ["WharfStore"]),
+        .testTarget(name: "WharfPostgresTests", dependencies: ["WharfPostgres", "WharfTestSupport"]),
         .testTarget(name: "WharfPKITests", dependencies: ["WharfPKI", "WharfTestSupport"]),
         .testTarget(name: "WharfSpoolTests", dependencies: ["WharfSpool", "WharfTestSupport"]),
         .testTarget(

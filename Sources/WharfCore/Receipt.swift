@@ -109,3 +109,18 @@ public struct AuditEvent: Sendable, Equatable, Codable {
         self.command = command
     }
 }
+
+extension AuditEvent {
+    /// The audit event of a delivery attempt's outcome, as every store records it.
+    public static func delivery(_ transfer: Transfer, outcome: AttemptOutcome, status: Int?) -> AuditEvent {
+        let (recorded, detail): (AuditEvent.Outcome, String) = switch outcome {
+        case .delivered: (.delivered, "\(transfer.id) \(transfer.filename): \(transfer.size) bytes")
+        case .retry(_, let reason): (.retrying, "\(transfer.id) \(transfer.filename): \(reason)")
+        case .dead(let reason): (.dead, "\(transfer.id) \(transfer.filename): \(reason)")
+        }
+        return AuditEvent(
+            kind: .delivery, outcome: recorded, status: status, partner: transfer.partner, subject: nil, fingerprint: nil,
+            remoteAddress: nil, detail: detail
+        )
+    }
+}

@@ -27,6 +27,9 @@ public struct WharfError: Error, CustomStringConvertible, Sendable, Equatable {
         case timedOut = "timed_out"
         /// Another process holds what this one needs (the home's lock).
         case busy
+        /// A shared service (the PostgreSQL registry) cannot be reached now; the same
+        /// request may succeed later.
+        case unavailable
     }
 
     public let code: Code

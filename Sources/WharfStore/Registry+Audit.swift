@@ -172,21 +172,3 @@ public struct AuditFilter: Sendable {
         self.outcome = outcome
     }
 }
-
-/// The hash chain's arithmetic.
-enum AuditChain {
-    /// An event's content in one fixed form: a JSON array of its fields in a fixed order,
-    /// its time as stored.
-    static func canonical(_ event: AuditEvent, at: String) -> String {
-        let fields: [String?] = [
-            at, event.kind.rawValue, event.outcome.rawValue, event.status.map(String.init), event.partner, event.subject,
-            event.fingerprint, event.remoteAddress, event.detail, event.actor, event.command,
-        ]
-        return "[" + fields.map { $0.map(EscapedText.json) ?? "null" }.joined(separator: ",") + "]"
-    }
-
-    /// SHA-256, in hex, of the previous event's hash, a newline, and the canonical content.
-    static func hash(previous: String, canonical: String) -> String {
-        Hex.encode(SHA256.hash(data: Array((previous + "\n" + canonical).utf8)))
-    }
-}

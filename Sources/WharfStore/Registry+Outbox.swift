@@ -90,7 +90,7 @@ extension Registry: PullOutbox {
                 var transfer = Self.transfer(from: row)
                 let reason = "not fetched within the maximum age of \(RetryPolicy.describe(row["max_age"]))"
                 try Self.apply(.expire, to: transfer.id, setting: "next_attempt_at = NULL, last_error = ?", arguments: [reason], in: db)
-                try Self.insert(Self.deliveryEvent(transfer, outcome: .dead(reason: reason), status: nil), db)
+                try Self.insert(AuditEvent.delivery(transfer, outcome: .dead(reason: reason), status: nil), db)
                 transfer.state = .dead
                 transfer.lastError = reason
                 expired.append(transfer)

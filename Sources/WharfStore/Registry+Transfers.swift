@@ -170,7 +170,7 @@ extension Registry: TransferQueue {
                             setting: "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1, next_attempt_at = NULL, last_error = ?", arguments: [reason], in: db
                         )
                     }
-                    try Self.insert(Self.deliveryEvent(transfer, outcome: outcome, status: attempt.httpStatus), db)
+                    try Self.insert(AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus), db)
                     guard let next else { return nil }
                     return try Self.claim(db, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1)
                 }
@@ -183,19 +183,6 @@ extension Registry: TransferQueue {
                     try? release(claimed.id, retryAt: next?.now ?? Date(), reason: "not started: the delivery before it could not be finished")
                 }
             }
-        )
-    }
-
-    /// The audit event of an attempt's outcome.
-    static func deliveryEvent(_ transfer: Transfer, outcome: AttemptOutcome, status: Int?) -> AuditEvent {
-        let (recorded, detail): (AuditEvent.Outcome, String) = switch outcome {
-        case .delivered: (.delivered, "\(transfer.id) \(transfer.filename): \(transfer.size) bytes")
-        case .retry(_, let reason): (.retrying, "\(transfer.id) \(transfer.filename): \(reason)")
-        case .dead(let reason): (.dead, "\(transfer.id) \(transfer.filename): \(reason)")
-        }
-        return AuditEvent(
-            kind: .delivery, outcome: recorded, status: status, partner: transfer.partner, subject: nil, fingerprint: nil,
-            remoteAddress: nil, detail: detail
         )
     }
 

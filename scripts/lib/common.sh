@@ -5,8 +5,9 @@
 WHARF_BUILD_PACKAGES=(pkg-config libssl-dev libcurl4-openssl-dev libsqlite3-dev openssl curl ca-certificates)
 # What the tests add: Java's keytool to open the keystores Wharf writes, nginx as a partner
 # endpoint, systemd-analyze to check the unit file, sqlite3 to tamper with a registry,
-# promtool (in prometheus) to check the metrics.
-WHARF_TEST_PACKAGES=(openjdk-17-jre-headless nginx python3 python3-venv systemd sqlite3 prometheus)
+# promtool (in prometheus) to check the metrics, PostgreSQL 15 (postgresql) for the shared
+# registry of several nodes: each test starts a server of its own.
+WHARF_TEST_PACKAGES=(openjdk-17-jre-headless nginx python3 python3-venv systemd sqlite3 prometheus postgresql)
 # What scripts/bench adds: the baselines (nginx, ab from apache2-utils, curl) and its driver.
 WHARF_BENCH_PACKAGES=(nginx apache2-utils curl python3)
 
