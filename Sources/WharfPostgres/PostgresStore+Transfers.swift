@@ -1,0 +1,398 @@
+import Foundation
+import PostgresNIO
+import WharfCore
+
+/// The outbound queue shared by every node. A claim is a lease: the transfer is `sending`,
+/// owned by the node that claimed it, until `lease_expires_at`. The owner renews it while
+/// the attempt runs (`renewClaims`); a lease that runs out (its node died or lost the
+/// database) is taken back into the queue (`rescueExpiredClaims`) and the transfer is sent
+/// again with the same `Idempotency-Key`, which a Wharf receiver answers with its first
+/// receipt. Only the lease's owner can finish or release it.
+extension PostgresStore: TransferQueue {
+    /// Claims are made one node at a time (this transaction lock), so that per-partner
+    /// limits hold across all nodes together: each claim counts the transfers every node
+    /// is sending, as committed by the claim before it. (Claims racing without it would
+    /// mostly contend for the same rows, which SKIP LOCKED hands to one of them, but a
+    /// transfer falling due between their two snapshots could take a slot twice.)
+    static let claimLockKey: Int64 = 0x57_68_61_72_66_01
+
+    /// Audit events are chained one at a time (see `AuditChain`).
+    static let auditLockKey: Int64 = 0x57_68_61_72_66_02
+
+    public func enqueue(_ transfer: Transfer, sentBy schedule: (id: Int64, path: String)?, install: () throws -> Void) throws(WharfError) {
+        let scheduleID = schedule?.id
+        let path = schedule?.path
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) in
+                try transaction { connection in
+                    try await Self.insert(transfer, connection)
+                    if let scheduleID, let path {
+                        try await connection.run("""
+                            INSERT INTO schedule_sent (schedule_id, path, sha256) VALUES (\(scheduleID), \(path), \(transfer.sha256))
+                            ON CONFLICT (schedule_id, path) DO UPDATE SET sha256 = excluded.sha256
+                            """)
+                    }
+                }
+            },
+            install: { try install() },
+            withdraw: {
+                try transaction { connection in
+                    if let scheduleID, let path {
+                        try await connection.run(
+                            "DELETE FROM schedule_sent WHERE schedule_id = \(scheduleID) AND path = \(path)"
+                        )
+                    }
+                    try await connection.run("DELETE FROM transfer WHERE id = \(transfer.id)")
+                }
+            }
+        )
+    }
+
+    static func insert(_ transfer: Transfer, _ connection: PostgresConnection) async throws {
+        let created = transfer.createdAt.roundedToMilliseconds
+        try await connection.run("""
+            INSERT INTO transfer (id, partner, filename, size, sha256, state, attempts, created_at, queued_at, next_attempt_at)
+            VALUES (\(transfer.id), \(transfer.partner), \(transfer.filename), \(transfer.size), \(transfer.sha256), 'queued', 0,
+                    \(created), \(transfer.queuedAt.roundedToMilliseconds), \(created))
+            """)
+    }
+
+    public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> TransferClaim {
+        let node = node
+        let lease = lease
+        return try transaction { connection in
+            try await Self.claim(connection, node: node, lease: lease, now: now, defaultPerPartner: defaultPerPartner, limit: limit)
+        }
+    }
+
+    /// Marks up to `limit` due transfers `sending`, leased to `node`, in one statement:
+    /// each partner's due transfers are ranked after those it already has sending (on any
+    /// node), and only ranks within its limit are taken. Rows another transaction holds
+    /// are skipped, not waited for.
+    static func claim(
+        _ connection: PostgresConnection, node: String, lease: Double, now: Date, defaultPerPartner: Int, limit: Int
+    ) async throws -> TransferClaim {
+        try await connection.run("SELECT pg_advisory_xact_lock(\(claimLockKey))")
+        let now = now.roundedToMilliseconds
+        let expires = now.addingTimeInterval(lease).roundedToMilliseconds
+        let rows = try await connection.query("""
+            WITH busy AS (
+                SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner
+            ), ranked AS (
+                SELECT transfer.id, transfer.next_attempt_at, transfer.created_at,
+                       coalesce(busy.n, 0) + row_number() OVER (
+                           PARTITION BY transfer.partner ORDER BY transfer.next_attempt_at, transfer.created_at
+                       ) AS slot,
+                       coalesce(partner.max_deliveries, \(defaultPerPartner)) AS cap
+                FROM transfer
+                LEFT JOIN partner ON partner.name = transfer.partner
+                LEFT JOIN busy ON busy.partner = transfer.partner
+                WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= \(now)
+                  AND (partner.status IS NULL OR partner.status = 'active')
+                  AND coalesce(partner.delivery_mode, 'push') = 'push'
+                  AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, \(defaultPerPartner))
+            ), chosen AS (
+                SELECT transfer.id FROM transfer JOIN ranked USING (id)
+                WHERE ranked.slot <= ranked.cap AND transfer.state IN ('queued', 'retrying')
+                ORDER BY ranked.next_attempt_at, ranked.created_at
+                LIMIT \(limit)
+                FOR UPDATE OF transfer SKIP LOCKED
+            )
+            UPDATE transfer SET state = 'sending', lease_owner = \(node), lease_expires_at = \(expires)
+            FROM chosen WHERE transfer.id = chosen.id
+            RETURNING transfer.*
+            """, logger: quiet)
+        var claimed: [Transfer] = []
+        for try await row in rows { claimed.append(try transfer(from: row)) }
+        claimed.sort { ($0.nextAttemptAt ?? $0.createdAt, $0.createdAt, $0.id) < ($1.nextAttemptAt ?? $1.createdAt, $1.createdAt, $1.id) }
+        return TransferClaim(transfers: claimed, partnerGeneration: try await partnerGeneration(connection))
+    }
+
+    static func partnerGeneration(_ connection: PostgresConnection) async throws -> Int64 {
+        for try await value in try await connection.query("SELECT value FROM partner_generation WHERE id = 1", logger: quiet).decode(Int64.self) {
+            return value
+        }
+        return 0
+    }
+
+    /// Extends this node's leases of `transferIDs` by the lease duration from `now`; returns
+    /// the ids it still holds (a transfer missing from the answer was taken back after its
+    /// lease ran out, and its attempt must not be recorded as this node's).
+    public func renewClaims(_ transferIDs: [String], now: Date = Date()) throws(WharfError) -> Set<String> {
+        guard !transferIDs.isEmpty else { return [] }
+        let node = node
+        let expires = now.addingTimeInterval(lease).roundedToMilliseconds
+        return try withConnection { connection in
+            var held: Set<String> = []
+            let rows = try await connection.query("""
+                UPDATE transfer SET lease_expires_at = \(expires)
+                WHERE id = ANY(\(transferIDs)) AND state = 'sending' AND lease_owner = \(node)
+                RETURNING id
+                """, logger: Self.quiet)
+            for try await id in rows.decode(String.self) { held.insert(id) }
+            return held
+        }
+    }
+
+    /// Takes back into the queue, due at `now`, every transfer whose lease ran out before
+    /// `now`; returns how many. What the leader runs, and any node at start.
+    public func rescueExpiredClaims(now: Date = Date()) throws(WharfError) -> Int {
+        let now = now.roundedToMilliseconds
+        return try transaction { connection in
+            let rows = try await connection.query("""
+                UPDATE transfer SET state = 'retrying', next_attempt_at = \(now), lease_owner = NULL, lease_expires_at = NULL,
+                                    last_error = 'interrupted: the lease of node ' || lease_owner || ' ran out during an attempt'
+                WHERE state = 'sending' AND lease_expires_at < \(now)
+                RETURNING id
+                """, logger: Self.quiet)
+            var count = 0
+            for try await _ in rows { count += 1 }
+            return count
+        }
+    }
+
+    /// Applies `transition` to transfer `id` with `assignments` (SQL `SET` terms whose
+    /// values `bind` appends as `$3`, `$4`…, after the id and the node), guarded by the transition's sources and,
+    /// from `sending`, by this node's lease; throws the transition's refusal, `not_found`,
+    /// or a conflict naming the node that holds the lease now.
+    static func apply(
+        _ transition: Transfer.Transition, to id: String, setting assignments: String = "",
+        bind: (inout PostgresBindings) -> Void = { _ in }, node: String, in connection: PostgresConnection
+    ) async throws {
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        bindings.append(node)
+        var sql = "UPDATE transfer SET state = '\(transition.target.rawValue)'"
+        if transition.target != .sending { sql += ", lease_owner = NULL, lease_expires_at = NULL" }
+        if !assignments.isEmpty { sql += ", " + assignments }
+        bind(&bindings)
+        sql += " WHERE id = $1 AND state IN (\(transition.sqlSources)) AND (state <> 'sending' OR lease_owner = $2) RETURNING id"
+        let changed = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: quiet)
+        var updated = false
+        for try await _ in changed { updated = true }
+        if updated {
+            switch transition.target {
+            case .delivered: try await queueHookEvents(.delivered, transfer: id, connection)
+            case .dead: try await queueHookEvents(.dead, transfer: id, connection)
+            default: break
+            }
+            return
+        }
+        let current = try await connection.query("SELECT state, lease_owner FROM transfer WHERE id = \(id)", logger: quiet)
+        for try await (state, owner) in current.decode((String, String?).self) {
+            let state = Transfer.State(rawValue: state) ?? .dead
+            if state == .sending, transition.sources.contains(.sending), let owner, owner != node {
+                throw WharfError(
+                    .conflict, "transfer \(id) is being sent by node \(quoted(owner)): this node's lease ran out and it was taken back",
+                    fix: "nothing to do: the other node's attempt is the one recorded"
+                )
+            }
+            throw transition.refusal(transfer: id, state: state)
+        }
+        throw WharfError(.notFound, "no transfer \(id)", fix: "`wharf transfers list` shows the transfers")
+    }
+
+    public func transfers(ids: [String]) throws(WharfError) -> [String: Transfer] {
+        try withConnection { connection in
+            var found: [String: Transfer] = [:]
+            for try await row in try await connection.query("SELECT * FROM transfer WHERE id = ANY(\(ids))", logger: Self.quiet) {
+                let transfer = try Self.transfer(from: row)
+                found[transfer.id] = transfer
+            }
+            return found
+        }
+    }
+
+    public func transfer(id: String) throws(WharfError) -> Transfer? {
+        try transfers(ids: [id])[id]
+    }
+
+    @discardableResult
+    public func finish(
+        _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome,
+        claimingNext next: (now: Date, defaultPerPartner: Int)?, install: () throws -> Void
+    ) throws(WharfError) -> TransferClaim? {
+        let node = node
+        let lease = lease
+        return try CommitThenInstall.run(
+            commit: { () throws(WharfError) -> TransferClaim? in
+                try transaction { connection in
+                    try await connection.run("""
+                        INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
+                        VALUES (\(attempt.transferID), \(attempt.number), \(attempt.startedAt.roundedToMilliseconds), \(attempt.duration),
+                                \(attempt.curlCode), \(attempt.httpStatus), \(attempt.bytesSent), \(attempt.error))
+                        """)
+                    if attempt.uploadLocation != transfer.uploadLocation {
+                        try await connection.run(
+                            "UPDATE transfer SET upload_location = \(attempt.uploadLocation) WHERE id = \(transfer.id)"
+                        )
+                    }
+                    let counted = "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1"
+                    switch outcome {
+                    case .delivered(let receipt, let signature):
+                        let deliveredAt = attempt.startedAt.addingTimeInterval(attempt.duration).roundedToMilliseconds
+                        try await Self.apply(
+                            .deliver, to: transfer.id,
+                            setting: "\(counted), receipt = $3, receipt_signature = $4, delivered_at = $5, next_attempt_at = NULL, last_error = NULL",
+                            bind: { $0.append(receipt); $0.append(signature); $0.append(deliveredAt) }, node: node, in: connection
+                        )
+                    case .retry(let date, let reason):
+                        try await Self.apply(
+                            .scheduleRetry, to: transfer.id, setting: "\(counted), next_attempt_at = $3, last_error = $4",
+                            bind: { $0.append(date.roundedToMilliseconds); $0.append(reason) }, node: node, in: connection
+                        )
+                    case .dead(let reason):
+                        try await Self.apply(
+                            .giveUp, to: transfer.id, setting: "\(counted), next_attempt_at = NULL, last_error = $3",
+                            bind: { $0.append(reason) }, node: node, in: connection
+                        )
+                    }
+                    try await Self.insert(AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus), connection)
+                    guard let next else { return nil }
+                    return try await Self.claim(
+                        connection, node: node, lease: lease, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1
+                    )
+                }
+            },
+            install: { _ in try install() },
+            withdraw: { claim in
+                for claimed in claim?.transfers ?? [] {
+                    try? release(claimed.id, retryAt: next?.now ?? Date(), reason: "not started: the delivery before it could not be finished")
+                }
+            }
+        )
+    }
+
+    public func release(_ transferID: String, retryAt date: Date, reason: String) throws(WharfError) {
+        let node = node
+        try transaction { connection in
+            try await Self.apply(
+                .release, to: transferID, setting: "next_attempt_at = $3, last_error = $4",
+                bind: { $0.append(date.roundedToMilliseconds); $0.append(reason) }, node: node, in: connection
+            )
+        }
+    }
+
+    public func kill(_ transferID: String, reason: String) throws(WharfError) {
+        let node = node
+        try transaction { connection in
+            try await Self.apply(
+                .kill, to: transferID, setting: "next_attempt_at = NULL, last_error = $3", bind: { $0.append(reason) }, node: node, in: connection
+            )
+            var partner: String?
+            for try await name in try await connection.query("SELECT partner FROM transfer WHERE id = \(transferID)", logger: Self.quiet).decode(String.self) {
+                partner = name
+            }
+            try await Self.insert(AuditEvent(
+                kind: .delivery, outcome: .dead, status: nil, partner: partner, subject: nil, fingerprint: nil,
+                remoteAddress: nil, detail: "\(transferID): \(reason)"
+            ), connection)
+        }
+    }
+
+    public func retry(_ transferID: String, now: Date) throws(WharfError) -> Transfer {
+        let node = node
+        let now = now.roundedToMilliseconds
+        try transaction { connection in
+            try await Self.apply(
+                .retry, to: transferID, setting: "attempts_since_queued = 0, queued_at = $3, next_attempt_at = $3, last_error = NULL",
+                bind: { $0.append(now) }, node: node, in: connection
+            )
+        }
+        guard let transfer = try transfer(id: transferID) else {
+            throw WharfError(.notFound, "no transfer \(transferID)", fix: "`wharf transfers list` shows the transfers")
+        }
+        return transfer
+    }
+
+    public func cancel(_ transferID: String, remove: () throws -> Void) throws(WharfError) {
+        let node = node
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) in
+                try transaction { connection in
+                    try await Self.apply(.cancel, to: transferID, setting: "next_attempt_at = NULL", node: node, in: connection)
+                }
+            },
+            install: { try remove() },
+            withdraw: { _ in }
+        )
+    }
+
+    /// This node's claims left from a run that stopped, and any other node's whose lease
+    /// ran out: due again at `now`. Another node's live claims are left alone.
+    public func recoverInterrupted(now: Date) throws(WharfError) -> Int {
+        let node = node
+        let now = now.roundedToMilliseconds
+        return try transaction { connection in
+            let rows = try await connection.query("""
+                UPDATE transfer SET state = 'retrying', next_attempt_at = \(now), lease_owner = NULL, lease_expires_at = NULL,
+                                    last_error = 'interrupted: the process stopped during an attempt'
+                WHERE state = 'sending' AND (lease_owner = \(node) OR lease_expires_at < \(now))
+                RETURNING id
+                """, logger: Self.quiet)
+            var count = 0
+            for try await _ in rows { count += 1 }
+            return count
+        }
+    }
+
+    /// Every transfer's lease, for `wharf transfers list` and the tests: who holds it, until when.
+    public func leases() throws(WharfError) -> [String: (owner: String, expires: Date)] {
+        try withConnection { connection in
+            var leases: [String: (owner: String, expires: Date)] = [:]
+            let rows = try await connection.query(
+                "SELECT id, lease_owner, lease_expires_at FROM transfer WHERE state = 'sending'", logger: Self.quiet
+            )
+            for try await (id, owner, expires) in rows.decode((String, String, Date).self) { leases[id] = (owner, expires) }
+            return leases
+        }
+    }
+
+    static func transfer(from row: PostgresRow) throws -> Transfer {
+        let row = row.makeRandomAccess()
+        return Transfer(
+            id: try row["id"].decode(String.self), partner: try row["partner"].decode(String.self),
+            filename: try row["filename"].decode(String.self), size: try row["size"].decode(Int64.self),
+            sha256: try row["sha256"].decode(String.self),
+            state: Transfer.State(rawValue: try row["state"].decode(String.self)) ?? .dead,
+            attempts: try row["attempts"].decode(Int.self), attemptsSinceQueued: try row["attempts_since_queued"].decode(Int.self),
+            createdAt: try row["created_at"].decode(Date.self), queuedAt: try row["queued_at"].decode(Date.self),
+            nextAttemptAt: try row["next_attempt_at"].decode(Date?.self), lastError: try row["last_error"].decode(String?.self),
+            receipt: try row["receipt"].decode(String?.self), deliveredAt: try row["delivered_at"].decode(Date?.self),
+            receiptSignature: try row["receipt_signature"].decode(String?.self), uploadLocation: try row["upload_location"].decode(String?.self)
+        )
+    }
+
+    /// Queues `event` of transfer `id` for each hook that wants one, in the transition's
+    /// transaction.
+    static func queueHookEvents(_ event: Hook.Event, transfer id: String, _ connection: PostgresConnection) async throws {
+        let now = Date().roundedToMilliseconds
+        try await connection.run("""
+            INSERT INTO hook_event (hook_id, event, subject_id, partner, filename, size, sha256, reason, occurred_at, next_attempt_at)
+            SELECT hook.id, hook.event, transfer.id, transfer.partner, transfer.filename, transfer.size, transfer.sha256,
+                   transfer.last_error, \(now), \(now)
+            FROM transfer JOIN hook ON hook.event = \(event.rawValue) AND (hook.partner IS NULL OR hook.partner = transfer.partner)
+            WHERE transfer.id = \(id)
+            """)
+    }
+
+    /// Inserts `event` in the transaction of `connection`, chained to the event before it:
+    /// the audit lock makes every node append in one order.
+    static func insert(_ event: AuditEvent, _ connection: PostgresConnection) async throws {
+        try await connection.run("SELECT pg_advisory_xact_lock(\(auditLockKey))")
+        var previous = ""
+        let head = try await connection.query("""
+            SELECT COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1),
+                            (SELECT last_pruned_hash FROM audit_anchor WHERE id = 1), '')
+            """, logger: quiet)
+        for try await hash in head.decode(String.self) { previous = hash }
+        let at = event.at.roundedToMilliseconds
+        let hash = AuditChain.hash(previous: previous, canonical: AuditChain.canonical(event, at: at.registryText))
+        try await connection.run("""
+            INSERT INTO audit_event (at, kind, outcome, status, partner, subject, fingerprint, remote_address, detail,
+                                     actor, command, previous_hash, hash)
+            VALUES (\(at), \(event.kind.rawValue), \(event.outcome.rawValue), \(event.status), \(event.partner), \(event.subject),
+                    \(event.fingerprint), \(event.remoteAddress), \(event.detail), \(event.actor), \(event.command), \(previous), \(hash))
+            """)
+    }
+}
