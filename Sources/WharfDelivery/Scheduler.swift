@@ -34,18 +34,23 @@ public struct Scheduler: Sendable {
         guard !due.isEmpty else { return [] }
         let calendar = calendar ?? .current
         for schedule in due {
+            // Taken first: on several nodes, the one that takes a slot runs it.
+            let taken: Bool
+            do {
+                let cron = try CronExpression(parsing: schedule.cron)
+                // A schedule that never fires again is parked far in the future.
+                let next = cron.next(after: now, calendar: calendar) ?? .distantFuture
+                taken = try store.takeSlot(of: schedule.id, slot: schedule.nextRunAt, next: next)
+            } catch {
+                logger.error("a schedule could not be advanced", metadata: ["schedule": "\(schedule.id)", "error": "\(error)"])
+                continue
+            }
+            guard taken else { continue }
             let ran = run(schedule)
             queued += ran
             logger.info("schedule ran", metadata: [
                 "schedule": "\(schedule.id)", "partner": "\(schedule.partner)", "queued": "\(ran.count)",
             ])
-            do {
-                let cron = try CronExpression(parsing: schedule.cron)
-                // A schedule that never fires again is parked far in the future.
-                try store.setNextRun(of: schedule.id, to: cron.next(after: now, calendar: calendar) ?? .distantFuture)
-            } catch {
-                logger.error("a schedule could not be advanced", metadata: ["schedule": "\(schedule.id)", "error": "\(error)"])
-            }
         }
         return queued
     }

@@ -37,6 +37,17 @@ extension Registry: ScheduleStore {
         }
     }
 
+    public func takeSlot(of scheduleID: Int64, slot: Date, next: Date) throws(WharfError) -> Bool {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE schedule SET next_run_at = ? WHERE id = ? AND next_run_at = ?",
+                arguments: [next.stored, scheduleID, slot.stored]
+            )
+            return db.changesCount == 1
+        }
+    }
+
+    /// Sets when a schedule runs next.
     public func setNextRun(of scheduleID: Int64, to date: Date) throws(WharfError) {
         try write { db in
             try db.execute(sql: "UPDATE schedule SET next_run_at = ? WHERE id = ?", arguments: [date.stored, scheduleID])
