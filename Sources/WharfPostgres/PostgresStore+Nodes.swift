@@ -47,8 +47,8 @@ extension PostgresStore {
             let rows = try await connection.query(
                 "SELECT name, address, version, started_at, heartbeat_at FROM node ORDER BY name", logger: Self.quiet
             )
-            for try await (name, address, version, started, heartbeat) in rows.decode((String, String?, String, Date, Date).self) {
-                nodes.append(NodeRecord(name: name, address: address, version: version, startedAt: started, heartbeatAt: heartbeat))
+            for try await (name, address, version, started, heartbeat) in rows.decode((String, String?, String, Millis, Millis).self) {
+                nodes.append(NodeRecord(name: name, address: address, version: version, startedAt: started.date, heartbeatAt: heartbeat.date))
             }
             return nodes
         }
@@ -57,7 +57,7 @@ extension PostgresStore {
     /// The database's own clock: the one every node's leases are compared against.
     public func databaseTime() throws(WharfError) -> Date {
         try withConnection { connection in
-            for try await now in try await connection.query("SELECT now()", logger: Self.quiet).decode(Date.self) { return now }
+            for try await now in try await connection.query("SELECT now()", logger: Self.quiet).decode(Millis.self) { return now.date }
             throw WharfError(.database, "PostgreSQL gave no time")
         }
     }

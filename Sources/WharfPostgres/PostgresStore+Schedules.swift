@@ -17,8 +17,8 @@ extension PostgresStore: ScheduleStore {
                 "SELECT id, partner, cron, source_directory, pattern, keep, next_run_at FROM schedule WHERE next_run_at <= \(now) ORDER BY next_run_at, id",
                 logger: Self.quiet
             )
-            for try await (id, partner, cron, directory, pattern, keep, next) in rows.decode((Int64, String, String, String, String, Bool, Date).self) {
-                due.append(Schedule(id: id, partner: partner, cron: cron, sourceDirectory: directory, pattern: pattern, keep: keep, nextRunAt: next))
+            for try await (id, partner, cron, directory, pattern, keep, next) in rows.decode((Int64, String, String, String, String, Bool, Millis).self) {
+                due.append(Schedule(id: id, partner: partner, cron: cron, sourceDirectory: directory, pattern: pattern, keep: keep, nextRunAt: next.date))
             }
             return due
         }
@@ -61,7 +61,7 @@ extension PostgresStore: ScheduleStore {
             let rows = try await connection.query(
                 "SELECT slot, fired_by FROM schedule_firing WHERE schedule_id = \(scheduleID) ORDER BY slot", logger: Self.quiet
             )
-            for try await (slot, node) in rows.decode((Date, String).self) { firings.append((slot, node)) }
+            for try await (slot, node) in rows.decode((Millis, String).self) { firings.append((slot.date, node)) }
             return firings
         }
     }
@@ -102,8 +102,8 @@ extension PostgresStore {
     /// The node leading now and until when, if any.
     public func leader() throws(WharfError) -> (node: String, until: Date)? {
         try withConnection { connection in
-            for try await (holder, expires) in try await connection.query("SELECT holder, expires_at FROM leader WHERE id = 1", logger: Self.quiet).decode((String, Date).self) {
-                return (holder, expires)
+            for try await (holder, expires) in try await connection.query("SELECT holder, expires_at FROM leader WHERE id = 1", logger: Self.quiet).decode((String, Millis).self) {
+                return (holder, expires.date)
             }
             return nil
         }

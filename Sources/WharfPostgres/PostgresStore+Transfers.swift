@@ -343,7 +343,7 @@ extension PostgresStore: TransferQueue {
             let rows = try await connection.query(
                 "SELECT id, lease_owner, lease_expires_at FROM transfer WHERE state = 'sending'", logger: Self.quiet
             )
-            for try await (id, owner, expires) in rows.decode((String, String, Date).self) { leases[id] = (owner, expires) }
+            for try await (id, owner, expires) in rows.decode((String, String, Millis).self) { leases[id] = (owner, expires.date) }
             return leases
         }
     }
@@ -356,9 +356,9 @@ extension PostgresStore: TransferQueue {
             sha256: try row["sha256"].decode(String.self),
             state: Transfer.State(rawValue: try row["state"].decode(String.self)) ?? .dead,
             attempts: try row["attempts"].decode(Int.self), attemptsSinceQueued: try row["attempts_since_queued"].decode(Int.self),
-            createdAt: try row["created_at"].decode(Date.self), queuedAt: try row["queued_at"].decode(Date.self),
-            nextAttemptAt: try row["next_attempt_at"].decode(Date?.self), lastError: try row["last_error"].decode(String?.self),
-            receipt: try row["receipt"].decode(String?.self), deliveredAt: try row["delivered_at"].decode(Date?.self),
+            createdAt: try row["created_at"].decode(Millis.self).date, queuedAt: try row["queued_at"].decode(Millis.self).date,
+            nextAttemptAt: try row["next_attempt_at"].decode(Millis?.self)?.date, lastError: try row["last_error"].decode(String?.self),
+            receipt: try row["receipt"].decode(String?.self), deliveredAt: try row["delivered_at"].decode(Millis?.self)?.date,
             receiptSignature: try row["receipt_signature"].decode(String?.self), uploadLocation: try row["upload_location"].decode(String?.self)
         )
     }

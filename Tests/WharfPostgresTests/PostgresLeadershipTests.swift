@@ -8,10 +8,7 @@ import WharfTestSupport
 @Suite struct PostgresLeadershipTests {
     @Test func oneNodeLeadsUntilItsLeaseRunsOutOrItStepsDown() async throws {
         let server = try await PostgresTransferQueueTests.migratedServer()
-        try await onThread {
-            let a = try PostgresStoreTests.open(server, node: "node-a")
-            let b = try PostgresStoreTests.open(server, node: "node-b")
-            defer { a.close(); b.close() }
+        try await PostgresStoreTests.withNodesAAndB(server) { a, b in
             let now = Date()
             #expect(try a.lead(now: now, for: 15))
             #expect(try b.lead(now: now.addingTimeInterval(1), for: 15) == false)

@@ -11,6 +11,16 @@ import WharfTestSupport
         return try PostgresStore.open(location, node: node, lease: lease)
     }
 
+    /// Runs `body` on a thread of its own with nodes `node-a` and `node-b` open on `server`.
+    static func withNodesAAndB(_ server: PostgresServer, _ body: @escaping @Sendable (PostgresStore, PostgresStore) throws -> Void) async throws {
+        try await onThread {
+            let a = try open(server, node: "node-a")
+            let b = try open(server, node: "node-b")
+            defer { a.close(); b.close() }
+            try body(a, b)
+        }
+    }
+
     /// Opens stores on threads of their own, all at once.
     static func openConcurrently(_ server: PostgresServer, nodes: [String]) throws -> [PostgresStore] {
         try concurrently(nodes.count) { index in try open(server, node: nodes[index]) }
