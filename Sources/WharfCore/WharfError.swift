@@ -55,6 +55,17 @@ extension WharfError {
         WharfError(.invalidInput, problem, fix: fix)
     }
 
+    /// `identity` cannot be given to `partner`: it already identifies `owner`.
+    public static func identityTaken(_ identity: InboundIdentity, owner: String, adding partner: PartnerName) -> WharfError {
+        WharfError(
+            .conflict,
+            owner == partner.rawValue
+                ? "\(partner) already has the \(identity.kindName) identity \(identity.value)"
+                : "the \(identity.kindName) \(identity.value) already identifies partner '\(owner)'",
+            fix: "a certificate maps to one partner only; remove the identity from '\(owner)' first if it moved"
+        )
+    }
+
     public static func unknownPartner(_ name: String) -> WharfError {
         WharfError(.notFound, "no partner named '\(name)'", fix: "`wharf partner list` shows the registered partners")
     }

@@ -180,13 +180,7 @@ extension Registry: PartnerDirectory {
                 db, sql: "SELECT partner FROM partner_identity WHERE kind = ? AND match_key = ?",
                 arguments: [identity.kindName, identity.matchKey]
             ) {
-                throw WharfError(
-                    .conflict,
-                    owner == partner.name.rawValue
-                        ? "\(partner.name) already has the \(identity.kindName) identity \(identity.value)"
-                        : "the \(identity.kindName) \(identity.value) already identifies partner '\(owner)'",
-                    fix: "a certificate maps to one partner only; remove the identity from '\(owner)' first if it moved"
-                )
+                throw WharfError.identityTaken(identity, owner: owner, adding: partner.name)
             }
             try db.execute(
                 sql: """

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import WharfCore
+import WharfTestSupport
+@testable import WharfPostgres
+
+/// What the listener reads and writes, on the shared registry: partners, receipts (with
+/// idempotency across nodes) and pull outboxes.
+@Suite struct PostgresInboxPortsTests {
+    static let fingerprint = try! CertificateFingerprint(parsing: String(repeating: "ab", count: 32))
+
+    static func partner(_ name: String) throws -> Partner {
+        Partner(
+            name: try PartnerName(name), displayName: "\(name) Ltd\u{1B}[31m", identities: [try InboundIdentity(.fingerprint(fingerprint))],
+            outbound: OutboundSettings(url: try OutboundURL(parsing: "https://\(name).example/in"), maxDeliveries: 4)
+        )
+    }
+
+    @Test func aPartnerAddedOnOneNodeIsWhatAnotherNodeMapsACertificateTo() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try await PostgresStoreTests.withNodesAAndB(server) { a, b in
+            let store: any GatewayStore = b
+            let before = try store.partnerGeneration()
+            try a.add(try Self.partner("acme"))
+            #expect(try store.partnerGeneration() > before)
+            let owners = try store.owners(ofFingerprint: Self.fingerprint, subject: nil, serial: nil)
+            #expect(owners.partners.map(\.name.rawValue) == ["acme"])
+            #expect(owners.partners.first == (try Self.partner("acme")), "every setting read back as written")
+            #expect(try store.pinnedFingerprints() == [Self.fingerprint])
+            // The same certificate cannot identify a second partner; nothing of it is written.
+            let error = try #require(throws: WharfError.self) { try b.add(try Self.partner("globex")) }
+            #expect(error.code == .conflict)
+            #expect(try a.partners().map(\.name.rawValue) == ["acme"])
+            try a.update(try PartnerName("acme")) { partner throws(WharfError) in partner.status = .disabled }
+            #expect(try store.pinnedFingerprints().isEmpty, "a disabled partner's certificates are not trusted")
+            try b.remove(try PartnerName("acme"))
+            #expect(try store.partner(named: try PartnerName("acme")) == nil)
+        }
+    }
+
+    static func receipt(_ id: String, key: String, sha256: String = String(repeating: "c", count: 64)) -> Receipt {
+        Receipt(
+            id: id, partner: "acme", filename: "order.xml", storedName: "\(id)-order.xml", size: 5, sha256: sha256,
+            receivedAt: Date(), idempotencyKey: key
+        )
+    }
+
+    static func audit(_ outcome: ReceiptCommit) -> AuditEvent {
+        let label: AuditEvent.Outcome = switch outcome {
+        case .committed: .accepted
+        case .replay: .replayed
+        case .conflict: .refused
+        }
+        return AuditEvent(outcome: label, status: 201, partner: "acme", subject: nil, fingerprint: nil, remoteAddress: nil, detail: nil)
+    }
+
+    @Test func theSameIdempotencyKeyOnTwoNodesAtOnceGetsTheFirstReceipt() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try await PostgresStoreTests.withNodesAAndB(server) { a, b in
+            try a.add(try Self.partner("acme"))
+            let stores = [a, b]
+            let installed = Counter()
+            for round in 0..<10 {
+                let outcomes = try concurrently(2) { index in
+                    try stores[index].commit(Self.receipt("r\(round)-\(index)", key: "key-\(round)"), audit: Self.audit, install: { installed.increment() })
+                }
+                let committed = outcomes.compactMap { if case .committed(let receipt) = $0 { receipt } else { nil } }
+                let replayed = outcomes.compactMap { if case .replay(let receipt) = $0 { receipt } else { nil } }
+                #expect(committed.count == 1 && replayed.count == 1, "round \(round): \(outcomes)")
+                #expect(replayed.first?.id == committed.first?.id, "the replay answers with the first receipt")
+            }
+            #expect(installed.value == 10, "only committed receipts install their file")
+            #expect(try server.psql("SELECT count(*) FROM receipt") == "10")
+            // Another content under a used key is a conflict, not a receipt.
+            let conflict = try a.commit(Self.receipt("other", key: "key-0", sha256: String(repeating: "d", count: 64)), audit: Self.audit, install: {})
+            guard case .conflict = conflict else { Issue.record("expected a conflict, got \(conflict)"); return }
+            #expect(try a.verifyAudit() == 21)
+            #expect(try server.psql("SELECT outcome || '=' || count(*) FROM audit_event GROUP BY outcome ORDER BY outcome") == "accepted=10\nrefused=1\nreplayed=10")
+            // A receipt whose file cannot be installed is withdrawn, with an event saying so.
+            struct Full: Error {}
+            #expect(throws: WharfError.self) { try a.commit(Self.receipt("lost", key: "key-lost"), audit: Self.audit, install: { throw Full() }) }
+            #expect(try a.receipt(id: "lost") == nil)
+            #expect(try b.receipts(partner: "acme", limit: 100).count == 10)
+        }
+    }
+
+    @Test func aPullPartnersFileAcknowledgedOnTwoNodesAtOnceIsDeliveredOnce() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try await PostgresStoreTests.withNodesAAndB(server) { a, b in
+            var partner = try Self.partner("acme")
+            partner.outbound.delivery = .pull
+            try a.add(partner)
+            let queued = try PostgresTransferQueueTests.queue(a, partner: "acme", count: 3)
+            #expect(try b.outbox(of: "acme", after: nil, limit: 2).map(\.id) == [queued[0].id, queued[1].id])
+            #expect(try b.outbox(of: "acme", after: queued[1].id, limit: 2).map(\.id) == [queued[2].id])
+            #expect(try b.outboxTransfer(id: queued[0].id, of: "globex") == nil)
+            let stores = [a, b]
+            let installs = Counter()
+            let answers = try concurrently(2) { index in
+                try stores[index].acknowledge(
+                    queued[0].id, of: "acme", at: Date(), remoteAddress: "192.0.2.\(index)",
+                    receipt: { _ in (json: "{\"node\":\(index)}", signature: nil) }, install: { _ in installs.increment() }
+                )
+            }
+            #expect(answers.allSatisfy { $0?.state == .delivered })
+            #expect(answers[0]?.receipt == answers[1]?.receipt, "both answer with the one receipt recorded")
+            #expect(installs.value == 1)
+            #expect(try server.psql("SELECT count(*) FROM delivery_attempt") == "1")
+            // Waiting too long: the others expire, once.
+            let later = Date().addingTimeInterval(3600)
+            #expect(try a.expireUnfetched(now: later, defaultMaxAge: 60).count == 2)
+            #expect(try b.expireUnfetched(now: later, defaultMaxAge: 60).isEmpty)
+        }
+    }
+}
