@@ -106,3 +106,38 @@ import WharfTestSupport
         }
     }
 }
+
+/// The database going away and coming back under a running store.
+@Suite struct PostgresOutageTests {
+    @Test func callsDuringAnOutageFailAsUnavailableAndTheStoreRecoversByItself() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try PostgresTransferQueueTests.addPartner(server, "acme")
+        let store = try await onThread {
+            let location = try PostgresLocation(url: server.url, environment: ["PGPASSWORD": server.password])
+            return try PostgresStore.open(location, node: "node-a", timeout: .seconds(2))
+        }
+        defer { store.close() }
+        _ = try await onThread { try PostgresTransferQueueTests.queue(store, partner: "acme", count: 1) }
+        try await server.stop()
+        let failure = try await onThread { () -> WharfError? in
+            do {
+                _ = try PostgresTransferQueueTests.queue(store, partner: "acme", count: 1, at: Date().addingTimeInterval(1))
+                return nil
+            } catch let error as WharfError {
+                return error
+            }
+        }
+        #expect(failure?.code == .unavailable, "\(String(describing: failure))")
+        try await server.start()
+        // Back without reopening the store: the pool connects again by itself.
+        var answered = false
+        for _ in 0..<600 where !answered {
+            answered = (try? await onThread { try store.partnerGeneration() }) != nil
+            if !answered { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(answered, "the store answers again within a minute")
+        let counts = try await onThread { try store.transfers(ids: ["acme-0"]) }
+        #expect(counts.count == 1, "what was committed before the outage is there")
+        #expect(try server.psql("SELECT count(*) FROM transfer") == "1", "the refused enqueue left no row")
+    }
+}
