@@ -26,6 +26,7 @@ extension PostgresStore: TransferQueue {
             commit: { () throws(WharfError) in
                 try transaction { connection in
                     try await Self.insert(transfer, connection)
+                    try await Self.announceQueued(partner: transfer.partner, connection)
                     if let scheduleID, let path {
                         try await connection.run("""
                             INSERT INTO schedule_sent (schedule_id, path, sha256) VALUES (\(scheduleID), \(path), \(transfer.sha256))
@@ -298,6 +299,11 @@ extension PostgresStore: TransferQueue {
                 .retry, to: transferID, setting: "attempts_since_queued = 0, queued_at = $3, next_attempt_at = $3, last_error = NULL",
                 bind: { $0.append(now) }, node: node, in: connection
             )
+            var partners: [String] = []
+            for try await partner in try await connection.query("SELECT partner FROM transfer WHERE id = \(transferID)", logger: Self.quiet).decode(String.self) {
+                partners.append(partner)
+            }
+            for partner in partners { try await Self.announceQueued(partner: partner, connection) }
         }
         guard let transfer = try transfer(id: transferID) else {
             throw WharfError(.notFound, "no transfer \(transferID)", fix: "`wharf transfers list` shows the transfers")
