@@ -12,7 +12,7 @@ import WharfCore
 ///
 /// | directory | what |
 /// |---|---|
-/// | `tmp/` | uploads being received, as `ID.part`; never acknowledged while here |
+/// | `tmp/` | uploads being received, as `ID.part`; never acknowledged while here (`tmp/NODE/` for a node of several) |
 /// | `inbox/PARTNER/` | files received and acknowledged; downstream systems read, move or delete them |
 /// | `outgoing/`, `sent/` | files on their way out, and delivered (see `Spool+Outbound.swift`) |
 /// | `partial/` | resumable uploads not yet complete, as `ID.part` (see `Spool+Partial.swift`) |
@@ -20,19 +20,30 @@ import WharfCore
 /// `tmp/` and `inbox/` are on the same file system, which makes the rename atomic.
 public struct Spool: Sendable {
     public let root: String
+    /// The node this spool stages for, when several nodes share it: each stages in
+    /// `tmp/NODE/`, and recovery looks at that directory only, so a node never removes
+    /// another live node's uploads. `nil`: one node, staging in `tmp/`.
+    public let node: NodeName?
 
-    public init(root: String) {
+    public init(root: String, node: NodeName? = nil) {
         self.root = root
+        self.node = node
     }
 
-    public var stagingDirectory: String { "\(root)/tmp" }
+    public var stagingDirectory: String { node.map { "\(root)/tmp/\($0)" } ?? "\(root)/tmp" }
+
+    /// The spool as node `other` sees it: what the leader recovers a dead node's staged
+    /// files through.
+    public func asNode(_ other: NodeName) -> Spool {
+        Spool(root: root, node: other)
+    }
     public var inboxDirectory: String { "\(root)/inbox" }
 
     public func inboxDirectory(for partner: String) -> String { "\(inboxDirectory)/\(partner)" }
 
     /// Creates the spool's directories if they are missing.
     public func prepare() throws(WharfError) {
-        for directory in [root, stagingDirectory, inboxDirectory, outgoingDirectory, sentDirectory, dropDirectory, partialDirectory] {
+        for directory in [root, "\(root)/tmp", stagingDirectory, inboxDirectory, outgoingDirectory, sentDirectory, dropDirectory, partialDirectory] {
             try Self.makeDirectory(directory)
         }
     }
@@ -79,6 +90,9 @@ public struct Spool: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: stagingDirectory)) ?? []
         for name in names.sorted() {
             let path = "\(stagingDirectory)/\(name)"
+            // Nodes' own staging directories (`tmp/NODE/`) are theirs to recover.
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { continue }
             if name.hasSuffix(".part"), let receipt = try committedReceipt(String(name.dropLast(5))) {
                 do {
                     try StagedFile.move(path, to: self, receipt: receipt)

@@ -20,8 +20,8 @@ import WharfTestSupport
                 sha256: String(repeating: "0", count: 64), receivedAt: Date(), idempotencyKey: nil)
     }
 
-    func stage(_ id: String, _ text: String) throws -> StagedFile {
-        let staged = try spool.stage(id: id)
+    func stage(_ id: String, _ text: String, in spool: Spool? = nil) throws -> StagedFile {
+        let staged = try (spool ?? self.spool).stage(id: id)
         try Array(text.utf8).withUnsafeBytes { bytes in try staged.write(bytes) }
         try staged.finish()
         return staged
@@ -84,6 +84,37 @@ import WharfTestSupport
         #expect(recovery.removed == ["stray", "unacknowledged.part"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.stagingDirectory).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.inboxDirectory(for: "acme")) == ["committed-a.txt"])
+    }
+
+    @Test func nodesStageApartAndRecoverOnlyTheirOwnUntilOneRecoversADeadNodes() throws {
+        let a = Spool(root: spool.root, node: try NodeName("gw-a"))
+        let b = Spool(root: spool.root, node: try NodeName("gw-b"))
+        try a.prepare()
+        try b.prepare()
+        #expect(a.stagingDirectory == "\(spool.root)/tmp/gw-a")
+        _ = try stage("mine", "a's", in: a)
+        _ = try stage("in-flight", "b's, still arriving", in: b)
+        _ = try stage("committed", "b's, committed", in: b)
+        // node a restarts: b's uploads are not a's to touch, nor the single-node spool's.
+        #expect(try a.recover { _ throws(WharfError) in nil }.removed == ["mine.part"])
+        #expect(try spool.recover { _ throws(WharfError) in nil }.removed.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: b.stagingDirectory).sorted() == ["committed.part", "in-flight.part"])
+        // b died: the leader recovers its directory, finishing what was committed.
+        let rescued = try a.asNode(try NodeName("gw-b")).recover { id throws(WharfError) in id == "committed" ? receipt("committed") : nil }
+        #expect(rescued.completed == ["committed"])
+        #expect(rescued.removed == ["in-flight.part"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.inboxDirectory(for: "acme")) == ["committed-a.txt"])
+    }
+
+    @Test(arguments: ["", "../escape", ".hidden", "a/b", String(repeating: "n", count: 64), "bad\u{1B}name"])
+    func aNodeNameThatIsNotASafeDirectoryNameIsRefused(name: String) {
+        #expect(throws: WharfError.self) { try NodeName(name) }
+    }
+
+    @Test func aGeneratedNodeNameIsTheHostsWithASuffix() throws {
+        #expect(NodeName.generated(hostName: "gw1.example.net", suffix: 0x2a).rawValue == "gw1-002a")
+        #expect(NodeName.generated(hostName: "...", suffix: 0xbeef).rawValue == "node-beef")
+        #expect(try NodeName("gw-1.eu_west").rawValue == "gw-1.eu_west")
     }
 
     /// A committed file whose move fails (here a stored name an earlier version made too
