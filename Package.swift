@@ -196,7 +196,7 @@ let package = Package(
         ),
         .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore"]),
         .testTarget(name: "WharfStoreTests", dependencies: ["WharfStore"]),
-        .testTarget(name: "WharfPostgresTests", dependencies: ["WharfPostgres", "WharfTestSupport"]),
+        .testTarget(name: "WharfPostgresTests", dependencies: ["WharfPostgres", "WharfStore", "WharfTestSupport"]),
         .testTarget(name: "WharfPKITests", dependencies: ["WharfPKI", "WharfTestSupport"]),
         .testTarget(name: "WharfSpoolTests", dependencies: ["WharfSpool", "WharfTestSupport"]),
         .testTarget(

@@ -162,3 +162,28 @@ public final class Registry: Sendable {
         return WharfError(.database, "the registry refused the change: \(error)")
     }
 }
+
+extension Registry {
+    /// Every row of `table` (one of `TableRows.copied`), in the order they were written,
+    /// read in one transaction with the others when called inside `exportForCopy`.
+    public func exportForCopy() throws(WharfError) -> [TableRows] {
+        try read { db in
+            try TableRows.copied.map { table in
+                let statement = try db.makeStatement(sql: "SELECT * FROM \(table) ORDER BY rowid")
+                let columns = statement.columnNames
+                let rows = try Row.fetchAll(statement).map { row in
+                    columns.map { column -> TableRows.Value in
+                        switch (row[column] as DatabaseValue).storage {
+                        case .null: .null
+                        case .int64(let value): .integer(value)
+                        case .double(let value): .real(value)
+                        case .string(let value): .text(value)
+                        case .blob(let data): .text(String(decoding: data, as: UTF8.self))
+                        }
+                    }
+                }
+                return TableRows(table: table, columns: columns, rows: rows)
+            }
+        }
+    }
+}
