@@ -146,6 +146,7 @@ let package = Package(
             name: "WharfCommands",
             dependencies: [
                 "WharfCore",
+                "WharfPostgres",
                 "WharfAdmin",
                 "WharfStore",
                 "WharfPKI",

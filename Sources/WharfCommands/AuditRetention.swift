@@ -5,10 +5,10 @@ import WharfCore
 import WharfStore
 
 /// Removes audit events older than the retention (`--audit-retention-days`): when the
-/// gateway starts, then once a day. What is kept still verifies (see `Registry.pruneAudit`);
+/// gateway starts, then once a day. What is kept still verifies (see `RegistryAdministration.pruneAudit`);
 /// the pruning is itself an audit event.
 struct AuditRetention: Service {
-    let store: Registry
+    let store: any HomeStore
     let days: Int
     let logger: Logger
     var interval: Duration = .seconds(86_400)

@@ -171,7 +171,7 @@ struct CA: ParsableCommand {
                 )
                 try pki.addIdentityAuthority(identity)
                 OperatorAudit.record(
-                    try home.openRegistry(), "ca split",
+                    try home.openStore(), "ca split",
                     "created the identity CA sha256 \(identity.certificate.fingerprint.hex); partners trust both CAs until the old one is retired"
                 )
                 Console.print("Created the identity CA (\(pki.identityCertificatePath))")
@@ -201,7 +201,7 @@ struct CA: ParsableCommand {
             try pki.replace(.client, with: newClient)
             try pki.replace(.server, with: newServer)
             OperatorAudit.record(
-                try home.openRegistry(), "ca split",
+                try home.openStore(), "ca split",
                 "retired the old CA from Wharf's own certificates: server sha256 \(newServer.certificate.fingerprint.hex), client sha256 \(newClient.certificate.fingerprint.hex), same keys"
             )
             Console.print("Wharf's server and client certificates are now signed by the identity CA (same keys, same pins).")
@@ -271,7 +271,7 @@ struct CA: ParsableCommand {
             try pki.replaceServer(server)
             let keyNote = newKey ? "a new key, pin \(server.certificate.publicKeyPin)" : "the same key"
             OperatorAudit.record(
-                try home.resolved.openRegistry(), "ca reissue-server",
+                try home.resolved.openStore(), "ca reissue-server",
                 "server certificate sha256 \(server.certificate.fingerprint.hex) for \(names.joined(separator: ", ")) with \(keyNote)"
             )
             Console.print("Reissued the server certificate")
@@ -343,7 +343,7 @@ struct CA: ParsableCommand {
                 }
                 let key = try (keyType ?? KeyType(of: current.privateKey)).generate()
                 try pki.stage(key, for: role)
-                OperatorAudit.record(try home.openRegistry(), "ca rotate-key", "staged the next \(role) key, pin \(key.publicKey.pin)")
+                OperatorAudit.record(try home.openStore(), "ca rotate-key", "staged the next \(role) key, pin \(key.publicKey.pin)")
                 Console.print("Staged the next \(role) key (\(pki.stagedKeyPath(role)))")
                 Console.print("  current pin  \(current.certificate.publicKeyPin)")
                 Console.print("  next pin     \(key.publicKey.pin)")
@@ -364,7 +364,7 @@ struct CA: ParsableCommand {
                 try pki.replace(role, with: reissued)
                 try pki.discardStagedKey(role)
                 OperatorAudit.record(
-                    try home.openRegistry(), "ca rotate-key",
+                    try home.openStore(), "ca rotate-key",
                     "activated the staged \(role) key, pin \(staged.publicKey.pin); certificate sha256 \(reissued.certificate.fingerprint.hex)"
                 )
                 Console.print("The \(role) certificate now uses the staged key")
@@ -378,7 +378,7 @@ struct CA: ParsableCommand {
                     return
                 }
                 try pki.discardStagedKey(role)
-                OperatorAudit.record(try home.openRegistry(), "ca rotate-key", "discarded the staged \(role) key, pin \(staged.publicKey.pin)")
+                OperatorAudit.record(try home.openStore(), "ca rotate-key", "discarded the staged \(role) key, pin \(staged.publicKey.pin)")
                 Console.print("Discarded the staged \(role) key (pin \(staged.publicKey.pin))")
             }
         }
@@ -403,7 +403,7 @@ struct CA: ParsableCommand {
 
         func run() throws {
             let home = home.resolved
-            let list = try RevocationListPublisher(pki: home.pki, store: try home.openRegistry()).publish()
+            let list = try RevocationListPublisher(pki: home.pki, store: try home.openStore()).publish()
             if let out {
                 try AtomicFile.write(list.pemText, to: out, mode: 0o644)
                 Console.print("Wrote the CRL to \(out): \(list.entries.count) revoked, next update \(list.nextUpdate.formatted(.iso8601))")

@@ -40,13 +40,13 @@ struct ConfigCommand: ParsableCommand {
                 environment: ProcessInfo.processInfo.environment, file: file
             )
             if json {
-                Console.printJSON(Listing.json(Report(file: file?.path, settings: settings.values)))
+                Console.printJSON(Listing.json(Report(file: file?.path, settings: settings.shownValues)))
                 return
             }
             Console.print("File: \(file?.path ?? "none (\(home.path)/\(ConfigurationFile.name) does not exist)")")
             let width = settings.values.map(\.key.count).max() ?? 0
-            let valueWidth = settings.values.map { $0.value.count }.max() ?? 0
-            for value in settings.values {
+            let valueWidth = settings.shownValues.map { $0.value.count }.max() ?? 0
+            for value in settings.shownValues {
                 let from = switch value.source {
                 case .default: "default"
                 case .file: "file"

@@ -65,8 +65,10 @@ struct ConfigurationFile: Sendable {
         return first
     }
 
-    /// What `wharf init` writes: every setting, commented out at its default.
-    static var template: String {
+    /// What `wharf init` writes: every setting, commented out at its default, but the
+    /// database and its password file when given.
+    static func template(database: String? = nil, passwordFile: String? = nil) -> String {
+        let given = ["database-url": database, "database-password-file": passwordFile].compactMapValues { $0 }
         var lines = [
             "# Wharf's settings for `wharf serve` and `wharf deliver`. A setting here is overridden by",
             "# the environment (WHARF_LISTEN=...) and by a flag (--listen ...). `wharf config show`",
@@ -75,7 +77,11 @@ struct ConfigurationFile: Sendable {
         for setting in Setting.all {
             lines.append("")
             lines.append("# \(setting.help)\(setting.scope == .serve ? " (serve)" : "")")
-            lines.append("# \(setting.key): \(setting.defaultValue)")
+            if let value = given[setting.key] {
+                lines.append("\(setting.key): '\(value.replacingOccurrences(of: "'", with: "''"))'")
+            } else {
+                lines.append("# \(setting.key): \(setting.defaultValue)")
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -30,7 +30,7 @@ struct DefenderCommand: ParsableCommand {
 
         func run() throws {
             let now = Date()
-            let bans = try home.resolved.openRegistry().addressBans().filter { $0.isActive(at: now) }
+            let bans = try home.resolved.openStore().addressBans().filter { $0.isActive(at: now) }
             Listing.print(bans, json: json, empty: "No address is banned.",
                           header: "ADDRESS                                  BANNED SINCE          UNTIL                 BAN  REASON") { ban in
                 [
@@ -56,7 +56,7 @@ struct DefenderCommand: ParsableCommand {
             guard AddressRange.isAddress(address) else {
                 throw WharfError.invalid("'\(EscapedText.terminal(address))' is not an IP address", fix: "give the address as `wharf defender list` shows it, such as 192.0.2.7")
             }
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             let now = Date()
             let event = AuditEvent(
                 at: now, kind: .admin, outcome: .changed, status: nil, partner: nil, subject: nil, fingerprint: nil,

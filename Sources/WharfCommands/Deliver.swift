@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOPosix
 import WharfCore
 import WharfDelivery
 import WharfSpool
@@ -73,7 +74,8 @@ struct Deliver: AsyncParsableCommand {
             environment: ProcessInfo.processInfo.environment, file: try ConfigurationFile.load(home: home)
         )
         LogOptions.bootstrap(settings)
-        let gateway = try Gateway.open(home, logger: Logger(label: "wharf"))
+        // Opening blocks (the registry, the spool's recovery): on the thread pool.
+        let gateway = try await NIOThreadPool.singleton.runIfActive { try Gateway.open(home, settings: settings, logger: Logger(label: "wharf")) }
         let tally = try await gateway.deliverOnce(DeliveryOptions.configuration(settings))
         // This run's outcomes, not the queue's history: what a cron job's mail should say.
         Console.print("delivered: \(tally.delivered), retrying: \(tally.retrying), dead: \(tally.dead)")

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Logging
 import ServiceLifecycle
 import WharfCore
@@ -8,7 +9,7 @@ import WharfStore
 /// and client certificates, partner identities): when the gateway starts, then once a day.
 struct ExpiryWatch: Service {
     let home: WharfHome
-    let store: Registry
+    let store: any HomeStore
     let logger: Logger
     var interval: Duration = .seconds(86_400)
 
@@ -40,7 +41,8 @@ struct ExpiryWatch: Service {
 func repeatUntilShutdown(every interval: Duration, _ body: @escaping @Sendable () -> Void) async {
     await cancelWhenGracefulShutdown {
         while !Task.isCancelled {
-            body()
+            // The bodies read the registry and pki/, which blocks: on the thread pool.
+            _ = try? await NIOThreadPool.singleton.runIfActive { body() }
             try? await Task.sleep(for: interval)
         }
     }

@@ -18,36 +18,60 @@ import WharfStore
 /// and the tests' in-process gateways all start here, so they run the same recovery.
 ///
 /// Opening one takes the home's lock (`HomeLock`): a second gateway on the same home is
-/// refused, naming the process that holds it. The lock is released when the gateway is
-/// released or the process ends.
+/// refused, naming the process that holds it. On a home whose registry is PostgreSQL
+/// (several nodes share it), the lock is the node's: one process per node name. The lock
+/// is released when the gateway is released or the process ends.
 public struct Gateway: Sendable {
     public let home: WharfHome
-    public let store: Registry
+    public let store: any HomeStore
+    /// This node in the shared registry; `nil` on SQLite (one node, which leads by itself).
+    public let nodes: (any NodeRegistry)?
     public let spool: Spool
     public let logger: Logger
     private let lock: HomeLock
 
     /// Locks `home`, opens its store and spool, and recovers what a stop left behind: files
     /// committed but not moved, staged files never acknowledged, transfers left `sending`.
-    public static func open(_ home: WharfHome, logger: Logger) throws(WharfError) -> Gateway {
-        let store = try home.openRegistry()
-        let lock = try HomeLock(home: home)
+    /// The store and the node's name come from the home's settings (`wharf.yml`, then the
+    /// environment, which overrides it).
+    public static func open(
+        _ home: WharfHome, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(WharfError) -> Gateway {
+        let settings = try EffectiveSettings.resolve(for: .gateway, flags: [:], environment: environment, file: ConfigurationFile.load(home: home))
+        return try open(home, settings: settings, logger: logger)
+    }
+
+    static func open(_ home: WharfHome, settings: EffectiveSettings, logger: Logger) throws(WharfError) -> Gateway {
+        let database = try home.database(settings)
+        let node = settings.nodeName
+        let shared = database != .embedded
+        let lock = try HomeLock(home: home, node: shared ? node : nil)
+        let (store, nodes) = try home.open(database, node: node)
         // Found now, with one line, rather than at the first upload.
         try store.checkIntegrity()
-        let spool = Spool(root: home.spoolDirectory)
+        let spool = Spool(root: home.spoolDirectory, node: shared ? node : nil)
         do {
             try spool.prepare()
             try spool.checkWritable()
         } catch {
             throw WharfError(error.code, "the spool cannot be written: \(error.problem)", fix: "check that \(spool.root) is writable by this user and mounted read-write")
         }
-        try SpoolRecovery.run(store: store, spool: spool, logger: logger)
+        // Another node may be receiving a resumable upload now: on a shared spool those are
+        // left to the listener's sweep of expired ones.
+        try SpoolRecovery.run(store: store, spool: spool, partialUploads: !shared, logger: logger)
         let interrupted = try store.recoverInterrupted(now: .now)
         if interrupted > 0 {
             logger.notice("transfers interrupted by a stop are due again", metadata: ["count": "\(interrupted)"])
         }
-        return Gateway(home: home, store: store, spool: spool, logger: logger, lock: lock)
+        if let nodes {
+            try nodes.registerNode(address: nil, version: WharfVersion.current, at: Date())
+            logger.info("node registered", metadata: ["node": "\(node)"])
+        }
+        return Gateway(home: home, store: store, nodes: nodes, spool: spool, logger: logger, lock: lock)
     }
+
+    /// How often a node renews its heartbeat; one silent for three of these is dead.
+    static let heartbeatInterval: Duration = .seconds(5)
 
     /// The admin listener's settings: where it listens, and the free space below which the
     /// gateway is not ready.
@@ -75,12 +99,21 @@ public struct Gateway: Sendable {
         let metrics = admin.map { _ in GatewayMetrics(version: WharfVersion.current) }
         let instruments: any GatewayInstruments = metrics ?? NoInstruments()
         let listening = Mutex(listener == nil)
+        let gate = nodes == nil ? LeaderGate.alone : LeaderGate(leadership: Leadership())
         if let listener {
             _ = try home.pki.loadAuthority()
+            let nodes = nodes
             services.append(InboundServer(
                 configuration: listener, store: store, spool: spool, pki: home.pki, instruments: instruments, logger: logger,
                 onListening: { address in
                     listening.withLock { $0 = true }
+                    if let nodes {
+                        // What `wharf nodes list` shows as the node's address.
+                        let shown = InboundServer.describe(address)
+                        Task { _ = try? await NIOThreadPool.singleton.runIfActive {
+                            try nodes.registerNode(address: shown, version: WharfVersion.current, at: Date())
+                        } }
+                    }
                     onListening(address)
                 }
             ))
@@ -104,10 +137,15 @@ public struct Gateway: Sendable {
                 logger: logger, onListening: onAdminListening
             ))
         }
-        services.append(DeliveryWorker(
-            configuration: delivery, store: store, spool: spool, pki: home.pki, instruments: instruments, logger: logger
-        ))
-        services.append(Intake(store: store, spool: spool, logger: logger))
+        services.append(worker(delivery, instruments: instruments))
+        services.append(Intake(store: store, spool: spool, logger: logger, leads: { gate.leads() }))
+        if let nodes {
+            services.append(NodeHeartbeat(nodes: nodes, interval: Self.heartbeatInterval, logger: logger))
+            services.append(LeaderDuties(
+                nodes: nodes, store: store, spool: spool, gate: gate,
+                deadAfter: 3 * Double(Self.heartbeatInterval.components.seconds), logger: logger
+            ))
+        }
         services.append(HookRunner(store: store, spool: spool, instruments: instruments, logger: logger))
         services.append(ExpiryWatch(home: home, store: store, logger: logger))
         services.append(RevocationListRefresh(publisher: RevocationListPublisher(pki: home.pki, store: store), logger: logger))
@@ -121,15 +159,25 @@ public struct Gateway: Sendable {
     /// every transfer due is delivered (with retries that fall due meanwhile), then each
     /// hook event due is dispatched once. Returns what this run's attempts came to.
     @discardableResult
+    ///
+    /// Of several nodes, the drop folder and schedules are fed only if this run can take
+    /// the leader's lease (it gives it back after): otherwise the leader feeds them.
     public func deliverOnce(_ delivery: DeliveryConfiguration) async throws -> DeliveryTally {
-        await Intake(store: store, spool: spool, logger: logger).runOnce()
+        let nodes = nodes
+        let leads = try await NIOThreadPool.singleton.runIfActive { () throws(WharfError) -> Bool in
+            try nodes?.lead(now: Date(), for: Leadership().duration) ?? true
+        }
+        if leads {
+            await Intake(store: store, spool: spool, logger: logger).runOnce()
+            _ = try? await NIOThreadPool.singleton.runIfActive { try nodes?.stepDown() }
+        }
         let tally = try await worker(delivery).drain()
         await HookRunner(store: store, spool: spool, logger: logger).runOnce()
         return tally
     }
 
     /// What the scrape-time gauges say now. Blocking (it reads the store and `pki/`).
-    static func readings(home: WharfHome, store: Registry, spool: Spool) throws(WharfError) -> GaugeReadings {
+    static func readings(home: WharfHome, store: any HomeStore, spool: Spool) throws(WharfError) -> GaugeReadings {
         let partners = try store.partners()
         let counts = try store.transferCountsByPartner()
         return GaugeReadings(
@@ -146,7 +194,7 @@ public struct Gateway: Sendable {
     }
 
     /// What keeps the gateway from being ready, in words an operator can act on.
-    static func problems(store: Registry, spool: Spool, minimumFreeSpace: Int64, listening: Bool) -> [String] {
+    static func problems(store: any HomeStore, spool: Spool, minimumFreeSpace: Int64, listening: Bool) -> [String] {
         var problems: [String] = []
         do { try store.ping() } catch { problems.append("the registry does not answer: \(error.problem)") }
         do { try spool.checkWritable() } catch { problems.append("the spool is not writable: \(error.problem)") }
@@ -160,7 +208,18 @@ public struct Gateway: Sendable {
         return problems
     }
 
-    private func worker(_ configuration: DeliveryConfiguration) -> DeliveryWorker {
-        DeliveryWorker(configuration: configuration, store: store, spool: spool, pki: home.pki, logger: logger)
+    /// The delivery worker; of several nodes, woken by the others' queueing and renewing
+    /// its claims a third of the way into their lease.
+    private func worker(_ configuration: DeliveryConfiguration, instruments: any GatewayInstruments = NoInstruments()) -> DeliveryWorker {
+        var configuration = configuration
+        if let nodes, configuration.claimRenewalInterval == nil {
+            configuration.claimRenewalInterval = .milliseconds(Int64(nodes.claimLease * 1000 / 3))
+        }
+        var wakeups: (@Sendable () -> AsyncStream<Void>)?
+        if let nodes { wakeups = { nodes.queueWakeups() } }
+        return DeliveryWorker(
+            configuration: configuration, store: store, spool: spool, pki: home.pki, instruments: instruments,
+            wakeups: wakeups, logger: logger
+        )
     }
 }

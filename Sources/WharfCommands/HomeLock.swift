@@ -12,9 +12,11 @@ import WharfCore
 final class HomeLock: Sendable {
     private let descriptor: Int32
 
-    /// Takes the lock on `home`, or throws `busy` naming the process that holds it.
-    init(home: WharfHome) throws(WharfError) {
-        let path = home.lockPath
+    /// Takes the lock on `home`, or throws `busy` naming the process that holds it. With
+    /// `node` (a home shared by several nodes), the lock is that node's: one process per
+    /// node name.
+    init(home: WharfHome, node: NodeName? = nil) throws(WharfError) {
+        let path = node.map { home.lockPath(node: $0) } ?? home.lockPath
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw WharfError(.fileSystem, "cannot open \(path): \(String(cString: strerror(errno)))", fix: "check the home's permissions")
@@ -22,8 +24,15 @@ final class HomeLock: Sendable {
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = Self.readPID(descriptor)
             close(descriptor)
+            let by = holder.map { "process \($0)" } ?? "another process"
+            if let node {
+                throw WharfError(
+                    .busy, "node \(node) of the Wharf home \(home.path) is in use by \(by)",
+                    fix: "give each `wharf serve` of a shared home its own --node-name, or stop the other first"
+                )
+            }
             throw WharfError(
-                .busy, "the Wharf home \(home.path) is in use by \(holder.map { "process \($0)" } ?? "another process")",
+                .busy, "the Wharf home \(home.path) is in use by \(by)",
                 fix: "run one `wharf serve` (or `wharf deliver --once`) per home; stop the other first, or use another --home"
             )
         }

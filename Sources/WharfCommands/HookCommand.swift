@@ -75,7 +75,7 @@ struct HookCommand: ParsableCommand {
             var retry = Hook.defaultRetry
             retry.maxAttempts = maxAttempts
             retry.initialDelay = retryInitial
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             let hook = try registry.addHook(event: event, partner: partner, action: action, retry: retry, timeout: timeout)
             let scope = partner.map { "\($0)'s files" } ?? "every partner's files"
             OperatorAudit.record(registry, "hook add", partner: partner?.rawValue, "hook \(hook.id): on \(event.rawValue) of \(scope), \(hook.target)")
@@ -158,7 +158,7 @@ struct HookCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let hooks = try home.resolved.openRegistry().hooks()
+            let hooks = try home.resolved.openStore().hooks()
             Listing.print(hooks, json: json, empty: "No hooks.") { hook in
                 "\(hook.id)  on \(hook.event.rawValue)  \(hook.partner ?? "every partner")  \(hook.action.isExec ? "exec" : "url") \(EscapedText.terminal(hook.target))"
             }
@@ -174,7 +174,7 @@ struct HookCommand: ParsableCommand {
         var id: Int64
 
         func run() throws {
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             try registry.removeHook(id)
             OperatorAudit.record(registry, "hook remove", "hook \(id)")
             Console.print("Removed hook \(id).")
@@ -193,7 +193,7 @@ struct HookCommand: ParsableCommand {
         var id: Int64
 
         func run() throws {
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             guard let hook = try registry.hooks().first(where: { $0.id == id }) else {
                 throw WharfError(.notFound, "no hook with id \(id)", fix: "`wharf hook list` shows the hooks")
             }
@@ -222,7 +222,7 @@ struct HookCommand: ParsableCommand {
 
         func run() throws {
             let state = try state.map { text throws(WharfError) in try HookCommand.parse(HookEvent.State.self, text, option: "--state") }
-            let events = try home.resolved.openRegistry().hookEvents(hook: hook, partner: try list.partnerName(), state: state, limit: list.limit)
+            let events = try home.resolved.openStore().hookEvents(hook: hook, partner: try list.partnerName(), state: state, limit: list.limit)
             Listing.print(events, json: list.json, empty: "No hook events.") { event in
                 let retry = event.state == .pending && event.attempts > 0 ? " next \(event.nextAttemptAt?.utcTimestamp() ?? "-")" : ""
                 let error = event.lastError.map { "  \(EscapedText.terminal($0))" } ?? ""

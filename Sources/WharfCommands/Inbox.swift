@@ -21,7 +21,7 @@ struct Inbox: ParsableCommand {
         @OptionGroup var list: ListOptions
 
         func run() throws {
-            let receipts = try home.resolved.openRegistry().receipts(partner: try list.partnerName(), limit: list.limit)
+            let receipts = try home.resolved.openStore().receipts(partner: try list.partnerName(), limit: list.limit)
             Listing.print(
                 receipts, json: list.json, empty: "Nothing received yet.",
                 header: "ID                         PARTNER         SIZE  SHA-256           RECEIVED              NAME"
@@ -85,7 +85,7 @@ struct Audit: ParsableCommand {
                 since: try since.map { text throws(WharfError) in try PartnerSettingsOptions.parseTime(text, option: "--since") },
                 kind: kind, outcome: outcome
             )
-            let events = try home.resolved.openRegistry().auditEvents(filter, limit: limit)
+            let events = try home.resolved.openStore().auditEvents(filter, limit: limit)
             Listing.print(events, json: json, empty: "No events.") { (event: AuditEvent) -> String in
                 let who = event.actor.map { "by \($0)" } ?? event.partner ?? event.subject ?? "no certificate"
                 let partner = event.actor != nil ? event.partner.map { "  \($0)" } ?? "" : ""
@@ -110,7 +110,7 @@ struct Audit: ParsableCommand {
         var head: String?
 
         func run() throws {
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             let count = try registry.verifyAudit(head: head)
             Console.print("The audit trail is intact: \(count) events, each chained to the one before.")
             if let pruning = try registry.auditPruning() {
@@ -125,7 +125,7 @@ struct Audit: ParsableCommand {
         @OptionGroup var home: HomeOptions
 
         func run() throws {
-            let (count, hash) = try home.resolved.openRegistry().auditHead()
+            let (count, hash) = try home.resolved.openStore().auditHead()
             Console.print("\(hash.isEmpty ? "-" : hash)  \(count) events")
         }
     }

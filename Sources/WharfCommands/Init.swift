@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WharfCore
 import WharfPKI
+import WharfPostgres
 import WharfStore
 
 extension KeyType: ExpressibleByArgument {}
@@ -16,6 +17,11 @@ struct Init: ParsableCommand {
             told to trust. The server certificate covers localhost, 127.0.0.1, ::1, this host's \
             name and every --server-name; give the names partners will connect to. On a home \
             that is already initialised, init refuses and changes nothing.
+
+            With --database, the registry is that PostgreSQL database (it must exist and be \
+            empty), recorded in the home's wharf.yml: every node that shares the home uses it. \
+            Give the password with --database-password-file or PGPASSWORD, not in the URL, \
+            which `ps` shows.
             """
     )
 
@@ -26,6 +32,15 @@ struct Init: ParsableCommand {
 
     @Option(help: "The kind of keys to generate: p256 (default) or rsa2048.")
     var keyType: KeyType = .p256
+
+    @Option(help: ArgumentHelp(
+        "A PostgreSQL database for the registry, shared by several nodes: postgresql://USER@HOST:PORT/DB[?sslmode=disable|require|verify-full].",
+        valueName: "url"
+    ))
+    var database: String?
+
+    @Option(help: ArgumentHelp("A file whose first line is the database's password (recorded in wharf.yml, not the password).", valueName: "file"))
+    var databasePasswordFile: String?
 
     @Option(help: ArgumentHelp("Your organisation's name, for the subjects of the CA and of Wharf's own certificates (default Wharf).", valueName: "name"))
     var organization: String = "Wharf"
@@ -47,6 +62,22 @@ struct Init: ParsableCommand {
                 fix: "give --organization a name such as \"Acme Logistics\""
             )
         }
+        if databasePasswordFile != nil, database == nil {
+            throw WharfError.invalid("--database-password-file needs --database", fix: "give the database's URL with --database")
+        }
+        // Checked, and the schema applied, before anything is written in the home.
+        let shared = try database.map { url throws(WharfError) in
+            let location = try PostgresLocation(url: url, passwordFile: databasePasswordFile)
+            let store = try PostgresStore.open(location, node: NodeName.generated().rawValue)
+            defer { store.close() }
+            guard try store.partners().isEmpty, try store.transfers(limit: 1).isEmpty, try store.receipts(partner: nil, limit: 1).isEmpty else {
+                throw WharfError(
+                    .alreadyInitialized, "the database \(location) already holds a Wharf registry; nothing was changed",
+                    fix: "give an empty database, or point every node's --home at the home that uses this one"
+                )
+            }
+            return location
+        }
         let names = HostNames.serverCertificateNames(extra: serverNames)
 
         let authority = try CertificateAuthority.create(
@@ -65,13 +96,13 @@ struct Init: ParsableCommand {
         }
         try pki.create(authority: authority, identity: identity, server: server, client: client)
         do {
-            _ = try Registry.create(at: home.registryPath)
+            if shared == nil { _ = try Registry.create(at: home.registryPath) }
             for directory in [home.partnersDirectory, home.spoolDirectory] {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
             let settings = "\(home.path)/\(ConfigurationFile.name)"
             if !FileManager.default.fileExists(atPath: settings) {
-                try AtomicFile.write(ConfigurationFile.template, to: settings, mode: 0o640)
+                try AtomicFile.write(ConfigurationFile.template(database: database, passwordFile: databasePasswordFile), to: settings, mode: 0o640)
             }
         } catch {
             try? FileManager.default.removeItem(atPath: pki.path)
@@ -80,6 +111,7 @@ struct Init: ParsableCommand {
         }
 
         Console.print("Initialised Wharf home \(home.path)")
+        if let shared { Console.print("  registry     \(shared) (in \(ConfigurationFile.name): database-url)") }
         Console.print("  partner CA   \(EscapedText.terminal(authority.certificate.subject.description))  sha256 \(authority.certificate.fingerprint.hex)")
         Console.print("  identity CA  \(EscapedText.terminal(identity.certificate.subject.description))  sha256 \(identity.certificate.fingerprint.hex)")
         Console.print("  server       covers \(names.joined(separator: ", "))")

@@ -11,7 +11,7 @@ import WharfStore
 /// It is written once the change is committed: if that write fails, the change stands and
 /// a warning says it is missing from the trail.
 enum OperatorAudit {
-    static func record(_ registry: Registry, _ command: String, partner: String? = nil, _ detail: String) {
+    static func record(_ registry: any AuditTrail, _ command: String, partner: String? = nil, _ detail: String) {
         do {
             try registry.record(AuditEvent(
                 kind: .admin, outcome: .changed, status: nil, partner: partner, subject: nil, fingerprint: nil,

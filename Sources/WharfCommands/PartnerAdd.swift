@@ -26,7 +26,7 @@ struct PartnerAdd: ParsableCommand {
         let name = try PartnerName(name)
         let settings = try settings.parse()
         let home = home.resolved
-        let registry = try home.openRegistry()
+        let registry = try home.openStore()
         var partner = Partner(name: name)
         try settings.apply(to: &partner)
         try registry.add(partner)

@@ -51,7 +51,7 @@ struct PartnerIssue: ParsableCommand {
         }
         let revocationListURL = try crlURL.map { text throws(WharfError) in try CertificateAuthority.checkRevocationListURL(text) }
         let request = try csr.map { path throws(WharfError) in try CertificateRequest(pem: try PEMFile.read(path), source: path) }
-        let registry = try home.openRegistry()
+        let registry = try home.openStore()
         guard let partner = try registry.partner(named: name) else {
             throw WharfError(.notFound, "no partner named '\(name)'", fix: "register it first with `wharf partner add \(name)`")
         }

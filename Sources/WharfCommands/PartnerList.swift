@@ -11,7 +11,7 @@ struct PartnerList: ParsableCommand {
     var json = false
 
     func run() throws {
-        let reports = try home.resolved.openRegistry().partners().map(PartnerReport.init)
+        let reports = try home.resolved.openStore().partners().map(PartnerReport.init)
         let width = max(4, reports.map(\.name.count).max() ?? 0)
         func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
         Listing.print(
@@ -38,7 +38,7 @@ struct PartnerShow: ParsableCommand {
 
     func run() throws {
         let name = try PartnerName(name)
-        guard let partner = try home.resolved.openRegistry().partner(named: name) else {
+        guard let partner = try home.resolved.openStore().partner(named: name) else {
             throw WharfError.unknownPartner(name.rawValue)
         }
         let report = PartnerReport(partner)

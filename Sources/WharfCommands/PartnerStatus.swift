@@ -13,7 +13,7 @@ struct PartnerEnable: ParsableCommand {
 
     func run() throws {
         let name = try PartnerName(name)
-        let registry = try home.resolved.openRegistry()
+        let registry = try home.resolved.openStore()
         try registry.setStatus(.active, of: name)
         OperatorAudit.record(registry, "partner enable", partner: name.rawValue, "status active")
         Console.print("Partner \(name) is active.")
@@ -34,7 +34,7 @@ struct PartnerDisable: ParsableCommand {
 
     func run() throws {
         let name = try PartnerName(name)
-        let registry = try home.resolved.openRegistry()
+        let registry = try home.resolved.openStore()
         try registry.setStatus(.disabled, of: name)
         OperatorAudit.record(registry, "partner disable", partner: name.rawValue, "status disabled")
         Console.print("Partner \(name) is disabled.")
@@ -66,7 +66,7 @@ struct PartnerRemove: ParsableCommand {
     func run() throws {
         let name = try PartnerName(name)
         let home = home.resolved
-        let registry = try home.openRegistry()
+        let registry = try home.openStore()
         guard try registry.partner(named: name) != nil else { throw WharfError.unknownPartner(name.rawValue) }
         let pending = try registry.transfers(partner: name.rawValue, limit: Int.max).filter { !$0.state.isFinal }
         let schedules = try registry.schedules().filter { $0.partner == name.rawValue }

@@ -24,7 +24,7 @@ struct PartnerTest: ParsableCommand {
     func run() throws {
         let name = try PartnerName(name)
         let home = home.resolved
-        guard let partner = try home.openRegistry().partner(named: name) else { throw WharfError.unknownPartner(name.rawValue) }
+        guard let partner = try home.openStore().partner(named: name) else { throw WharfError.unknownPartner(name.rawValue) }
         let credential = try partner.outbound.clientCredential ?? {
             let own = try home.pki.loadClient()
             return ClientCredential(certificatePEM: own.certificate.pemText, privateKeyPEM: own.privateKeyPEM)

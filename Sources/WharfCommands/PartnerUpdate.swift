@@ -58,7 +58,7 @@ struct PartnerUpdate: ParsableCommand {
             throw WharfError.invalid("\(option) and its --remove-… flag contradict each other", fix: "give one of them")
         }
 
-        let registry = try home.resolved.openRegistry()
+        let registry = try home.resolved.openStore()
         let partner = try registry.update(name) { partner throws(WharfError) in
             for key in removedIdentities {
                 guard let index = partner.identities.firstIndex(where: { $0.matchKey == key }) else {

@@ -29,7 +29,7 @@ struct ReceiptCommand: ParsableCommand {
         var id: String
 
         func run() throws {
-            guard let receipt = try home.resolved.openRegistry().receipt(id: id) else {
+            guard let receipt = try home.resolved.openStore().receipt(id: id) else {
                 throw WharfError(.notFound, "no receipt \(EscapedText.terminal(id))", fix: "`wharf inbox list` shows the receipts")
             }
             guard let signature = receipt.signature else {

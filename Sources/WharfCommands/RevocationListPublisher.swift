@@ -10,7 +10,7 @@ import WharfStore
 /// list's next update) and served by the admin listener at `/crl`.
 struct RevocationListPublisher: Sendable {
     let pki: PKIDirectory
-    let store: Registry
+    let store: any HomeStore
 
     /// The list as the registry says now.
     func make(now: Date = Date()) throws(WharfError) -> RevocationList {
@@ -28,7 +28,7 @@ struct RevocationListPublisher: Sendable {
 
     /// After a revocation is committed: `pki/crl.pem` written again, or a warning that it
     /// was not (the revocation stands; `wharf ca crl` writes it).
-    static func publishAfterRevoking(home: WharfHome, registry: Registry) {
+    static func publishAfterRevoking(home: WharfHome, registry: any HomeStore) {
         do {
             let list = try RevocationListPublisher(pki: home.pki, store: registry).publish()
             Console.print("The CRL (\(home.pki.revocationListPath)) now lists \(list.entries.count) \(list.entries.count == 1 ? "certificate" : "certificates") of Wharf's CA.")

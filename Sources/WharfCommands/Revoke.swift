@@ -37,7 +37,7 @@ struct PartnerRevoke: ParsableCommand {
         guard EscapedText.isPrintable(reason) else {
             throw WharfError.invalid("the reason contains a control or bidirectional formatting character", fix: "write it in plain text")
         }
-        let registry = try home.resolved.openRegistry()
+        let registry = try home.resolved.openStore()
         guard let partner = try registry.partner(named: name) else { throw WharfError.unknownPartner(name.rawValue) }
         let held = partner.identities.compactMap { identity -> CertificateFingerprint? in
             if case .fingerprint(let value) = identity.kind { return value }
@@ -111,7 +111,7 @@ extension CA {
             guard EscapedText.isPrintable(reason) else {
                 throw WharfError.invalid("the reason contains a control or bidirectional formatting character", fix: "write it in plain text")
             }
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             let now = Date()
             let event = AuditEvent(
                 at: now, kind: .admin, outcome: .changed, status: nil, partner: nil, subject: nil, fingerprint: nil, remoteAddress: nil,

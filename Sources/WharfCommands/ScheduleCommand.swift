@@ -49,7 +49,7 @@ struct ScheduleCommand: ParsableCommand {
             guard let first = cron.next(after: Date()) else {
                 throw WharfError.invalid("'\(cron)' never fires", fix: "check the day of month and the month")
             }
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             guard let registered = try registry.partner(named: partner) else { throw WharfError.unknownPartner(partner.rawValue) }
             if registered.outbound.url == nil, registered.outbound.delivery == .push {
                 throw WharfError.invalid(
@@ -73,7 +73,7 @@ struct ScheduleCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let schedules = try home.resolved.openRegistry().schedules()
+            let schedules = try home.resolved.openStore().schedules()
             Listing.print(schedules, json: json, empty: "No schedules.") { schedule in
                 "\(schedule.id)  \(schedule.partner)  '\(schedule.cron)'  \(schedule.sourceDirectory)/\(schedule.pattern)\(schedule.keep ? "  keep" : "")  next \(schedule.nextRunAt.formatted(.iso8601))"
             }
@@ -89,7 +89,7 @@ struct ScheduleCommand: ParsableCommand {
         var id: Int64
 
         func run() throws {
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             try registry.removeSchedule(id)
             OperatorAudit.record(registry, "schedule remove", "schedule \(id)")
             Console.print("Removed schedule \(id).")

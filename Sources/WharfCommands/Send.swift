@@ -6,7 +6,7 @@ import WharfSpool
 import WharfStore
 
 /// `wharf send`: queue files for a partner.
-struct Send: AsyncParsableCommand {
+struct Send: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Queue files for delivery to a partner.",
         discussion: """
@@ -31,7 +31,9 @@ struct Send: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --wait, give up waiting after this many seconds (the transfers go on).", valueName: "seconds"))
     var timeout: Int?
 
-    func run() async throws {
+    // Synchronous, on the main thread: the store's calls block, which must not happen on
+    // Swift's concurrency pool.
+    func run() throws {
         let name = try PartnerName(partner)
         // Every file is checked before any is queued.
         for path in files {
@@ -45,8 +47,8 @@ struct Send: AsyncParsableCommand {
             }
         }
         let home = home.resolved
-        let registry = try home.openRegistry()
-        if wait, !HomeLock.isHeld(home) {
+        let registry = try home.openStore()
+        if wait, !(try home.isServed(store: registry)) {
             throw WharfError(
                 .invalidInput, "no gateway is running on \(home.path) to deliver what --wait would wait for; nothing was queued",
                 fix: "start `wharf serve` first, or send without --wait and run `wharf deliver --once`"
@@ -83,7 +85,7 @@ struct Send: AsyncParsableCommand {
             if let deadline, Date() > deadline {
                 throw WharfError(.timedOut, "gave up waiting: \(ids.count - finished.count) transfers are not finished", fix: "see `wharf transfers list`")
             }
-            try await Task.sleep(for: .milliseconds(200))
+            Thread.sleep(forTimeInterval: 0.2)
         }
         var failed = false
         for id in ids {

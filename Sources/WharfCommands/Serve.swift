@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import WharfCore
 import WharfDelivery
@@ -42,7 +43,8 @@ struct Serve: AsyncParsableCommand {
         let admin = try ListenerOptions.admin(settings)
         LogOptions.bootstrap(settings)
         let logger = Logger(label: "wharf")
-        let gateway = try Gateway.open(home, logger: logger)
+        // Opening blocks (the registry, the spool's recovery): on the thread pool.
+        let gateway = try await NIOThreadPool.singleton.runIfActive { try Gateway.open(home, settings: settings, logger: logger) }
 
         let services = try gateway.services(
             listener: listener, delivery: DeliveryOptions.configuration(settings), admin: admin,

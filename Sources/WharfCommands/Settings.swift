@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WharfCore
+import WharfPostgres
 
 /// One setting of `wharf serve` and `wharf deliver`. Its name is the long option
 /// (`--retry-initial`), the key in the home's `wharf.yml` (`retry-initial: 30`) and, in
@@ -21,6 +22,8 @@ struct Setting: Sendable {
     /// What values it takes, in words: the end of the error a bad value gets.
     let allowed: String
     let accepts: @Sendable (String) -> Bool
+    /// How a value is printed (`config show`, errors): a database URL without its password.
+    var shown: @Sendable (String) -> String = { $0 }
 
     var option: String { "--\(key)" }
     var environmentVariable: String { "WHARF_" + key.uppercased().replacingOccurrences(of: "-", with: "_") }
@@ -97,6 +100,24 @@ extension Setting {
             allowed: "a number of days of 0 or more, such as 7 or 0.5", accepts: { Double($0).map { $0 >= 0 && $0.isFinite } ?? false }
         ),
         Setting(
+            key: "database-url", defaultValue: "embedded", scope: .gateway,
+            help: "The registry: embedded (SQLite in the home), or postgresql://USER@HOST:PORT/DB?sslmode=disable|require|verify-full, shared by every node of the home.",
+            allowed: "embedded, or a postgresql:// URL such as postgresql://wharf@db.example:5432/wharf",
+            accepts: { $0 == "embedded" || (try? PostgresLocation(url: $0, environment: [:])) != nil },
+            shown: { PostgresLocation.redacted($0) }
+        ),
+        Setting(
+            key: "database-password-file", defaultValue: "none", scope: .gateway,
+            help: "A file whose first line is the PostgreSQL password (else the URL's, else PGPASSWORD), or none.",
+            allowed: "a file's path, or none", accepts: { !$0.isEmpty }
+        ),
+        Setting(
+            key: "node-name", defaultValue: "generated", scope: .gateway,
+            help: "This node's name in a gateway of several (its claims, heartbeat and spool/tmp/NODE/); generated is the host name and a random suffix.",
+            allowed: "generated, or 1 to 63 letters, digits, dots, dashes and underscores",
+            accepts: { $0 == "generated" || (try? NodeName($0)) != nil }
+        ),
+        Setting(
             key: "log-level", defaultValue: "info", scope: .gateway,
             help: "The least severe level logged: trace, debug, info, notice, warning or error.",
             allowed: "trace, debug, info, notice, warning or error",
@@ -168,12 +189,19 @@ struct EffectiveSettings: Sendable {
             guard setting.accepts(value.value) else {
                 let place = value.source == .file ? "\(value.origin): \(setting.key)" : value.origin
                 throw .invalid(
-                    "\(place): '\(value.value)' is not allowed", fix: "give \(setting.allowed)"
+                    "\(place): '\(setting.shown(value.value))' is not allowed", fix: "give \(setting.allowed)"
                 )
             }
             values.append(value)
         }
         return EffectiveSettings(values: values)
+    }
+
+    /// The values as they may be printed: a database URL's password left out.
+    var shownValues: [Value] {
+        values.map { value in
+            Value(key: value.key, value: Setting.named(value.key)?.shown(value.value) ?? value.value, source: value.source, origin: value.origin)
+        }
     }
 
     subscript(_ key: String) -> String {
@@ -185,6 +213,11 @@ struct EffectiveSettings: Sendable {
     func int(_ key: String) -> Int { Int(self[key])! }
     func seconds(_ key: String) -> Int64 { Int64(self[key])! }
     func size(_ key: String) -> Int64 { (try? ByteSize.parse(self[key])) ?? 0 }
+
+    /// This node's name: `node-name`, or one generated for this run.
+    var nodeName: NodeName {
+        self["node-name"] == "generated" ? .generated() : ((try? NodeName(self["node-name"])) ?? .generated())
+    }
 
     var logLevel: Logger.Level { Logger.Level(rawValue: self["log-level"]) ?? .info }
     var logFormat: LogFormat { LogFormat(rawValue: self["log-format"]) ?? .text }

@@ -40,7 +40,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let home = home.resolved
-        let registry = try home.openRegistry()
+        let registry = try home.openStore()
         let now = Date()
         let counts = try registry.transferCounts()
         let dead = try registry.transfers(state: .dead, limit: 20)

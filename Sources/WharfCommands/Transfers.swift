@@ -23,7 +23,7 @@ struct Transfers: ParsableCommand {
         @OptionGroup var list: ListOptions
 
         func run() throws {
-            let transfers = try home.resolved.openRegistry().transfers(state: state, partner: try list.partnerName(), limit: list.limit)
+            let transfers = try home.resolved.openStore().transfers(state: state, partner: try list.partnerName(), limit: list.limit)
             Listing.print(transfers.map(TransferJSON.init), json: list.json, empty: "No transfers.") { (transfer: TransferJSON) -> String in
                 let next = transfer.state == .retrying ? transfer.nextAttemptAt.map { " next \($0.formatted(.iso8601))" } ?? "" : ""
                 return "\(transfer.id)  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(transfer.partner)  \(transfer.filename)  \(transfer.size) bytes  \(transfer.attempts) attempts\(next)\(transfer.lastError.map { "  \($0)" } ?? "")"
@@ -48,7 +48,7 @@ struct Transfers: ParsableCommand {
         }
 
         func run() throws {
-            let registry = try home.resolved.openRegistry()
+            let registry = try home.resolved.openStore()
             guard let transfer = try registry.transfer(id: id) else {
                 throw WharfError(.notFound, "no transfer \(id)", fix: "`wharf transfers list` shows the transfers")
             }
@@ -92,8 +92,8 @@ struct Transfers: ParsableCommand {
         var id: String
 
         func run() throws {
-            let registry = try home.resolved.openRegistry()
-            let transfer = try registry.retry(id)
+            let registry = try home.resolved.openStore()
+            let transfer = try registry.retry(id, now: Date())
             OperatorAudit.record(registry, "transfers retry", partner: transfer.partner, "transfer \(transfer.id) queued again")
             Console.print("\(transfer.id)  queued again")
         }
@@ -110,7 +110,7 @@ struct Transfers: ParsableCommand {
         func run() throws {
             let home = home.resolved
             let spool = Spool(root: home.spoolDirectory)
-            let registry = try home.openRegistry()
+            let registry = try home.openStore()
             try registry.cancel(id) { spool.removeOutgoing(id) }
             OperatorAudit.record(registry, "transfers cancel", partner: try registry.transfer(id: id)?.partner, "transfer \(id) cancelled")
             Console.print("\(id)  cancelled")

@@ -1,5 +1,7 @@
+import Foundation
 import WharfCore
 import WharfPKI
+import WharfPostgres
 import WharfStore
 
 /// The directory that holds one Wharf installation: the registry, `pki/`, `partners/` and
@@ -17,13 +19,72 @@ public struct WharfHome: Sendable {
     public var spoolDirectory: String { "\(path)/spool" }
     /// The file `wharf serve` and `wharf deliver` lock while they run (see `HomeLock`).
     public var lockPath: String { "\(path)/wharf.lock" }
+    /// The lock of one node of a home several nodes share.
+    func lockPath(node: NodeName) -> String { "\(path)/wharf.\(node).lock" }
 
     func bundleDirectory(for partner: PartnerName) -> String { "\(partnersDirectory)/\(partner)" }
 
-    /// The registry of an initialised home.
+    /// The embedded registry of an initialised home (SQLite): what `backup` and `db copy`
+    /// read. Everything else opens the home's store (`openStore`), whichever it is.
     public func openRegistry() throws(WharfError) -> Registry {
         try Registry.open(at: registryPath)
     }
+
+    /// The store of an initialised home, as its settings name it (see `database`).
+    public func openStore(environment: [String: String] = ProcessInfo.processInfo.environment) throws(WharfError) -> any HomeStore {
+        let settings = try EffectiveSettings.resolve(for: .gateway, flags: [:], environment: environment, file: ConfigurationFile.load(home: self))
+        return try open(database(settings), node: settings.nodeName).store
+    }
+
+    /// The database `settings` name: `database-url` (wharf.yml, overridden by
+    /// `WHARF_DATABASE_URL`), with its password file.
+    func database(_ settings: EffectiveSettings) throws(WharfError) -> HomeDatabase {
+        let url = settings["database-url"]
+        guard url != "embedded" else { return .embedded }
+        var passwordFile: String? = settings["database-password-file"]
+        if passwordFile == "none" {
+            passwordFile = nil
+        } else if let file = passwordFile, !file.hasPrefix("/") {
+            passwordFile = "\(path)/\(file)"
+        }
+        return .postgres(try PostgresLocation(url: url, passwordFile: passwordFile))
+    }
+
+    /// Opens the store of `database` as node `node`: with it, on PostgreSQL, what a node of
+    /// several does through it.
+    func open(_ database: HomeDatabase, node: NodeName) throws(WharfError) -> (store: any HomeStore, nodes: (any NodeRegistry)?) {
+        switch database {
+        case .embedded:
+            return (try openRegistry(), nil)
+        case .postgres(let location):
+            guard FileManager.default.fileExists(atPath: pki.path) else {
+                throw WharfError(
+                    .notInitialized, "\(path) is not a Wharf home (no pki/)",
+                    fix: "run `wharf init --database URL` first, or point --home (or WHARF_HOME) at an initialised home"
+                )
+            }
+            let store = try PostgresStore.open(location, node: node.rawValue)
+            return (store, store)
+        }
+    }
+}
+
+extension WharfHome {
+    /// Whether a gateway runs on this home now: one holds its lock (SQLite), or a node of
+    /// it renewed its heartbeat lately (PostgreSQL).
+    func isServed(store: any HomeStore, now: Date = Date()) throws(WharfError) -> Bool {
+        guard let nodes = store as? any NodeRegistry else { return HomeLock.isHeld(self) }
+        let window = 3 * Double(Gateway.heartbeatInterval.components.seconds)
+        return try nodes.nodes().contains { $0.isAlive(at: now, window: window) }
+    }
+}
+
+/// Where a home's registry is.
+enum HomeDatabase: Sendable, Equatable {
+    /// SQLite, in the home: one node.
+    case embedded
+    /// PostgreSQL, shared by every node of the home.
+    case postgres(PostgresLocation)
 }
 
 extension WharfHome {

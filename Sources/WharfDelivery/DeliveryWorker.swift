@@ -25,6 +25,9 @@ public struct DeliveryConfiguration: Sendable {
     /// Threads for the calls that block around each attempt (registry reads and commits,
     /// moving files).
     public var blockingThreads = 16
+    /// How often the claims of attempts in flight are renewed, on a store whose claims
+    /// expire (several nodes); `nil` on one whose claims hold until finished.
+    public var claimRenewalInterval: Duration?
 
     public init() {}
 }
@@ -43,13 +46,19 @@ public struct DeliveryWorker: Service {
     private let partners = ClaimedPartners()
     private let tally = NIOLockedValueBox(DeliveryTally())
     private let instruments: any GatewayInstruments
+    private let announcements: (@Sendable () -> AsyncStream<Void>)?
     private let logger: Logger
 
+    /// - Parameter wakeups: makes a stream that yields when another process may have
+    ///   queued a transfer (another node, through the shared registry): the worker then
+    ///   claims at once rather than at the next poll.
     public init(
         configuration: DeliveryConfiguration, store: any DeliveryStore, spool: Spool, pki: PKIDirectory,
-        client: DeliveryClient = DeliveryClient(), instruments: any GatewayInstruments = NoInstruments(), logger: Logger
+        client: DeliveryClient = DeliveryClient(), instruments: any GatewayInstruments = NoInstruments(),
+        wakeups: (@Sendable () -> AsyncStream<Void>)? = nil, logger: Logger
     ) {
         self.configuration = configuration
+        self.announcements = wakeups
         self.instruments = instruments
         self.store = store
         self.spool = spool
@@ -101,6 +110,33 @@ public struct DeliveryWorker: Service {
             }
         }
         defer { ticker.cancel() }
+        let announced = announcements.map { makeStream in
+            Task {
+                for await _ in makeStream() { wake.yield() }
+            }
+        }
+        defer { announced?.cancel() }
+        // The transfers being attempted now, whose claims the renewal keeps.
+        let attempting = NIOLockedValueBox(Set<String>())
+        let renewal = configuration.claimRenewalInterval.map { interval in
+            Task { [store, logger] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    let ids = Array(attempting.withLockedValue { $0 })
+                    guard !ids.isEmpty else { continue }
+                    do {
+                        let held = try await threads.runIfActive { try store.renewClaims(ids, now: Date()) }
+                        for lost in ids where !held.contains(lost) && attempting.withLockedValue({ $0.contains(lost) }) {
+                            // Its finish will be refused: another node sends it again.
+                            logger.warning("the claim on a transfer being sent was lost", metadata: ["transfer": "\(lost)"])
+                        }
+                    } catch {
+                        logger.warning("claims cannot be renewed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
+        defer { renewal?.cancel() }
 
         await withDiscardingTaskGroup { group in
             while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
@@ -127,7 +163,7 @@ public struct DeliveryWorker: Service {
                 for transfer in claimed {
                     inFlight.withLockedValue { $0 += 1 }
                     group.addTask {
-                        await deliver(transfer, threads: threads) { !stopping.withLockedValue { $0 } }
+                        await deliver(transfer, threads: threads, attempting: attempting) { !stopping.withLockedValue { $0 } }
                         inFlight.withLockedValue { $0 -= 1 }
                         wake.yield()
                     }
@@ -167,10 +203,14 @@ public struct DeliveryWorker: Service {
 
     /// Attempts `first`, then each transfer the commit of the previous attempt claimed for
     /// the slot it freed (while `claimNext` says so), and returns when there is none.
-    func deliver(_ first: Transfer, threads: NIOThreadPool, claimNext: @escaping @Sendable () -> Bool) async {
+    func deliver(
+        _ first: Transfer, threads: NIOThreadPool, attempting: NIOLockedValueBox<Set<String>>, claimNext: @escaping @Sendable () -> Bool
+    ) async {
         var next: Transfer? = first
         while let transfer = next {
+            attempting.withLockedValue { _ = $0.insert(transfer.id) }
             next = await attempt(transfer, threads: threads, claimNext: claimNext())
+            attempting.withLockedValue { _ = $0.remove(transfer.id) }
         }
     }
 
@@ -216,9 +256,8 @@ public struct DeliveryWorker: Service {
         } catch {
             // The transfer must not stay `sending`: try again after the first retry delay.
             logger.error("delivery could not be recorded", metadata: ["error": "\(error)"])
-            try? store.release(
-                transfer.id, retryAt: Date().addingTimeInterval(configuration.retryPolicy.initialDelay), reason: "\(error)"
-            )
+            let (store, retryAt) = (store, Date().addingTimeInterval(configuration.retryPolicy.initialDelay))
+            _ = try? await threads.runIfActive { try store.release(transfer.id, retryAt: retryAt, reason: "\(error)") }
             return nil
         }
     }

@@ -509,15 +509,27 @@ struct UploadStateMachine {
         finish(Self.storageRefusal(error, partner: upload.partner, filename: upload.reception.filename))
     }
 
-    /// The refusal when writing, syncing or moving a file failed: `507` when the disk is full.
+    /// The refusal when writing, syncing or moving a file, or recording it, failed: `507`
+    /// when the disk is full, `503` with `Retry-After` when the registry cannot be reached
+    /// (nothing was acknowledged; the client sends it again).
     static func storageRefusal(_ error: WharfError, partner: String, filename: String) -> Refusal {
-        var refusal = error.code == .insufficientStorage
-            ? uploadRefusal(507, "insufficient_storage", "the gateway's disk is full; try again later", partner: partner, filename: filename)
-            : uploadRefusal(500, "storage", "the file could not be stored; try again later", partner: partner, filename: filename)
+        var refusal: Refusal
+        switch error.code {
+        case .insufficientStorage:
+            refusal = uploadRefusal(507, "insufficient_storage", "the gateway's disk is full; try again later", partner: partner, filename: filename)
+        case .unavailable:
+            refusal = uploadRefusal(503, "unavailable", "the gateway's registry cannot be reached; send the file again later", partner: partner, filename: filename)
+            refusal.headers["Retry-After"] = "\(retryAfterUnavailable)"
+        default:
+            refusal = uploadRefusal(500, "storage", "the file could not be stored; try again later", partner: partner, filename: filename)
+        }
         refusal.discardStaged = true
         refusal.isGatewayFailure = true
         return refusal
     }
+
+    /// Seconds a client is asked to wait when the registry cannot be reached.
+    static let retryAfterUnavailable = 10
 
     private mutating func abandon(_ detail: (Int64) -> String) -> Action {
         guard case .receiving(let upload) = state else {

@@ -28,8 +28,9 @@ extension PostgresStore: AuditTrail {
 
     /// Walks the chain from the first event to the last; returns how many it checked, or
     /// throws naming the first event that was changed, or after which one was removed.
-    public func verifyAudit() throws(WharfError) -> Int {
-        try withConnection { connection in
+    /// With `head`, the chain must end there (catches events removed from the end).
+    public func verifyAudit(head expected: String? = nil) throws(WharfError) -> Int {
+        let checked: (count: Int, last: String) = try withConnection { connection in
             var previous = ""
             for try await hash in try await connection.query("SELECT last_pruned_hash FROM audit_anchor WHERE id = 1", logger: Self.quiet).decode(String.self) {
                 previous = hash
@@ -54,8 +55,15 @@ extension PostgresStore: AuditTrail {
                 previous = recomputed
                 count += 1
             }
-            return count
+            return (count, previous)
         }
+        if let expected, checked.last != expected {
+            throw WharfError(
+                .conflict, "the audit trail ends at \(checked.last.isEmpty ? "nothing" : checked.last), not at the head \(expected)",
+                fix: "events were removed from its end (or the head is of another home); restore from a backup"
+            )
+        }
+        return checked.count
     }
 
     static func auditEvent(from row: PostgresRow) throws -> AuditEvent {

@@ -2,22 +2,10 @@ import Foundation
 import PostgresNIO
 import WharfCore
 
-/// A node of the gateway as the shared registry knows it.
-public struct NodeRecord: Sendable, Equatable {
-    public var name: String
-    /// Where its listener answers, as it reported it.
-    public var address: String?
-    public var version: String
-    public var startedAt: Date
-    public var heartbeatAt: Date
+extension PostgresStore: NodeRegistry {
+    public var nodeName: String { node }
+    public var claimLease: Double { lease }
 
-    /// Whether it renewed its heartbeat within `window` seconds of `now`.
-    public func isAlive(at now: Date, window: Double) -> Bool {
-        now.timeIntervalSince(heartbeatAt) <= window
-    }
-}
-
-extension PostgresStore {
     /// Records this node as started now (replacing a row of an earlier run of the same name).
     public func registerNode(address: String?, version: String, at now: Date = Date()) throws(WharfError) {
         let node = node

@@ -9,7 +9,11 @@ import WharfCore
 /// now), a staged file nothing committed (removed: never acknowledged), and a delivered
 /// or cancelled transfer whose file is still in `outgoing/` (moved to `sent/`, or removed).
 public enum SpoolRecovery {
-    public static func run(store: any ReceiptStore & TransferQueue & PartialUploadStore, spool: Spool, logger: Logger) throws(WharfError) {
+    /// - Parameter partialUploads: put resumable uploads back in step too. Not on a spool
+    ///   several nodes share: another node may be receiving one of them now.
+    public static func run(
+        store: any ReceiptStore & TransferQueue & PartialUploadStore, spool: Spool, partialUploads: Bool = true, logger: Logger
+    ) throws(WharfError) {
         let staged = try spool.recover(
             committedReceipt: { id throws(WharfError) in try store.receipt(id: id) },
             committedTransfer: { id throws(WharfError) in try store.transfer(id: id) != nil }
@@ -39,16 +43,36 @@ public enum SpoolRecovery {
                 break
             }
         }
-        let partial = try recoverPartialUploads(store: store, spool: spool, logger: logger)
-        for file in staged.quarantined {
-            logger.warning("a committed file could not be put in place; moved to spool/quarantine/", metadata: [
-                "file": "\(file.name)", "reason": "\(file.reason)",
-            ])
-        }
+        let partial = partialUploads ? try recoverPartialUploads(store: store, spool: spool, logger: logger) : 0
+        report(staged, logger: logger)
         if !staged.completed.isEmpty || !staged.removed.isEmpty || finished > 0 || partial > 0 {
             logger.notice("spool recovered", metadata: [
                 "completed": "\(staged.completed.count + partial)", "removed_unacknowledged": "\(staged.removed.count)",
                 "finished_outgoing": "\(finished)",
+            ])
+        }
+    }
+
+    /// Puts the files `spool` staged back in step with the registry: what a dead node of
+    /// several left in `tmp/NODE/`, recovered by the leader (`spool.asNode(dead)`).
+    public static func recoverStaged(store: any ReceiptStore & TransferQueue, spool: Spool, logger: Logger) throws(WharfError) {
+        let staged = try spool.recover(
+            committedReceipt: { id throws(WharfError) in try store.receipt(id: id) },
+            committedTransfer: { id throws(WharfError) in try store.transfer(id: id) != nil }
+        )
+        report(staged, logger: logger)
+        if !staged.completed.isEmpty || !staged.removed.isEmpty {
+            logger.notice("a dead node's staged files recovered", metadata: [
+                "node": "\(spool.node.map(\.rawValue) ?? "")", "completed": "\(staged.completed.count)",
+                "removed_unacknowledged": "\(staged.removed.count)",
+            ])
+        }
+    }
+
+    private static func report(_ staged: Spool.Recovery, logger: Logger) {
+        for file in staged.quarantined {
+            logger.warning("a committed file could not be put in place; moved to spool/quarantine/", metadata: [
+                "file": "\(file.name)", "reason": "\(file.reason)",
             ])
         }
     }

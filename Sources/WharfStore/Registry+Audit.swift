@@ -157,18 +157,3 @@ extension Registry: AuditTrail {
         return event
     }
 }
-
-/// Which audit events `wharf audit list` shows.
-public struct AuditFilter: Sendable {
-    public var partner: String?
-    public var since: Date?
-    public var kind: AuditEvent.Kind?
-    public var outcome: AuditEvent.Outcome?
-
-    public init(partner: String? = nil, since: Date? = nil, kind: AuditEvent.Kind? = nil, outcome: AuditEvent.Outcome? = nil) {
-        self.partner = partner
-        self.since = since
-        self.kind = kind
-        self.outcome = outcome
-    }
-}

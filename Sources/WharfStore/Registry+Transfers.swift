@@ -299,6 +299,12 @@ extension Registry: TransferQueue {
         }
     }
 
+    /// A claim on SQLite holds until it is finished: one node, and `recoverInterrupted`
+    /// at its start, take care of one that was lost.
+    public func renewClaims(_ transferIDs: [String], now: Date = Date()) throws(WharfError) -> Set<String> {
+        Set(transferIDs)
+    }
+
     /// See `TransferQueue.retry`.
     public func retry(_ transferID: String, now: Date = Date()) throws(WharfError) -> Transfer {
         try write { db in

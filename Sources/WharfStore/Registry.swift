@@ -187,3 +187,6 @@ extension Registry {
         }
     }
 }
+
+/// Everything an operator's command reads and changes: see `RegistryAdministration`.
+extension Registry: RegistryAdministration {}

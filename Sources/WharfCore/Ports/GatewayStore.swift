@@ -7,3 +7,6 @@ public typealias DeliveryStore = PartnerDirectory & TransferQueue & ScheduleStor
 /// Everything a gateway needs from its store: the SQLite registry of one node implements
 /// it, and so must any other store.
 public typealias GatewayStore = InboxStore & DeliveryStore
+
+/// Everything a home's store does: the gateway's ports and the operator's commands.
+public typealias HomeStore = GatewayStore & RegistryAdministration

@@ -19,6 +19,11 @@ public protocol TransferQueue: Sendable {
     /// loses leaves the transfer due, and `recoverInterrupted` makes one that was kept due.
     func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> TransferClaim
 
+    /// Extends the claims this node holds on `transferIDs` while their attempts run, and
+    /// returns those it still holds. A store whose claims do not expire (one node on
+    /// SQLite) holds every claim until it is finished.
+    func renewClaims(_ transferIDs: [String], now: Date) throws(WharfError) -> Set<String>
+
     /// Records `attempt` and the transition `outcome` names, in one durable transaction,
     /// then runs `install` (moving a delivered file to `sent/`). With `claimingNext`, the
     /// same transaction claims one transfer due then for the slot this attempt frees and
