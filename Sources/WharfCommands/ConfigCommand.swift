@@ -25,6 +25,7 @@ struct ConfigCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
         @OptionGroup(title: "Listeners") var listeners: ListenerOptions
         @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
+        @OptionGroup(title: "Several nodes") var node: NodeOptions
         @OptionGroup(title: "Logging") var logging: LogOptions
 
         struct Report: Encodable {
@@ -36,7 +37,7 @@ struct ConfigCommand: ParsableCommand {
             let home = home.resolved
             let file = try ConfigurationFile.load(home: home)
             let settings = try EffectiveSettings.resolve(
-                for: .serve, flags: listeners.flags.merging(delivery.flags) { $1 }.merging(logging.flags) { $1 },
+                for: .serve, flags: listeners.flags.merging(delivery.flags) { $1 }.merging(logging.flags) { $1 }.merging(node.flags) { $1 },
                 environment: ProcessInfo.processInfo.environment, file: file
             )
             if json {

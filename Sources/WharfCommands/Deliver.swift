@@ -6,6 +6,17 @@ import WharfCore
 import WharfDelivery
 import WharfSpool
 
+/// The options of a node of several (a home whose registry is PostgreSQL), shared by
+/// `serve` and `deliver`. Each may also be set in the environment or in `wharf.yml`.
+struct NodeOptions: ParsableArguments {
+    @Option(help: .setting("node-name", valueName: "name")) var nodeName: String?
+    @Option(help: .setting("claim-lease", valueName: "seconds")) var claimLease: String?
+
+    var flags: [String: String] {
+        ["node-name": nodeName, "claim-lease": claimLease].compactMapValues { $0 }
+    }
+}
+
 /// Options shared by `serve` and `deliver` for the outbound worker. Each may also be set in
 /// the environment or in `wharf.yml` (see `Setting`); a flag wins.
 struct DeliveryOptions: ParsableArguments {
@@ -62,6 +73,8 @@ struct Deliver: AsyncParsableCommand {
 
     @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
 
+    @OptionGroup(title: "Several nodes") var node: NodeOptions
+
     @OptionGroup(title: "Logging") var logging: LogOptions
 
     func run() async throws {
@@ -70,7 +83,7 @@ struct Deliver: AsyncParsableCommand {
         }
         let home = home.resolved
         let settings = try EffectiveSettings.resolve(
-            for: .gateway, flags: delivery.flags.merging(logging.flags) { $1 },
+            for: .gateway, flags: delivery.flags.merging(logging.flags) { $1 }.merging(node.flags) { $1 },
             environment: ProcessInfo.processInfo.environment, file: try ConfigurationFile.load(home: home)
         )
         LogOptions.bootstrap(settings)

@@ -46,7 +46,7 @@ public struct Gateway: Sendable {
         let node = settings.nodeName
         let shared = database != .embedded
         let lock = try HomeLock(home: home, node: shared ? node : nil)
-        let (store, nodes) = try home.open(database, node: node)
+        let (store, nodes) = try home.open(database, node: node, lease: settings.double("claim-lease"))
         // Found now, with one line, rather than at the first upload.
         try store.checkIntegrity()
         let spool = Spool(root: home.spoolDirectory, node: shared ? node : nil)

@@ -26,11 +26,13 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "Delivery") var delivery: DeliveryOptions
 
+    @OptionGroup(title: "Several nodes") var node: NodeOptions
+
     @OptionGroup(title: "Logging") var logging: LogOptions
 
     /// Every option given, by setting.
     var flags: [String: String] {
-        listeners.flags.merging(delivery.flags) { $1 }.merging(logging.flags) { $1 }
+        listeners.flags.merging(delivery.flags) { $1 }.merging(logging.flags) { $1 }.merging(node.flags) { $1 }
     }
 
     func run() async throws {

@@ -117,6 +117,11 @@ extension Setting {
             allowed: "generated, or 1 to 63 letters, digits, dots, dashes and underscores",
             accepts: { $0 == "generated" || (try? NodeName($0)) != nil }
         ),
+        seconds(
+            "claim-lease", 60, .gateway,
+            "Seconds a node's claim on a transfer holds unless renewed (a third of the way in): how long a dead node's transfers wait before another sends them.",
+            minimum: 3
+        ),
         Setting(
             key: "log-level", defaultValue: "info", scope: .gateway,
             help: "The least severe level logged: trace, debug, info, notice, warning or error.",

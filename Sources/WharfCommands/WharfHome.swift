@@ -33,7 +33,7 @@ public struct WharfHome: Sendable {
     /// The store of an initialised home, as its settings name it (see `database`).
     public func openStore(environment: [String: String] = ProcessInfo.processInfo.environment) throws(WharfError) -> any HomeStore {
         let settings = try EffectiveSettings.resolve(for: .gateway, flags: [:], environment: environment, file: ConfigurationFile.load(home: self))
-        return try open(database(settings), node: settings.nodeName).store
+        return try open(database(settings), node: settings.nodeName, lease: settings.double("claim-lease")).store
     }
 
     /// The database `settings` name: `database-url` (wharf.yml, overridden by
@@ -52,7 +52,7 @@ public struct WharfHome: Sendable {
 
     /// Opens the store of `database` as node `node`: with it, on PostgreSQL, what a node of
     /// several does through it.
-    func open(_ database: HomeDatabase, node: NodeName) throws(WharfError) -> (store: any HomeStore, nodes: (any NodeRegistry)?) {
+    func open(_ database: HomeDatabase, node: NodeName, lease: Double) throws(WharfError) -> (store: any HomeStore, nodes: (any NodeRegistry)?) {
         switch database {
         case .embedded:
             return (try openRegistry(), nil)
@@ -63,7 +63,7 @@ public struct WharfHome: Sendable {
                     fix: "run `wharf init --database URL` first, or point --home (or WHARF_HOME) at an initialised home"
                 )
             }
-            let store = try PostgresStore.open(location, node: node.rawValue)
+            let store = try PostgresStore.open(location, node: node.rawValue, lease: lease)
             return (store, store)
         }
     }

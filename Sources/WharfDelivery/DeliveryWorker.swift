@@ -95,6 +95,7 @@ public struct DeliveryWorker: Service {
         threads.start()
         defer { threads.shutdownGracefully { _ in } }
         let inFlight = NIOLockedValueBox(0)
+        let queueFailures = FailureStreak()
         var lastPrune = Date.distantPast
         var lastExpiry = Date.distantPast
 
@@ -155,9 +156,10 @@ public struct DeliveryWorker: Service {
                         }
                         partners.keep(ifStill: claim.partnerGeneration)
                         claimed = claim.transfers
+                        if queueFailures.succeeded() > 0 { logger.notice("the queue can be read again") }
                     }
                 } catch {
-                    logger.error("the queue cannot be read", metadata: ["error": "\(error)"])
+                    if queueFailures.failed() { logger.error("the queue cannot be read", metadata: ["error": "\(error)"]) }
                     claimed = []
                 }
                 for transfer in claimed {

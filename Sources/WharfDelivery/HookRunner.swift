@@ -14,6 +14,8 @@ import WharfSpool
 /// run is stopped after the hook's timeout; at most `concurrency` run at once).
 public struct HookRunner: Service {
     private let store: any HookQueue
+    /// Failed reads in a row: logged when they start and end.
+    private let readFailures = FailureStreak()
     private let spool: Spool
     private let instruments: any GatewayInstruments
     private let logger: Logger
@@ -81,13 +83,15 @@ public struct HookRunner: Service {
     private func claim(limit: Int, threads: NIOThreadPool) async -> [(HookEvent, Hook)] {
         let store = store
         do {
-            return try await threads.runIfActive {
+            let claimed = try await threads.runIfActive {
                 // A run is stopped at its hook's timeout (and killed 5 s later); a minute more
                 // leaves room to record it before the lease ends.
                 try store.claimHookEvents(now: Date(), margin: 60, limit: limit)
             }
+            if readFailures.succeeded() > 0 { logger.notice("hook events can be read again") }
+            return claimed
         } catch {
-            logger.error("hook events could not be read", metadata: ["error": "\(error)"])
+            if readFailures.failed() { logger.error("hook events could not be read", metadata: ["error": "\(error)"]) }
             return []
         }
     }

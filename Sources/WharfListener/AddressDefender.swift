@@ -15,6 +15,8 @@ final class AddressDefender: Sendable {
     private let ledger: NIOLockedValueBox<DefenderLedger>
     private let store: any BanList & AuditTrail
     private let threadPool: NIOThreadPool
+    /// Failed reads in a row: logged when they start and end.
+    private let readFailures = FailureStreak()
     private let logger: Logger
 
     init(configuration: ListenerConfiguration, store: any BanList & AuditTrail, threadPool: NIOThreadPool, logger: Logger) {
@@ -67,8 +69,9 @@ final class AddressDefender: Sendable {
             let stored = try await threadPool.runIfActive { try store.addressBans() }
             let now = Date()
             ledger.withLockedValue { $0.merge(stored: stored, at: now) }
+            if readFailures.succeeded() > 0 { logger.notice("the stored bans can be read again") }
         } catch {
-            logger.warning("the stored bans could not be read", metadata: ["error": "\(error)"])
+            if readFailures.failed() { logger.warning("the stored bans could not be read", metadata: ["error": "\(error)"]) }
         }
     }
 

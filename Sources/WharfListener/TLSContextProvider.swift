@@ -40,6 +40,8 @@ actor TLSContextProvider {
     /// Partners' CRLs as last read, and what each file was then (its inode, time and size).
     private var partnerLists = PartnerRevocationLists()
     private var partnerListFiles: [PartnerName: String] = [:]
+    /// Whether the last read of the partner generation failed: said once per outage.
+    private var registryUnreachable = false
     /// The partners whose CRL was stale or unusable when last looked at: warned about once.
     private var warnedLists: Set<String> = []
 
@@ -51,7 +53,23 @@ actor TLSContextProvider {
     }
 
     func current() throws -> Current {
-        let generation = try store.partnerGeneration()
+        let generation: Int64
+        do {
+            generation = try store.partnerGeneration()
+            if registryUnreachable {
+                registryUnreachable = false
+                logger.notice("the partners can be read again")
+            }
+        } catch {
+            // The registry is down: handshakes go on with what was last read, and what
+            // needs the registry (an upload's commit) is refused on its own.
+            guard let cached else { throw error }
+            if !registryUnreachable {
+                registryUnreachable = true
+                logger.warning("the partners cannot be read; the TLS context last built stays in use", metadata: ["error": "\(error)"])
+            }
+            return cached.current
+        }
         let partnerAnchors: [(partner: PartnerName, pem: String)]
         let revocations: [Revocation]
         let listPaths: [(partner: PartnerName, path: String)]

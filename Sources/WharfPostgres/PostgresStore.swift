@@ -24,7 +24,13 @@ public final class PostgresStore: Sendable {
     let client: PostgresClient
     let logger: Logger
     let timeout: Duration
+    /// Whether the last call found the database unreachable: until one reaches it again,
+    /// calls wait `outageTimeout` rather than `timeout`, so that an outage answers at once.
+    private let unreachable = Atomic<Bool>(false)
     private let running: Task<Void, Never>
+
+    /// How long a call waits for a connection while the database is known to be down.
+    static let outageTimeout: Duration = .seconds(1)
 
     /// Connects to `location` and applies the migrations it lacks (see `PostgresMigrations`):
     /// whichever node takes the migration lock first applies them, the others wait for it.
@@ -90,7 +96,7 @@ public final class PostgresStore: Sendable {
     /// Runs `body` on a leased connection and returns what it returns, blocking this thread.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws(WharfError) -> T {
         let client = client
-        let timeout = timeout
+        let timeout = unreachable.load(ordering: .relaxed) ? min(timeout, Self.outageTimeout) : timeout
         let location = location
         return try wait {
             let leased = Leased()
@@ -131,7 +137,9 @@ public final class PostgresStore: Sendable {
     private func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws(WharfError) -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        Task.detached {
+        // On an executor of its own: the thread waiting below may be one of Swift's
+        // concurrency pool, and the call must not need another to finish.
+        Task.detached(executorPreference: Self.executor) {
             do {
                 box.result = .success(try await body())
             } catch {
@@ -141,8 +149,13 @@ public final class PostgresStore: Sendable {
         }
         done.wait()
         switch box.result! {
-        case .success(let value): return value
-        case .failure(let error): throw Self.translate(error, location: location)
+        case .success(let value):
+            unreachable.store(false, ordering: .relaxed)
+            return value
+        case .failure(let error):
+            let translated = Self.translate(error, location: location)
+            unreachable.store(translated.code == .unavailable, ordering: .relaxed)
+            throw translated
         }
     }
 
@@ -195,6 +208,22 @@ public final class PostgresStore: Sendable {
         }
         return WharfError(.unavailable, "cannot reach PostgreSQL at \(location): \(String(describing: type(of: error)))")
     }
+}
+
+/// Runs the calls' tasks on a thread of their own (they only hand work to postgres-nio's
+/// event loops and back, never block), so that a caller blocking a thread of Swift's
+/// concurrency pool cannot starve the call it waits for.
+final class CallExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "wharf.postgres.calls")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+extension PostgresStore {
+    static let executor = CallExecutor()
 }
 
 /// Whether a call has its connection: past that, it is not timed out.

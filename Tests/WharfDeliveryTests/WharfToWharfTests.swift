@@ -12,18 +12,9 @@ import WharfTestSupport
     /// partner `receiver` points at it with the receiver's CA, its pin and the bundle it issued.
     static func pair() async throws -> (receiver: TestGateway, sender: WharfHomeFixture) {
         let receiver = try await TestGateway.start()
-        try await receiver.fixture.succeed("partner", "add", "sender")
-        try await receiver.fixture.succeed("partner", "issue", "sender")
-        let bundle = "\(receiver.home)/partners/sender"
-        let pin = try await Command.runAsync("sh", ["-c",
-            "openssl x509 -pubkey -noout -in '\(receiver.home)/pki/server.crt' | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"])
         let sender = try WharfHomeFixture()
         try await sender.succeed("init")
-        try await sender.succeed(
-            "partner", "add", "receiver", "--url", receiver.url("/inbox"), "--server-ca", "\(bundle)/ca.crt",
-            "--client-cert", "\(bundle)/sender.crt", "--client-key", "\(bundle)/sender.key",
-            "--pin", "sha256//" + pin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        )
+        try await receiver.accept(from: sender)
         return (receiver, sender)
     }
 

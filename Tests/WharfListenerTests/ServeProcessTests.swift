@@ -6,22 +6,7 @@ import WharfTestSupport
 
 /// `wharf serve` as a process: killed mid-upload, and stopped gracefully.
 @Suite(.serialized) struct ServeProcessTests {
-    struct Server {
-        let process: BackgroundProcess
-        let port: Int
-
-        static func start(
-            home: String, _ extra: [String] = [], admin: String = "off", environment: [String: String] = [:]
-        ) async throws -> Server {
-            let process = try BackgroundProcess(
-                WharfHomeFixture.binary, ["serve", "--home", home, "--listen", "127.0.0.1:0", "--admin-listen", admin] + extra,
-                environment: environment
-            )
-            let output = try await process.waitForOutput { $0.contains("Listening on") }
-            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("Listening on") })
-            return Server(process: process, port: try #require(Int(line.split(separator: ":").last ?? "")))
-        }
-    }
+    typealias Server = ServeProcess
 
     static func sha256(_ path: String) throws -> String {
         SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { String(format: "%02x", $0) }.joined()

@@ -100,6 +100,22 @@ public struct TestGateway: Sendable {
         return fixture
     }
 
+    /// Makes home `sender` send to this gateway: partner `name` here, with a bundle
+    /// issued, and partner `receiver` in `sender` pointing at this gateway's inbox with
+    /// its CA, its server key's pin and that bundle.
+    public func accept(from sender: WharfHomeFixture, as name: String = "sender", calledThere receiver: String = "receiver") async throws {
+        try await fixture.succeed("partner", "add", name)
+        try await fixture.succeed("partner", "issue", name)
+        let bundle = "\(home)/partners/\(name)"
+        let pin = try await Command.runAsync("sh", ["-c",
+            "openssl x509 -pubkey -noout -in '\(home)/pki/server.crt' | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"])
+        try await sender.succeed(
+            "partner", "add", receiver, "--url", url("/inbox"), "--server-ca", "\(bundle)/ca.crt",
+            "--client-cert", "\(bundle)/\(name).crt", "--client-key", "\(bundle)/\(name).key",
+            "--pin", "sha256//" + pin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        )
+    }
+
     public func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value

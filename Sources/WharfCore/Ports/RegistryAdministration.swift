@@ -18,6 +18,7 @@ public protocol RegistryAdministration: Sendable {
     func partners() throws(WharfError) -> [Partner]
     func add(_ partner: Partner) throws(WharfError)
     /// Changes partner `name` with `change` in one transaction and returns it as stored.
+    @discardableResult
     func update(_ name: PartnerName, _ change: @escaping @Sendable (inout Partner) throws(WharfError) -> Void) throws(WharfError) -> Partner
     func remove(_ name: PartnerName) throws(WharfError)
 

@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+import WharfCore
+import WharfStore
+import WharfTestSupport
+
+/// Several `wharf serve` processes on one home whose registry is a PostgreSQL of the
+/// test's own: what a gateway of several nodes promises, checked from outside.
+@Suite(.serialized) struct SeveralNodesTests {
+    /// A home initialised on `server`'s database, its password in a file the home's
+    /// wharf.yml names.
+    static func sharedHome(_ server: PostgresServer) async throws -> WharfHomeFixture {
+        let fixture = try WharfHomeFixture()
+        let passwordFile = try fixture.directory.write("db-password", server.password + "\n")
+        try await fixture.succeed("init", "--database", server.url, "--database-password-file", passwordFile)
+        return fixture
+    }
+
+    /// `wharf inbox list --json`, as the ids and digests of what was received.
+    static func inbox(_ fixture: WharfHomeFixture) async throws -> [(id: String, sha256: String)] {
+        let listed = try await fixture.succeed("inbox", "list", "--json", "--limit", "10000").stdout
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]], "\(listed)")
+        return rows.map { ($0["id"] as? String ?? "", $0["sha256"] as? String ?? "") }
+    }
+
+    static func nodes(_ fixture: WharfHomeFixture) async throws -> [[String: Any]] {
+        let listed = try await fixture.succeed("nodes", "list", "--json").stdout
+        return try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]], "\(listed)")
+    }
+
+    @Test func initRecordsTheDatabaseAndEveryCommandUsesItWithoutShowingThePassword() async throws {
+        let server = try await PostgresServer()
+        let fixture = try await Self.sharedHome(server)
+        let settings = try String(contentsOfFile: "\(fixture.home)/wharf.yml", encoding: .utf8)
+        #expect(settings.contains("database-url: '\(server.url)'"), "\(settings)")
+        #expect(!settings.contains(server.password))
+        #expect(!FileManager.default.fileExists(atPath: "\(fixture.home)/wharf.sqlite"))
+
+        try await fixture.succeed("partner", "add", "acme", "--display-name", "Acme Corp")
+        try await fixture.succeed("partner", "issue", "acme")
+        #expect(try server.psql("SELECT name FROM partner") == "acme")
+        #expect(try await fixture.succeed("partner", "list").stdout.contains("acme"))
+        #expect(try await fixture.succeed("audit", "verify").stdout.contains("2 events"))
+
+        // The environment overrides the file, and a password in it is never printed.
+        let shown = try await fixture.wharf("config", "show", environment: ["WHARF_DATABASE_URL": server.urlWithPassword])
+        #expect(shown.succeeded, "\(shown.stderr)")
+        #expect(shown.stdout.contains("environment (WHARF_DATABASE_URL)") && !shown.stdout.contains(server.password), "\(shown.stdout)")
+
+        // A second home on a database that holds a registry is refused, and writes nothing.
+        let other = try WharfHomeFixture()
+        let refused = try await other.wharf("init", "--database", server.url, environment: ["PGPASSWORD": server.password])
+        #expect(refused.status == 1 && refused.stderr.contains("already holds a Wharf registry"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: other.home))
+        #expect(try server.psql("SELECT count(*) FROM partner") == "1")
+
+        // An embedded home is one node.
+        let single = try WharfHomeFixture()
+        try await single.succeed("init")
+        let one = try await single.wharf("nodes", "list")
+        #expect(one.status == 1 && one.stderr.contains("embedded registry: it is one node"), "\(one.stderr)")
+    }
+
+    @Test func uploadsToEveryNodeAreInTheInboxOnceFromAnyNode() async throws {
+        let server = try await PostgresServer()
+        let fixture = try await Self.sharedHome(server)
+        try await fixture.succeed("partner", "add", "acme")
+        try await fixture.succeed("partner", "issue", "acme")
+        let nodes = [
+            try await ServeProcess.start(home: fixture.home, ["--node-name", "n1"]),
+            try await ServeProcess.start(home: fixture.home, ["--node-name", "n2"]),
+        ]
+        let bundle = "\(fixture.home)/partners/acme"
+        let tls = ["--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt"]
+        let files = try (0..<20).map { try TestGatewayFiles(fixture: fixture).randomFile("order-\($0).xml", size: 2_000 + $0) }
+        let statuses = try await withThrowingTaskGroup(of: String.self) { group in
+            for (index, file) in files.enumerated() {
+                let port = nodes[index % 2].port
+                group.addTask {
+                    try await Command.runAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}"] + tls
+                        + ["--upload-file", file.path, "https://localhost:\(port)/inbox/order-\(index).xml"]).stdout
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: "201", count: 20), "\(statuses)")
+
+        let received = try await Self.inbox(fixture)
+        #expect(received.count == 20 && Set(received.map(\.id)).count == 20)
+        #expect(Set(received.map(\.sha256)) == Set(files.map(\.sha256)))
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/inbox/acme")
+        #expect(stored.count == 20, "\(stored)")
+        // Each node staged in its own directory, and left nothing there.
+        for name in ["n1", "n2"] {
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/tmp/\(name)").isEmpty)
+        }
+
+        try await Wait.until(timeout: .seconds(60), "one node leads") {
+            let listed = try Command.run(WharfHomeFixture.binary, ["nodes", "list", "--json", "--home", fixture.home]).stdout
+            return listed.contains("\"leader\" : true")
+        }
+        let listed = try await Self.nodes(fixture)
+        #expect(listed.map { $0["name"] as? String } == ["n1", "n2"])
+        #expect(listed.allSatisfy { $0["alive"] as? Bool == true })
+        #expect(listed.filter { $0["leader"] as? Bool == true }.count == 1)
+        #expect(Set(listed.compactMap { $0["address"] as? String }) == Set(nodes.map { "127.0.0.1:\($0.port)" }))
+
+        // The node name is the node's lock: a second process of it is refused.
+        let twin = try await Command.runAsync(
+            WharfHomeFixture.binary, ["serve", "--home", fixture.home, "--listen", "127.0.0.1:0", "--admin-listen", "off", "--node-name", "n1"]
+        )
+        #expect(twin.status == 1 && twin.stderr.contains("node n1 of the Wharf home"), "\(twin.stderr)")
+        for node in nodes { try await node.stop() }
+    }
+
+    @Test func threeHundredTransfersArriveExactlyOnceWhenANodeIsKilledMidWay() async throws {
+        let server = try await PostgresServer()
+        let receiver = try await TestGateway.start()
+        let sender = try await Self.sharedHome(server)
+        try await receiver.accept(from: sender)
+        let files = try (0..<300).map { try TestGatewayFiles(fixture: sender).randomFile("invoice-\($0).json", size: 500 + $0) }
+        try await sender.succeed(["send", "receiver"] + files.map(\.path))
+
+        // A short lease, so the dead node's claims come back within seconds.
+        let options = ["--claim-lease", "4", "--retry-initial", "1"]
+        var first = try await ServeProcess.start(home: sender.home, ["--node-name", "n1"] + options)
+        let second = try await ServeProcess.start(home: sender.home, ["--node-name", "n2"] + options)
+        // Killed while it holds claims: those transfers were being sent when it died.
+        try await Wait.until(timeout: .seconds(120), "some transfers delivered, others being sent by n1") {
+            let delivered = Int(try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered'")) ?? 0
+            let held = Int(try server.psql("SELECT count(*) FROM transfer WHERE lease_owner = 'n1'")) ?? 0
+            return delivered >= 60 && held > 0
+        }
+        try await first.kill()
+        let orphaned = try server.psql("SELECT id FROM transfer WHERE lease_owner = 'n1'").split(separator: "\n").map(String.init)
+        // Restarted later, under the same name: it recovers its own claims at once.
+        try await Wait.until(timeout: .seconds(120), "more delivered by the survivor") {
+            Int(try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered'")) ?? 0 >= 150
+        }
+        first = try await ServeProcess.start(home: sender.home, ["--node-name", "n1"] + options)
+        try await Wait.until(timeout: .seconds(240), "all 300 delivered") {
+            try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered'") == "300"
+        }
+        try await first.stop()
+        try await second.stop()
+
+        #expect(try server.psql("SELECT count(*) FROM transfer WHERE state <> 'delivered'") == "0")
+        #expect(!orphaned.isEmpty)
+        let orphanedList = orphaned.map { "'\($0)'" }.joined(separator: ",")
+        #expect(try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered' AND id IN (\(orphanedList))") == "\(orphaned.count)")
+        let receipts = try receiver.registry.receipts(partner: "sender", limit: 1000)
+        try await receiver.stop()
+        #expect(receipts.count == 300, "each file once at the receiver")
+        #expect(Set(receipts.map(\.sha256)) == Set(files.map(\.sha256)))
+        let ids = Set(try server.psql("SELECT id FROM transfer").split(separator: "\n").map(String.init))
+        #expect(Set(receipts.compactMap(\.idempotencyKey)) == ids)
+        let inbox = try FileManager.default.contentsOfDirectory(atPath: "\(receiver.home)/spool/inbox/sender")
+        #expect(inbox.count == 300)
+        let listed = try await sender.succeed("transfers", "list", "--state", "delivered", "--limit", "1000", "--json").stdout
+        #expect((try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [Any])?.count == 300)
+    }
+
+    @Test func uploadsGet503WhileTheDatabaseIsDownAndTheNodeResumesByItself() async throws {
+        let server = try await PostgresServer()
+        let fixture = try await Self.sharedHome(server)
+        try await fixture.succeed("partner", "add", "acme")
+        try await fixture.succeed("partner", "issue", "acme")
+        let receiver = try await TestGateway.start()
+        try await receiver.accept(from: fixture)
+        let node = try await ServeProcess.start(home: fixture.home, ["--node-name", "n1", "--retry-initial", "1"])
+        let bundle = "\(fixture.home)/partners/acme"
+        let tls = ["--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt"]
+        let file = try TestGatewayFiles(fixture: fixture).randomFile("order.xml", size: 4_000)
+        // The final answer's head (after the 100 Continue).
+        func upload(_ name: String) async throws -> String {
+            try await Command.runAsync("curl", ["-sS", "-H", "Expect:", "-D", "-", "-o", "/dev/null"] + tls
+                + ["--upload-file", file.path, "https://localhost:\(node.port)/inbox/\(name)"]).stdout
+        }
+        #expect(try await upload("before.xml").hasPrefix("HTTP/1.1 201"))
+
+        try await server.stop()
+        let stopped = ContinuousClock.now
+        let during = try await upload("during.xml")
+        #expect(during.hasPrefix("HTTP/1.1 503"), "\(during)")
+        #expect(during.lowercased().contains("retry-after: 10"), "\(during)")
+        #expect(node.process.isRunning)
+
+        // Down for ten seconds in all.
+        try await Task.sleep(until: stopped + .seconds(10))
+        try await server.start()
+        try await Wait.until(timeout: .seconds(60), "uploads accepted again") {
+            try Command.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}"] + tls
+                + ["--upload-file", file.path, "https://localhost:\(node.port)/inbox/after.xml"]).stdout == "201"
+        }
+        // Deliveries resume too: a file queued now reaches the receiver.
+        try await fixture.succeed("send", "receiver", file.path)
+        try await Wait.until(timeout: .seconds(60), "the delivery") {
+            try server.psql("SELECT state FROM transfer") == "delivered"
+        }
+        try await node.stop()
+        #expect(try receiver.registry.receipts(partner: "sender").map(\.sha256) == [file.sha256])
+        try await receiver.stop()
+        let received = try await Self.inbox(fixture)
+        #expect(received.count == 2, "the refused upload left no receipt: \(received)")
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/inbox/acme").sorted()
+        #expect(stored.count == 2 && !stored.contains { $0.contains("during") }, "\(stored)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/tmp/n1").isEmpty)
+    }
+}
