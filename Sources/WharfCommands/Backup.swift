@@ -34,6 +34,15 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let home = home.resolved
+        let settings = try EffectiveSettings.resolve(
+            for: .gateway, flags: [:], environment: ProcessInfo.processInfo.environment, file: ConfigurationFile.load(home: home)
+        )
+        guard try home.database(settings) == .embedded else {
+            throw WharfError.invalid(
+                "the home \(home.path) keeps its registry in PostgreSQL, which `wharf backup` does not copy",
+                fix: "back the database up with pg_dump (or the server's own backups), and pki/, partners/ and wharf.yml as files"
+            )
+        }
         let registry = try home.openRegistry()
         let destination = Backup.absolute(to)
         try Backup.refuseUnlessEmpty(destination, what: "the backup directory", fix: "give a new directory to --to")

@@ -57,7 +57,7 @@ struct Wharf: AsyncParsableCommand {
             bundles (partners/) and the spool (spool/). Changes take effect without a restart.
             """,
         version: WharfVersion.current,
-        subcommands: [Init.self, Serve.self, Status.self, ConfigCommand.self, CA.self, PartnerCommand.self, Send.self, Deliver.self, Transfers.self, ScheduleCommand.self, HookCommand.self, Inbox.self, ReceiptCommand.self, Audit.self, DefenderCommand.self, NodesCommand.self, BackupCommand.self, RestoreCommand.self]
+        subcommands: [Init.self, Serve.self, Status.self, ConfigCommand.self, CA.self, PartnerCommand.self, Send.self, Deliver.self, Transfers.self, ScheduleCommand.self, HookCommand.self, Inbox.self, ReceiptCommand.self, Audit.self, DefenderCommand.self, DatabaseCommand.self, NodesCommand.self, BackupCommand.self, RestoreCommand.self]
     )
 }
 

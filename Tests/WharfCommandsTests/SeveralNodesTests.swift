@@ -47,6 +47,12 @@ import WharfTestSupport
         #expect(shown.succeeded, "\(shown.stderr)")
         #expect(shown.stdout.contains("environment (WHARF_DATABASE_URL)") && !shown.stdout.contains(server.password), "\(shown.stdout)")
 
+        // `wharf backup` copies SQLite; it says what to use instead, and writes nothing.
+        let backup = fixture.directory.file("backup")
+        let refusedBackup = try await fixture.wharf("backup", "--to", backup)
+        #expect(refusedBackup.status == 1 && refusedBackup.stderr.contains("pg_dump"), "\(refusedBackup.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: backup))
+
         // A second home on a database that holds a registry is refused, and writes nothing.
         let other = try WharfHomeFixture()
         let refused = try await other.wharf("init", "--database", server.url, environment: ["PGPASSWORD": server.password])
@@ -205,5 +211,68 @@ import WharfTestSupport
         let stored = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/inbox/acme").sorted()
         #expect(stored.count == 2 && !stored.contains { $0.contains("during") }, "\(stored)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.home)/spool/tmp/n1").isEmpty)
+    }
+
+    @Test func dbCopyMovesEveryRowOfAPopulatedHomeAndTheGatewayServesFromPostgreSQL() async throws {
+        let server = try await PostgresServer()
+        let receiver = try await TestGateway.start()
+        let fixture = try TestGateway.homeWithAcme()
+        try await receiver.accept(from: fixture)
+        // Something in the tables: uploads, a delivered and a waiting transfer, a schedule, a hook.
+        let gateway = try await TestGateway.start(fixture: fixture)
+        let files = try (0..<3).map { try TestGatewayFiles(fixture: fixture).randomFile("in-\($0).xml", size: 1_000 + $0) }
+        for file in files {
+            let status = try await Command.runAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}"] + gateway.credentials()
+                + ["--upload-file", file.path, gateway.url("/inbox/\((file.path as NSString).lastPathComponent)")]).stdout
+            #expect(status == "201")
+        }
+        try await fixture.succeed("send", "receiver", files[0].path)
+        try await Wait.until("the delivery") { try gateway.registry.transfers(state: .delivered).count == 1 }
+        try await gateway.stop()
+        try await fixture.succeed("schedule", "add", "receiver", "--cron", "0 3 * * *", "--from", fixture.directory.path)
+        try await fixture.succeed("hook", "add", "--on", "received", "--exec", "/bin/true")
+        let before = try TestGateway.registry(home: fixture.home)
+        let receipts = try before.receipts(partner: nil, limit: 100)
+        let transfers = try before.transfers(limit: 100)
+        let auditCount = try before.auditHead().count
+
+        let passwordFile = try fixture.directory.write("db-password", server.password + "\n")
+        let copied = try await fixture.succeed("db", "copy", "--to", server.url, "--database-password-file", passwordFile).stdout
+        let count = { (table: String, rows: Int) in copied.contains("  \(table.padding(toLength: 20, withPad: " ", startingAt: 0)) \(rows)\n") }
+        #expect(count("receipt", 3) && count("transfer", 1) && count("audit_event", auditCount) && count("schedule", 1), "\(copied)")
+        #expect(!FileManager.default.fileExists(atPath: "\(fixture.home)/wharf.sqlite"))
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.home)/wharf.sqlite.copied"))
+        let settings = try String(contentsOfFile: "\(fixture.home)/wharf.yml", encoding: .utf8)
+        #expect(settings.contains("database-url: '\(server.url)'") && !settings.contains("# database-url"), "\(settings)")
+
+        // Every row is there, read through the commands.
+        #expect(try await Self.inbox(fixture).map(\.id).sorted() == receipts.map(\.id).sorted())
+        let listed = try await fixture.succeed("transfers", "list", "--json").stdout
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])
+        #expect(rows.compactMap { $0["id"] as? String } == transfers.map(\.id))
+        #expect(try await fixture.succeed("schedule", "list").stdout.contains("0 3 * * *"))
+        #expect(try await fixture.succeed("hook", "list").stdout.contains("/bin/true"))
+        #expect(try await fixture.succeed("audit", "verify").stdout.contains("\(auditCount + 1) events"))
+
+        // The gateway serves from PostgreSQL.
+        let node = try await ServeProcess.start(home: fixture.home, ["--node-name", "n1"])
+        let bundle = "\(fixture.home)/partners/acme"
+        let status = try await Command.runAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}",
+            "--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt",
+            "--upload-file", files[1].path, "https://localhost:\(node.port)/inbox/after.xml"]).stdout
+        #expect(status == "201")
+        try await node.stop()
+        try await receiver.stop()
+        #expect(try server.psql("SELECT count(*) FROM receipt") == "4")
+
+        // A second copy is refused, as is a copy into a database that is not empty.
+        let again = try await fixture.wharf("db", "copy", "--to", server.url)
+        #expect(again.status == 1 && again.stderr.contains("already uses PostgreSQL"), "\(again.stderr)")
+        let other = try TestGateway.homeWithAcme()
+        let refused = try await other.wharf("db", "copy", "--to", server.url, environment: ["PGPASSWORD": server.password])
+        #expect(refused.status == 1 && refused.stderr.contains("not empty"), "\(refused.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(other.home)/wharf.sqlite"))
+        #expect(!(try String(contentsOfFile: "\(other.home)/wharf.yml", encoding: .utf8)).contains("database-url: '"))
+        #expect(try server.psql("SELECT count(*) FROM partner") == "2")
     }
 }
