@@ -34,9 +34,7 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let home = home.resolved
-        let settings = try EffectiveSettings.resolve(
-            for: .gateway, flags: [:], environment: ProcessInfo.processInfo.environment, file: ConfigurationFile.load(home: home)
-        )
+        let settings = try home.settings()
         guard try home.database(settings) == .embedded else {
             throw WharfError.invalid(
                 "the home \(home.path) keeps its registry in PostgreSQL, which `wharf backup` does not copy",

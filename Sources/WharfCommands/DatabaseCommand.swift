@@ -36,9 +36,7 @@ struct DatabaseCommand: ParsableCommand {
 
         func run() throws {
             let home = home.resolved
-            let settings = try EffectiveSettings.resolve(
-                for: .gateway, flags: [:], environment: ProcessInfo.processInfo.environment, file: ConfigurationFile.load(home: home)
-            )
+            let settings = try home.settings()
             guard try home.database(settings) == .embedded else {
                 throw WharfError.invalid(
                     "the home \(home.path) already uses PostgreSQL (\(PostgresLocation.redacted(settings["database-url"])))",

@@ -37,8 +37,7 @@ public struct Gateway: Sendable {
     public static func open(
         _ home: WharfHome, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(WharfError) -> Gateway {
-        let settings = try EffectiveSettings.resolve(for: .gateway, flags: [:], environment: environment, file: ConfigurationFile.load(home: home))
-        return try open(home, settings: settings, logger: logger)
+        try open(home, settings: home.settings(environment: environment), logger: logger)
     }
 
     static func open(_ home: WharfHome, settings: EffectiveSettings, logger: Logger) throws(WharfError) -> Gateway {

@@ -32,8 +32,14 @@ public struct WharfHome: Sendable {
 
     /// The store of an initialised home, as its settings name it (see `database`).
     public func openStore(environment: [String: String] = ProcessInfo.processInfo.environment) throws(WharfError) -> any HomeStore {
-        let settings = try EffectiveSettings.resolve(for: .gateway, flags: [:], environment: environment, file: ConfigurationFile.load(home: self))
+        let settings = try settings(environment: environment)
         return try open(database(settings), node: settings.nodeName, lease: settings.double("claim-lease")).store
+    }
+
+    /// The settings of a command that gives no flags: the home's wharf.yml, overridden by
+    /// the environment.
+    func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws(WharfError) -> EffectiveSettings {
+        try EffectiveSettings.resolve(for: .gateway, flags: [:], environment: environment, file: ConfigurationFile.load(home: self))
     }
 
     /// The database `settings` name: `database-url` (wharf.yml, overridden by
