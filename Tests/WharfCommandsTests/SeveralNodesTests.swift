@@ -275,4 +275,38 @@ import WharfTestSupport
         #expect(!(try String(contentsOfFile: "\(other.home)/wharf.yml", encoding: .utf8)).contains("database-url: '"))
         #expect(try server.psql("SELECT count(*) FROM partner") == "2")
     }
+
+    @Test func aScheduleFiresEachSlotOnceWhenTheLeaderIsKilledBetweenSlots() async throws {
+        let server = try await PostgresServer()
+        let receiver = try await TestGateway.start()
+        let fixture = try await Self.sharedHome(server)
+        try await receiver.accept(from: fixture)
+        let outbox = fixture.directory.file("outbox")
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        try await fixture.succeed("schedule", "add", "receiver", "--cron", "* * * * *", "--from", outbox)
+        _ = try fixture.directory.write("outbox/first.csv", "a,b\n")
+        var nodes: [String: ServeProcess] = [:]
+        for name in ["n1", "n2", "n3"] { nodes[name] = try await ServeProcess.start(home: fixture.home, ["--node-name", name]) }
+        let firings = { try server.psql("SELECT to_char(slot, 'HH24:MI') || ' ' || fired_by FROM schedule_firing ORDER BY slot") }
+
+        try await Wait.until(timeout: .seconds(90), "the first slot fired") { try !firings().isEmpty }
+        let first = try firings().split(separator: " ")
+        let leader = String(try #require(first.last))
+        try await nodes[leader]!.kill()
+        _ = try fixture.directory.write("outbox/second.csv", "c,d\n")
+
+        try await Wait.until(timeout: .seconds(120), "the next slot fired by another node") {
+            try firings().split(separator: "\n").count >= 2
+        }
+        for (name, node) in nodes where name != leader { try await node.stop() }
+        try await receiver.stop()
+        let fired = try firings().split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(fired.count == 2, "\(fired)")
+        #expect(fired[1].last.map(String.init) != leader, "\(fired)")
+        // Consecutive minutes: no slot skipped, none fired twice.
+        let minutes = fired.compactMap { $0.first.map { $0.split(separator: ":").compactMap { Int($0) } } }.map { $0[0] * 60 + $0[1] }
+        #expect(minutes.count == 2 && (minutes[1] - minutes[0] + 1440) % 1440 == 1, "\(fired)")
+        // Each file queued once.
+        #expect(try server.psql("SELECT filename FROM transfer ORDER BY filename") == "first.csv\nsecond.csv")
+    }
 }
