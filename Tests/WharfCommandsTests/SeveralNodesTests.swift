@@ -173,7 +173,14 @@ import WharfTestSupport
         try await fixture.succeed("partner", "issue", "acme")
         let receiver = try await TestGateway.start()
         try await receiver.accept(from: fixture)
-        let node = try await ServeProcess.start(home: fixture.home, ["--node-name", "n1", "--retry-initial", "1"])
+        let node = try await ServeProcess.start(
+            home: fixture.home, ["--node-name", "n1", "--retry-initial", "1"], admin: "127.0.0.1:0"
+        )
+        let adminPort = try #require(node.adminPort)
+        func readiness() throws -> String {
+            try Command.run("curl", ["-sS", "-w", " %{http_code}", "http://127.0.0.1:\(adminPort)/readyz"]).stdout
+        }
+        #expect(try readiness().hasSuffix(" 200"))
         let bundle = "\(fixture.home)/partners/acme"
         let tls = ["--cert", "\(bundle)/acme.crt", "--key", "\(bundle)/acme.key", "--cacert", "\(bundle)/ca.crt"]
         let file = try TestGatewayFiles(fixture: fixture).randomFile("order.xml", size: 4_000)
@@ -190,6 +197,9 @@ import WharfTestSupport
         #expect(during.hasPrefix("HTTP/1.1 503"), "\(during)")
         #expect(during.lowercased().contains("retry-after: 10"), "\(during)")
         #expect(node.process.isRunning)
+        // A load balancer's health check takes the node out meanwhile.
+        let notReady = try readiness()
+        #expect(notReady.hasSuffix(" 503") && notReady.contains("the registry does not answer"), "\(notReady)")
 
         // Down for ten seconds in all.
         try await Task.sleep(until: stopped + .seconds(10))
@@ -198,6 +208,7 @@ import WharfTestSupport
             try Command.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}"] + tls
                 + ["--upload-file", file.path, "https://localhost:\(node.port)/inbox/after.xml"]).stdout == "201"
         }
+        #expect(try readiness().hasSuffix(" 200"))
         // Deliveries resume too: a file queued now reaches the receiver.
         try await fixture.succeed("send", "receiver", file.path)
         try await Wait.until(timeout: .seconds(60), "the delivery") {

@@ -5,8 +5,11 @@ import Testing
 public struct ServeProcess: Sendable {
     public let process: BackgroundProcess
     public let port: Int
+    /// The admin listener's port, unless `admin` was `off`.
+    public let adminPort: Int?
 
-    /// Starts it on `home` and waits until it prints `Listening on`.
+    /// Starts it on `home` and waits until it prints `Listening on` (and `Admin listening
+    /// on`, unless `admin` is `off`).
     public static func start(
         home: String, _ extra: [String] = [], admin: String = "off", environment: [String: String] = [:]
     ) async throws -> ServeProcess {
@@ -14,9 +17,16 @@ public struct ServeProcess: Sendable {
             WharfHomeFixture.binary, ["serve", "--home", home, "--listen", "127.0.0.1:0", "--admin-listen", admin] + extra,
             environment: environment
         )
-        let output = try await process.waitForOutput { $0.contains("Listening on") }
-        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("Listening on") })
-        return ServeProcess(process: process, port: try #require(Int(line.split(separator: ":").last ?? "")))
+        let output = try await process.waitForOutput {
+            $0.contains("Listening on") && (admin == "off" || $0.contains("Admin listening on"))
+        }
+        func port(after prefix: String) -> Int? {
+            output.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.split(separator: ":").last ?? "") }
+        }
+        return ServeProcess(
+            process: process, port: try #require(port(after: "Listening on")),
+            adminPort: admin == "off" ? nil : try #require(port(after: "Admin listening on"))
+        )
     }
 
     /// SIGTERM, and the wait for it to exit.
