@@ -18,6 +18,7 @@ enum PostgresMigrations {
     static let list: [(name: String, statements: [String])] = [
         ("v1-registry-as-of-sqlite-v21", registry),
         ("v2-nodes-leases-and-leader", nodes),
+        ("v3-audit-head", auditHead),
     ]
 
     static var names: [String] { list.map(\.name) }
@@ -317,6 +318,55 @@ enum PostgresMigrations {
             fired_at TIMESTAMPTZ NOT NULL,
             PRIMARY KEY (schedule_id, slot)
         )
+        """,
+    ]
+
+    /// The audit chain's head in one row, advanced by `wharf_append_audit` as it appends an
+    /// event (the hash computed as `AuditChain.hash` does). The row's lock, held to the
+    /// commit, is what orders the nodes' appends; being one call, an append can end the
+    /// statement that commits with it, so no round trip to the node falls inside that lock
+    /// (an advisory lock taken first, before, held every append's reads and writes).
+    private static let auditHead: [String] = [
+        """
+        CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            previous TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )
+        """,
+        """
+        INSERT INTO audit_head (id, previous, hash)
+        SELECT 1, COALESCE((SELECT previous_hash FROM audit_event ORDER BY id DESC LIMIT 1), ''),
+               COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1),
+                        (SELECT last_pruned_hash FROM audit_anchor WHERE id = 1), '')
+        """,
+        // `tail` is what follows the previous hash in `AuditChain.hash`: a newline and the
+        // event's canonical content, as UTF-8 (the hashes are hex, ASCII in any encoding).
+        """
+        CREATE FUNCTION wharf_append_audit(
+            event_at TIMESTAMPTZ, event_kind TEXT, event_outcome TEXT, event_status BIGINT, event_partner TEXT,
+            event_subject TEXT, event_fingerprint TEXT, event_remote_address TEXT, event_detail TEXT,
+            event_actor TEXT, event_command TEXT, tail BYTEA
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            head_previous TEXT;
+            head_hash TEXT;
+            appended BIGINT;
+        BEGIN
+            UPDATE audit_head SET previous = hash, hash = encode(sha256(convert_to(hash, 'UTF8') || tail), 'hex')
+            WHERE id = 1
+            RETURNING previous, hash INTO head_previous, head_hash;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'the audit trail has no head row (audit_head)';
+            END IF;
+            INSERT INTO audit_event (at, kind, outcome, status, partner, subject, fingerprint, remote_address, detail,
+                                     actor, command, previous_hash, hash)
+            VALUES (event_at, event_kind, event_outcome, event_status, event_partner, event_subject, event_fingerprint,
+                    event_remote_address, event_detail, event_actor, event_command, head_previous, head_hash)
+            RETURNING id INTO appended;
+            RETURN appended;
+        END
+        $$
         """,
     ]
 }

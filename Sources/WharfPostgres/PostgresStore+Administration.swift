@@ -313,7 +313,7 @@ extension PostgresStore: RegistryAdministration {
     }
 
     /// As on SQLite. The event recording the pruning is made first (on this thread, from
-    /// the count about to be removed); the removal then takes the audit lock, so no node
+    /// the count about to be removed); the removal then locks the chain's head, so no node
     /// appends between the removal and that event.
     @discardableResult
     public func pruneAudit(before cutoff: Date, audit: (Int) -> AuditEvent) throws(WharfError) -> Int {
@@ -329,7 +329,8 @@ extension PostgresStore: RegistryAdministration {
         guard let last else { return 0 }
         let event = audit(last.count)
         return try transaction { connection in
-            try await connection.run("SELECT pg_advisory_xact_lock(\(Self.auditLockKey))")
+            // The chain's head, locked: no node appends until this commits.
+            try await connection.run("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
             var hash = ""
             for try await found in try await connection.query("SELECT hash FROM audit_event WHERE id = \(last.id)", logger: Self.quiet).decode(String.self) {
                 hash = found

@@ -82,3 +82,39 @@ extension PostgresStore: AuditTrail {
         return event
     }
 }
+
+/// `wharf_append_audit`: appends an event to the chain and gives its id. Prepared once per
+/// connection, as every statement of the hot paths is (parsed and planned once).
+struct AppendAuditStatement: PostgresPreparedStatement {
+    static let sql = "SELECT wharf_append_audit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    static let bindingDataTypes = AppendAuditStatement.argumentTypes
+    typealias Row = Int64
+
+    /// The function's arguments' types, for a statement that ends with them.
+    static let argumentTypes: [PostgresDataType] = [.timestamptz, .text, .text, .int8] + Array(repeating: .text, count: 7) + [.bytea]
+
+    let event: AuditEvent
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings()
+        Self.append(event, to: &bindings)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+
+    /// Appends `event`'s arguments to `wharf_append_audit`: its time to the millisecond (as
+    /// stored, and hashed as stored), its fields, and what `AuditChain.hash` puts after the
+    /// previous hash.
+    static func append(_ event: AuditEvent, to bindings: inout PostgresBindings) {
+        let at = event.at.roundedToMilliseconds
+        bindings.append(at)
+        bindings.append(event.kind.rawValue)
+        bindings.append(event.outcome.rawValue)
+        bindings.append(event.status.map(Int64.init))
+        for field in [event.partner, event.subject, event.fingerprint, event.remoteAddress, event.detail, event.actor, event.command] {
+            bindings.append(field)
+        }
+        bindings.append(ByteBuffer(bytes: Array(("\n" + AuditChain.canonical(event, at: at.registryText)).utf8)))
+    }
+}

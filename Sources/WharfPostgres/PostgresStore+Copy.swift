@@ -54,6 +54,14 @@ extension PostgresStore {
                     counts[table.table] = count
                 }
             }
+            // The chain goes on from the last event copied (or the last one pruned before).
+            try await connection.run("""
+                UPDATE audit_head SET
+                    previous = COALESCE((SELECT previous_hash FROM audit_event ORDER BY id DESC LIMIT 1), ''),
+                    hash = COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1),
+                                    (SELECT last_pruned_hash FROM audit_anchor WHERE id = 1), '')
+                WHERE id = 1
+                """)
             return counts
         }
     }

@@ -11,21 +11,13 @@ extension PostgresStore: ReceiptStore {
         _ receipt: Receipt, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
     ) throws(WharfError) -> ReceiptCommit {
         let committedEvent = audit(.committed(receipt))
-        let attempt = try transaction { connection -> ReceiptCommit in
-            let inserted = try await connection.query("""
-                INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key, signature)
-                VALUES (\(receipt.id), \(receipt.partner), \(receipt.filename), \(receipt.storedName), \(receipt.size), \(receipt.sha256),
-                        \(receipt.receivedAt.roundedToMilliseconds), \(receipt.idempotencyKey), \(receipt.signature))
-                ON CONFLICT (partner, idempotency_key) DO NOTHING
-                RETURNING id
-                """, logger: Self.quiet)
-            var isNew = false
-            for try await _ in inserted { isNew = true }
-            if isNew {
-                try await Self.insert(committedEvent, connection)
-                try await Self.queueHookEvents(received: receipt, connection)
-                return .committed(receipt)
+        // One statement, committed on its own (see `ReceiptCommitStatement`).
+        let attempt = try withConnection { connection -> ReceiptCommit in
+            var inserted = 0
+            for try await _ in try await connection.execute(ReceiptCommitStatement(receipt: receipt, event: committedEvent), logger: Self.quiet) {
+                inserted += 1
             }
+            if inserted == 1 { return .committed(receipt) }
             guard let key = receipt.idempotencyKey,
                   let earlier = try await Self.receipts(connection, "SELECT * FROM receipt WHERE partner = \(receipt.partner) AND idempotency_key = \(key)").first
             else {
@@ -84,16 +76,48 @@ extension PostgresStore: ReceiptStore {
         }
         return receipts
     }
+}
 
-    /// Queues a `received` event of `receipt` for each hook that wants one, in the receipt's
-    /// transaction.
-    static func queueHookEvents(received receipt: Receipt, _ connection: PostgresConnection) async throws {
-        let at = receipt.receivedAt.roundedToMilliseconds
-        try await connection.run("""
+/// A receipt, its `received` hook events (one for each hook that wants them) and its audit
+/// event in one statement, committed on its own: the audit event is appended last, so the
+/// chain's head is locked only for the rest of this statement and its commit, with no
+/// round trip to the node inside that lock. Gives one row if the receipt was inserted,
+/// none if its idempotency key was taken.
+struct ReceiptCommitStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH new_receipt AS (
+            INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key, signature)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (partner, idempotency_key) DO NOTHING
+            RETURNING id
+        ), hook_events AS (
             INSERT INTO hook_event (hook_id, event, subject_id, partner, filename, size, sha256, stored_name, occurred_at, next_attempt_at)
-            SELECT id, 'received', \(receipt.id), \(receipt.partner), \(receipt.filename), \(receipt.size), \(receipt.sha256),
-                   \(receipt.storedName), \(at), \(at)
-            FROM hook WHERE event = 'received' AND (partner IS NULL OR partner = \(receipt.partner))
-            """)
+            SELECT hook.id, 'received', new_receipt.id, $2, $3, $5, $6, $4, $7, $7
+            FROM new_receipt JOIN hook ON hook.event = 'received' AND (hook.partner IS NULL OR hook.partner = $2)
+        )
+        SELECT wharf_append_audit($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) FROM new_receipt
+        """
+    static let bindingDataTypes: [PostgresDataType] =
+        [.text, .text, .text, .text, .int8, .text, .timestamptz, .text, .text] + AppendAuditStatement.argumentTypes
+    typealias Row = Int64
+
+    let receipt: Receipt
+    let event: AuditEvent
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(receipt.id)
+        bindings.append(receipt.partner)
+        bindings.append(receipt.filename)
+        bindings.append(receipt.storedName)
+        bindings.append(receipt.size)
+        bindings.append(receipt.sha256)
+        bindings.append(receipt.receivedAt.roundedToMilliseconds)
+        bindings.append(receipt.idempotencyKey)
+        bindings.append(receipt.signature)
+        AppendAuditStatement.append(event, to: &bindings)
+        return bindings
     }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }

@@ -16,9 +16,6 @@ extension PostgresStore: TransferQueue {
     /// transfer falling due between their two snapshots could take a slot twice.)
     static let claimLockKey: Int64 = 0x57_68_61_72_66_01
 
-    /// Audit events are chained one at a time (see `AuditChain`).
-    static let auditLockKey: Int64 = 0x57_68_61_72_66_02
-
     public func enqueue(_ transfer: Transfer, sentBy schedule: (id: Int64, path: String)?, install: () throws -> Void) throws(WharfError) {
         let scheduleID = schedule?.id
         let path = schedule?.path
@@ -110,10 +107,19 @@ extension PostgresStore: TransferQueue {
     }
 
     static func partnerGeneration(_ connection: PostgresConnection) async throws -> Int64 {
-        for try await value in try await connection.query("SELECT value FROM partner_generation WHERE id = 1", logger: quiet).decode(Int64.self) {
+        for try await value in try await connection.execute(PartnerGenerationStatement(), logger: quiet) {
             return value
         }
         return 0
+    }
+
+    /// The partner generation: read by the listener at every handshake and request.
+    struct PartnerGenerationStatement: PostgresPreparedStatement {
+        static let sql = "SELECT value FROM partner_generation WHERE id = 1"
+        typealias Row = Int64
+
+        func makeBindings() -> PostgresBindings { PostgresBindings() }
+        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
     }
 
     /// Extends this node's leases of `transferIDs` by the lease duration from `now`; returns
@@ -248,11 +254,15 @@ extension PostgresStore: TransferQueue {
                             bind: { $0.append(reason) }, node: node, in: connection
                         )
                     }
+                    var claim: TransferClaim?
+                    if let next {
+                        claim = try await Self.claim(
+                            connection, node: node, lease: lease, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1
+                        )
+                    }
+                    // Last: the chain's head stays locked until the commit.
                     try await Self.insert(AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus), connection)
-                    guard let next else { return nil }
-                    return try await Self.claim(
-                        connection, node: node, lease: lease, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1
-                    )
+                    return claim
                 }
             },
             install: { _ in try install() },
@@ -382,23 +392,10 @@ extension PostgresStore: TransferQueue {
             """)
     }
 
-    /// Inserts `event` in the transaction of `connection`, chained to the event before it:
-    /// the audit lock makes every node append in one order.
+    /// Inserts `event` in the transaction of `connection`, chained to the event before it
+    /// (`wharf_append_audit`). The chain's head stays locked until the transaction ends, so
+    /// every node appends in one order: make this the transaction's last statement.
     static func insert(_ event: AuditEvent, _ connection: PostgresConnection) async throws {
-        try await connection.run("SELECT pg_advisory_xact_lock(\(auditLockKey))")
-        var previous = ""
-        let head = try await connection.query("""
-            SELECT COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1),
-                            (SELECT last_pruned_hash FROM audit_anchor WHERE id = 1), '')
-            """, logger: quiet)
-        for try await hash in head.decode(String.self) { previous = hash }
-        let at = event.at.roundedToMilliseconds
-        let hash = AuditChain.hash(previous: previous, canonical: AuditChain.canonical(event, at: at.registryText))
-        try await connection.run("""
-            INSERT INTO audit_event (at, kind, outcome, status, partner, subject, fingerprint, remote_address, detail,
-                                     actor, command, previous_hash, hash)
-            VALUES (\(at), \(event.kind.rawValue), \(event.outcome.rawValue), \(event.status), \(event.partner), \(event.subject),
-                    \(event.fingerprint), \(event.remoteAddress), \(event.detail), \(event.actor), \(event.command), \(previous), \(hash))
-            """)
+        for try await _ in try await connection.execute(AppendAuditStatement(event: event), logger: quiet) {}
     }
 }

@@ -99,4 +99,35 @@ import WharfTestSupport
             #expect(try stores[0].claimHookEvents(now: Date().addingTimeInterval(60), margin: 10, limit: 10).isEmpty)
         }
     }
+
+    @Test func aReceiptQueuesItsHookEventsInItsOwnCommitAndAReplayQueuesNone() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try PostgresTransferQueueTests.addPartner(server, "acme")
+        try PostgresTransferQueueTests.addPartner(server, "globex")
+        try server.psql("""
+            INSERT INTO hook (event, partner, exec, max_attempts, retry_initial_seconds, timeout_seconds, created_at) VALUES
+                ('received', NULL, '["/bin/true"]', 3, 1, 5, now()),
+                ('received', 'acme', '["/bin/true"]', 3, 1, 5, now()),
+                ('received', 'globex', '["/bin/true"]', 3, 1, 5, now()),
+                ('delivered', NULL, '["/bin/true"]', 3, 1, 5, now())
+            """)
+        try await onThread {
+            let store = try PostgresStoreTests.open(server, node: "node-a")
+            defer { store.close() }
+            let receipt = PostgresInboxPortsTests.receipt("r-1", key: "key-1")
+            guard case .committed = try store.commit(receipt, audit: PostgresInboxPortsTests.audit, install: {}) else {
+                Issue.record("the first commit was not committed")
+                return
+            }
+            _ = try store.commit(PostgresInboxPortsTests.receipt("r-2", key: "key-1"), audit: PostgresInboxPortsTests.audit, install: {})
+            // The hook for every partner and acme's own; not globex's, not the delivered one.
+            #expect(try server.psql("""
+                SELECT string_agg(coalesce(hook.partner, '*') || ':' || hook_event.subject_id || ':' || hook_event.size || ':' || hook_event.stored_name, ' '
+                                  ORDER BY hook.partner NULLS FIRST)
+                FROM hook_event JOIN hook ON hook.id = hook_event.hook_id
+                """) == "*:r-1:5:r-1-order.xml acme:r-1:5:r-1-order.xml")
+            #expect(try server.psql("SELECT string_agg(outcome, ' ' ORDER BY id) FROM audit_event") == "accepted replayed")
+            #expect(try store.verifyAudit() == 2)
+        }
+    }
 }
