@@ -71,7 +71,8 @@ class Processes:
             self.running.remove(process)
 
     def stop_all(self):
-        for process in list(self.running):
+        # The last started first: Wharf before the database it is connected to.
+        for process in reversed(list(self.running)):
             self.stop(process)
 
 
@@ -140,10 +141,14 @@ def empty_directory(directory):
 class Wharf:
     """A Wharf home and, while it serves, its process."""
 
-    def __init__(self, bench, home, binary=None):
+    def __init__(self, bench, home, binary=None, postgres=None, node=None):
         self.bench = bench
         self.home = home
         self.binary = binary or bench.wharf
+        # The PostgreSQL server holding this home's registry (None: the embedded SQLite).
+        self.postgres = postgres
+        # This process's node name, for several nodes on one home.
+        self.node = node
         self.process = None
         self.port = None
         self.admin_port = None
@@ -151,8 +156,15 @@ class Wharf:
     def cli(self, *arguments):
         return run([self.binary, *arguments, "--home", self.home])
 
+    def node_of(self, node):
+        """Another node serving this same home."""
+        return Wharf(self.bench, self.home, self.binary, self.postgres, node)
+
     def create(self):
-        self.cli("init", "--server-name", "127.0.0.1", "--server-name", "localhost")
+        database = []
+        if self.postgres:
+            database = ["--database", self.postgres.url, "--database-password-file", self.postgres.password_file]
+        self.cli("init", "--server-name", "127.0.0.1", "--server-name", "localhost", *database)
         self.cli("partner", "add", "bench", "--max-upload-size", "2G")
         self.cli("partner", "issue", "bench")
         bundle = f"{self.home}/partners/bench"
@@ -181,8 +193,8 @@ class Wharf:
 
     def serve(self, *more):
         self.port = free_port()
-        log = open(f"{self.home}/serve.log", "ab")
-        extra = []
+        log = open(f"{self.home}/serve{'-' + self.node if self.node else ''}.log", "ab")
+        extra = ["--node-name", self.node] if self.node else []
         options = run([self.binary, "serve", "--help"])
         # Each home's admin listener on a port of its own (builds before it have none).
         if "--admin-listen" in options:
@@ -201,7 +213,63 @@ class Wharf:
         if self.process is not None:
             self.bench.processes.stop(self.process)
             if self.process.returncode not in (0, -signal.SIGTERM):
-                raise Failure(f"wharf serve exited {self.process.returncode}; see {self.home}/serve.log")
+                raise Failure(f"wharf serve exited {self.process.returncode}; see {self.home}/serve*.log")
+            self.process = None
+
+
+class Postgres:
+    """A PostgreSQL 15 server of the benchmark's own (Debian's `postgresql`), on a free
+    loopback port, with its defaults for durability (fsync and synchronous_commit on, as
+    SQLite's `synchronous = FULL`): initdb and the server run as `postgres`, which
+    refuses to run as root. Wharf connects over TCP with a password; `psql` here through
+    the directory's Unix socket as the superuser."""
+
+    binaries = "/usr/lib/postgresql/15/bin"
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.directory = f"{bench.workdir}/postgres"
+        self.port = free_port()
+        self.password_file = f"{self.directory}/password"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/wharf"
+        self.process = None
+        os.makedirs(self.directory)
+        with open(self.password_file, "w") as f:
+            f.write(os.urandom(12).hex() + "\n")
+        self.as_postgres = []
+        if os.geteuid() == 0:
+            # The work directory is root's (mode 0700): let `postgres` through to its own.
+            os.chmod(bench.workdir, 0o711)
+            shutil.chown(self.directory, "postgres", "postgres")
+            shutil.chown(self.password_file, "postgres", "postgres")
+            self.as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--"]
+        log = open(f"{self.directory}/initdb.log", "wb")
+        code = subprocess.run([*self.as_postgres, f"{self.binaries}/initdb", "-D", f"{self.directory}/data", "-U", "postgres",
+                               "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={self.password_file}",
+                               "--no-instructions"], stdout=log, stderr=log, stdin=subprocess.DEVNULL).returncode
+        if code != 0:
+            raise Failure(f"initdb exited {code}; see {self.directory}/initdb.log")
+
+    def start(self):
+        log = open(f"{self.directory}/server.log", "ab")
+        self.process = self.bench.processes.start(
+            [*self.as_postgres, f"{self.binaries}/postgres", "-D", f"{self.directory}/data", "-k", self.directory,
+             "-p", str(self.port), "-c", "listen_addresses=127.0.0.1"], log)
+        wait_until(listening(self.port), "PostgreSQL listens", process=self.process)
+        wait_until(lambda: subprocess.run(self.psql_argv("postgres", "SELECT 1"), capture_output=True).returncode == 0,
+                   "PostgreSQL accepts connections", process=self.process)
+        self.psql("CREATE DATABASE wharf", database="postgres")
+
+    def psql_argv(self, database, sql):
+        return [f"{self.binaries}/psql", "-h", self.directory, "-p", str(self.port), "-U", "postgres", "-d", database,
+                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+
+    def psql(self, sql, database="wharf"):
+        return run(self.psql_argv(database, sql)).strip()
+
+    def stop(self):
+        if self.process is not None:
+            self.bench.processes.stop(self.process, signal.SIGINT)
             self.process = None
 
 
@@ -274,15 +342,17 @@ http {{
 # MARK: load generators
 
 def ab_put(url, client_pem, body, requests, processes, concurrency, keepalive):
-    """Runs `processes` ab processes at once; returns requests/s over the wall time of all."""
+    """Runs `processes` ab processes at once; returns requests/s over the wall time of all.
+    `url` may be a list of URLs (several nodes): the processes take them in turn."""
+    urls = url if isinstance(url, list) else [url]
     per_process = requests // processes
     argv = ["ab", "-q", "-r", "-n", str(per_process), "-c", str(concurrency), "-E", client_pem,
             "-u", body, "-T", "application/octet-stream"]
     if keepalive:
         argv.append("-k")
     started = time.monotonic()
-    runs = [subprocess.Popen(argv + [url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(processes)]
+    runs = [subprocess.Popen(argv + [urls[i % len(urls)]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(processes)]
     outputs = [(r.communicate(), r.returncode) for r in runs]
     elapsed = time.monotonic() - started
     for (stdout, stderr), code in outputs:
@@ -438,13 +508,15 @@ class Bench:
 
     # Cases
 
-    def b1_rate(self, wharf, url):
-        """One B1 run against a serving Wharf: uploads/s, checked against its inbox."""
+    def b1_rate(self, wharf, url, processes=None, concurrency=None):
+        """One B1 run against a serving Wharf (or its nodes, if `url` is a list, each ab
+        process taking the next): uploads/s, checked against its inbox."""
         s = self.sizes
         def one():
             self.set_aside(wharf.inbox)
-            rate, sent = ab_put(f"{url}/inbox/b1.bin", wharf.client_pem, self.small, s["b1_requests"],
-                                s["b1_processes"], s["b1_concurrency"], keepalive=False)
+            urls = [f"{u}/inbox/b1.bin" for u in (url if isinstance(url, list) else [url])]
+            rate, sent = ab_put(urls, wharf.client_pem, self.small, s["b1_requests"],
+                                processes or s["b1_processes"], concurrency or s["b1_concurrency"], keepalive=False)
             stored = count_files(wharf.inbox)
             if stored != sent:
                 raise Failure(f"{sent} uploads answered 2xx but {stored} files are in the inbox")
@@ -475,13 +547,15 @@ class Bench:
             self.home.stop()
         self.add("B1", what, w, n, w / n, "≥ 1.0× nginx", w / n >= 1.0, "uploads/s")
 
-    def b2_rate(self, wharf, url):
-        """One B2 run against a serving Wharf: keep-alive uploads/s, checked against its inbox."""
+    def b2_rate(self, wharf, url, processes=None, concurrency=None):
+        """One B2 run against a serving Wharf (or its nodes, as B1): keep-alive uploads/s,
+        checked against its inbox."""
         s = self.sizes
         def one():
             self.set_aside(wharf.inbox)
-            rate, sent = ab_put(f"{url}/inbox/b2.bin", wharf.client_pem, self.small, s["b2_requests"], 1,
-                                s["b2_concurrency"], keepalive=True)
+            urls = [f"{u}/inbox/b2.bin" for u in (url if isinstance(url, list) else [url])]
+            rate, sent = ab_put(urls, wharf.client_pem, self.small, s["b2_requests"], processes or 1,
+                                concurrency or s["b2_concurrency"], keepalive=True)
             stored = count_files(wharf.inbox)
             if stored != sent:
                 raise Failure(f"{sent} uploads answered 2xx but {stored} files are in the inbox")
@@ -541,11 +615,21 @@ class Bench:
         self.add("B3", f"the same, against the disk (dd conv=fdatasync)", w, d, w / d, "≥ 0.8× dd", w / d >= 0.8, "MB/s")
         self.add("B3", "Wharf's peak RSS during the uploads", peak / MiB, None, None, "≤ 64 MiB", peak <= 64 * MiB, "MiB")
 
-    def deliver_all(self, expected, names, size, wharf=None):
-        """Times `wharf deliver --once` and checks every file arrived whole at nginx."""
+    def deliver_all(self, expected, names, size, wharf=None, nodes=1):
+        """Times `wharf deliver --once` (`nodes` of them at once, each a node of its own
+        name) and checks every file arrived whole at nginx."""
         wharf = wharf or self.home
+        argv = [wharf.binary, "deliver", "--once", "--home", wharf.home]
         started = time.monotonic()
-        run([wharf.binary, "deliver", "--once", "--home", wharf.home])
+        if nodes == 1:
+            run(argv)
+        else:
+            runs = [subprocess.Popen(argv + ["--node-name", f"deliver-{i + 1}"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True) for i in range(nodes)]
+            for r in runs:
+                _, stderr = r.communicate()
+                if r.returncode != 0:
+                    raise Failure(f"wharf deliver --once exited {r.returncode}: {stderr.strip()[-500:]}")
         seconds = time.monotonic() - started
         dav = f"{self.nginx.root}/dav"
         arrived = [n for n in names if os.path.exists(f"{dav}/{n}") and os.path.getsize(f"{dav}/{n}") == size]
@@ -557,7 +641,12 @@ class Bench:
     def check_delivered(self, wharf, partner=None):
         """Fails the case unless every transfer (of `partner`, if given) is delivered."""
         query = "SELECT count(*) FROM transfer WHERE state != 'delivered'" + (" AND partner = ?" if partner else "")
-        pending = sqlite3.connect(f"{wharf.home}/wharf.sqlite").execute(query, (partner,) if partner else ()).fetchone()[0]
+        if wharf.postgres:
+            if partner:
+                raise Failure("check_delivered cannot select a partner on PostgreSQL")
+            pending = int(wharf.postgres.psql(query))
+        else:
+            pending = sqlite3.connect(f"{wharf.home}/wharf.sqlite").execute(query, (partner,) if partner else ()).fetchone()[0]
         if pending:
             raise Failure(f"{pending} transfers are not delivered")
 
@@ -572,14 +661,15 @@ class Bench:
                     f.write(os.urandom(1024))
         return source, names
 
-    def b4_run(self, wharf):
-        """One B4 run: queue the files with `wharf send`, time `wharf deliver --once`."""
+    def b4_run(self, wharf, nodes=1):
+        """One B4 run: queue the files with `wharf send`, time `wharf deliver --once`
+        (on `nodes` nodes at once)."""
         source, names = self.b4_files()
         def one():
             self.set_aside(f"{self.nginx.root}/dav")
             self.set_aside(f"{wharf.home}/spool/sent")
             wharf.cli("send", "nginx", *[f"{source}/{n}" for n in names])
-            return self.deliver_all(len(names), names, 1024, wharf)
+            return self.deliver_all(len(names), names, 1024, wharf, nodes)
         return one
 
     def case_b4(self):
@@ -930,7 +1020,9 @@ class Bench:
         nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
         curl = run(["curl", "--version"]).split()[1]
         return (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} × {cpu} · "
-                f"Linux {platform.release()} · nginx {nginx}, curl {curl} · "
+                f"Linux {platform.release()} · nginx {nginx}, curl {curl}"
+                + (f", PostgreSQL {run([f'{Postgres.binaries}/postgres', '--version']).split()[2]}" if self.options.postgres else "")
+                + " · "
                 f"{'quick' if self.options.quick else 'full'} sizes, {self.runs} runs each, medians")
 
     def table(self):
@@ -971,25 +1063,87 @@ class Bench:
             raise Failure(f"{case} has no comparison with another build; --against runs B1, B2 and B4")
         self.add(case, what, w, o, w / o, "≥ 0.95× the other build", w / o >= 0.95, unit)
 
+    # The registry on PostgreSQL
+
+    def setup_postgres(self):
+        """A PostgreSQL server and a home whose registry it holds, served as node `n1`;
+        it delivers to the same nginx with the first home's client certificate."""
+        self.postgres = Postgres(self)
+        self.postgres.start()
+        self.shared = Wharf(self, f"{self.workdir}/home-postgres", postgres=self.postgres, node="n1")
+        self.shared.create()
+        pki = f"{self.home.home}/pki"
+        self.shared.cli("partner", "add", "nginx", "--url", f"{self.nginx_url}/dav/", "--server-ca", f"{pki}/identity-ca.crt",
+                        "--client-cert", f"{pki}/client.crt", "--client-key", f"{pki}/client.key", "--max-deliveries", "8")
+
+    def postgres_case(self, case):
+        """`case` with the registry on PostgreSQL against the same on SQLite (this build,
+        alternately), then two nodes on PostgreSQL against one."""
+        s = self.sizes
+        count = len(self.b4_files()[1])
+        if case == "B4":
+            p, q = self.alternate(self.b4_run(self.shared), self.b4_run(self.home))
+            self.add(case, f"deliver {count} queued 1 KiB files to nginx, registry on PostgreSQL against SQLite",
+                     count / p, count / q, q / p, "≥ 0.8× SQLite", q / p >= 0.8, "files/s")
+            two, one = self.alternate(self.b4_run(self.shared, nodes=2), self.b4_run(self.shared))
+            self.add(case, "the same on PostgreSQL, two `deliver --once` nodes at once against one "
+                     "(max-deliveries 8 holds across both)", count / two, count / one, one / two,
+                     "≥ 1.0× one node", one / two >= 1.0, "files/s")
+            return
+        if case not in ("B1", "B2"):
+            raise Failure(f"{case} has no PostgreSQL comparison; --postgres runs B1, B2 and B4")
+        rate = self.b1_rate if case == "B1" else self.b2_rate
+        what = "new mTLS connection per 1 KiB PUT" if case == "B1" else "keep-alive 1 KiB PUTs"
+        url, shared_url = self.home.serve(), self.shared.serve()
+        try:
+            p, q = self.alternate(rate(self.shared, shared_url), rate(self.home, url))
+        finally:
+            self.home.stop()
+        self.add(case, f"{what}, registry on PostgreSQL against SQLite", p, q, p / q,
+                 "≥ 0.8× SQLite" if case == "B1" else "—", p / q >= 0.8 if case == "B1" else None, "uploads/s")
+        # The same connections split over two nodes, against all of them on one; the
+        # second node runs only for its runs. B1's 3 × 4 connections become 4 × 3 (2 ab
+        # processes a node), B2's 16 connections 2 × 8.
+        processes, concurrency = (4, 3) if case == "B1" else (2, s["b2_concurrency"] // 2)
+        second = self.shared.node_of("n2")
+        def two_nodes():
+            second_url = second.serve()
+            try:
+                return rate(self.shared, [shared_url, second_url], processes, concurrency)()
+            finally:
+                second.stop()
+        try:
+            two, one = self.alternate(two_nodes, rate(self.shared, shared_url, processes, concurrency))
+        finally:
+            self.shared.stop()
+        self.add(case, f"{what} on PostgreSQL, {processes * concurrency} connections split over two nodes against one node",
+                 two, one, two / one, "≥ 1.0× one node" if case == "B1" else "—", two / one >= 1.0 if case == "B1" else None,
+                 "uploads/s")
+
     def main(self):
-        default = ["B1", "B2", "B4"] if self.against else CASES
+        default = ["B1", "B2", "B4"] if self.against or self.options.postgres else CASES
         selected = [c.upper() for c in self.options.cases.split(",")] if self.options.cases else default
         try:
             self.setup()
+            if self.options.postgres:
+                self.setup_postgres()
             for case in selected:
                 self.log(f"{case} ...")
                 started = time.monotonic()
                 try:
                     if self.against:
                         self.against_case(case)
+                    elif self.options.postgres:
+                        self.postgres_case(case)
                     else:
                         getattr(self, f"case_{case.lower()}")()
                 except Failure as failure:
                     self.fail(case, "", str(failure))
-                    try:
-                        self.home.stop()
-                    except Failure as stopping:
-                        self.log(f"    {stopping}")
+                    for wharf in [self.home] + ([self.shared] if self.options.postgres else []):
+                        try:
+                            wharf.stop()
+                        except Failure as stopping:
+                            self.log(f"    {stopping}")
                 self.log(f"    {time.monotonic() - started:.1f} s")
         finally:
             self.processes.stop_all()
@@ -1023,8 +1177,13 @@ def main():
     parser.add_argument("--against", metavar="WHARF",
                         help="compare with another build of wharf (an earlier commit's release binary) instead of "
                              "nginx and curl, alternating the two: B1, B2 and B4")
+    parser.add_argument("--postgres", action="store_true",
+                        help="B1, B2 and B4 with the registry on PostgreSQL (a server of the run's own) against SQLite, "
+                             "and two nodes against one on PostgreSQL")
     parser.add_argument("--wharf", default=".build/release/wharf", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.postgres and options.against:
+        parser.error("--postgres and --against are two different comparisons: give one")
     if options.runs < 1:
         parser.error("--runs must be at least 1")
     if options.cases:

@@ -9,7 +9,7 @@ WHARF_BUILD_PACKAGES=(pkg-config libssl-dev libcurl4-openssl-dev libsqlite3-dev 
 # registry of several nodes: each test starts a server of its own.
 WHARF_TEST_PACKAGES=(openjdk-17-jre-headless nginx python3 python3-venv systemd sqlite3 prometheus postgresql)
 # What scripts/bench adds: the baselines (nginx, ab from apache2-utils, curl) and its driver.
-WHARF_BENCH_PACKAGES=(nginx apache2-utils curl python3)
+WHARF_BENCH_PACKAGES=(nginx apache2-utils curl python3 postgresql)
 
 # ensure_packages PACKAGE...: installs those of PACKAGE that are not installed yet.
 ensure_packages() {
