@@ -220,9 +220,11 @@ extension PostgresStore: TransferQueue {
         claimingNext next: (now: Date, defaultPerPartner: Int)?, install: () throws -> Void
     ) throws(WharfError) -> TransferClaim? {
         let node = node
-        let lease = lease
-        return try CommitThenInstall.run(
-            commit: { () throws(WharfError) -> TransferClaim? in
+        // No claim for the slot this frees (`claimingNext`): the claim lock would be held
+        // through this transaction, serializing every node's deliveries behind each other's
+        // commits. The worker's next round claims for it, several at once.
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) in
                 try transaction { connection in
                     try await connection.run("""
                         INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
@@ -254,24 +256,14 @@ extension PostgresStore: TransferQueue {
                             bind: { $0.append(reason) }, node: node, in: connection
                         )
                     }
-                    var claim: TransferClaim?
-                    if let next {
-                        claim = try await Self.claim(
-                            connection, node: node, lease: lease, now: next.now, defaultPerPartner: next.defaultPerPartner, limit: 1
-                        )
-                    }
                     // Last: the chain's head stays locked until the commit.
                     try await Self.insert(AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus), connection)
-                    return claim
                 }
             },
             install: { _ in try install() },
-            withdraw: { claim in
-                for claimed in claim?.transfers ?? [] {
-                    try? release(claimed.id, retryAt: next?.now ?? Date(), reason: "not started: the delivery before it could not be finished")
-                }
-            }
+            withdraw: { _ in }
         )
+        return nil
     }
 
     public func release(_ transferID: String, retryAt date: Date, reason: String) throws(WharfError) {

@@ -26,8 +26,9 @@ public protocol TransferQueue: Sendable {
 
     /// Records `attempt` and the transition `outcome` names, in one durable transaction,
     /// then runs `install` (moving a delivered file to `sent/`). With `claimingNext`, the
-    /// same transaction claims one transfer due then for the slot this attempt frees and
-    /// returns it; if `install` throws, that transfer is released again.
+    /// same transaction may claim one transfer due then for the slot this attempt frees and
+    /// return it; if `install` throws, that transfer is released again. A store may claim
+    /// none (`nil`): the worker then claims for the slot in its next round.
     @discardableResult
     func finish(
         _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome,
