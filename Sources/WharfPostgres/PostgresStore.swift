@@ -174,6 +174,13 @@ public final class PostgresStore: Sendable {
                 switch state {
                 case "23505":
                     return WharfError(.conflict, "PostgreSQL refused a duplicate: \(message)")
+                case "28000":
+                    // pg_hba.conf has no line for this connection: the host, the user, or
+                    // TLS (a server that accepts only `hostssl`).
+                    return WharfError(
+                        .database, "PostgreSQL at \(location) refused the login: \(message)",
+                        fix: "check the server's pg_hba.conf; if it accepts only TLS (hostssl), set sslmode=require or sslmode=verify-full in the database URL"
+                    )
                 case _ where state.hasPrefix("28"):
                     return WharfError(
                         .database, "PostgreSQL at \(location) refused the login: \(message)",
@@ -192,8 +199,9 @@ public final class PostgresStore: Sendable {
                     return WharfError(.database, "PostgreSQL refused the change: \(message) (SQLSTATE \(state))")
                 }
             }
+            if let refusal = tlsRefusal(error, location: location) { return refusal }
             switch error.code {
-            case .connectionError, .serverClosedConnection, .clientClosedConnection, .sslUnsupported, .failedToAddSSLHandler:
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .failedToAddSSLHandler:
                 let cause = error.underlying.map { ": \($0)" } ?? ""
                 return WharfError(
                     .unavailable, "cannot reach PostgreSQL at \(location)\(cause)",

@@ -5,13 +5,26 @@ import Foundation
 /// then `postgres` itself as the test's child on a free loopback port (not `pg_ctl`,
 /// whose daemon would outlive a test that fails). Connections over TCP need `password` (SCRAM); the
 /// test's own `psql` goes through the directory's Unix socket as the superuser.
+///
+/// With `tls`, the server speaks TLS with a certificate that a CA of the test's own
+/// (`caPath`) issued for `tls.names`, and refuses every TCP connection that is not TLS.
 public final class PostgresServer: @unchecked Sendable {
+    /// A server certificate's names (`subjectAltName`: an IP address or a DNS name each).
+    public struct TLS: Sendable {
+        public var names: [String]
+
+        public init(names: [String]) {
+            self.names = names
+        }
+    }
+
     public static let binaries = "/usr/lib/postgresql/15/bin"
 
     public let directory: TemporaryDirectory
     public let port: Int
     public let password = "pg-\(UUID().uuidString.prefix(8))"
     public let database: String
+    public let tls: TLS?
     private let lock = NSLock()
     private var process: BackgroundProcess?
 
@@ -23,12 +36,17 @@ public final class PostgresServer: @unchecked Sendable {
     /// Whether this machine has the server's binaries.
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "\(binaries)/initdb") }
 
-    public init(database: String = "wharf") async throws {
+    /// The CA that issued the server's certificate (with `tls`).
+    public var caPath: String { directory.file("ca.pem") }
+
+    public init(database: String = "wharf", tls: TLS? = nil) async throws {
         directory = try TemporaryDirectory("wharf-pg")
         self.database = database
+        self.tls = tls
         port = try Self.freePort()
         let d = directory.path
         try directory.write("pwfile", password + "\n")
+        if let tls { try Self.issueServerCertificate(in: directory, names: tls.names) }
         if getuid() == 0 { try Self.check(Command.run("chown", ["-R", "postgres:postgres", d]), "chown") }
         try Self.check(
             asPostgres(
@@ -37,6 +55,12 @@ public final class PostgresServer: @unchecked Sendable {
             ),
             "initdb"
         )
+        if tls != nil {
+            // TCP only over TLS: a connection in clear text finds no entry and is refused.
+            // Written in place (not replaced), so the file stays the server's.
+            try "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+                .write(toFile: "\(d)/data/pg_hba.conf", atomically: false, encoding: .utf8)
+        }
         try await start()
         try Self.check(Command.run("\(Self.binaries)/psql", psqlArguments(database: "postgres") + ["-c", "CREATE DATABASE \(database)"]), "createdb")
     }
@@ -51,7 +75,10 @@ public final class PostgresServer: @unchecked Sendable {
     public func start() async throws {
         let d = directory.path
         // fsync off: these servers live for one test, and a test kills Wharf, never them.
-        let arguments = ["-D", "\(d)/data", "-k", d, "-p", "\(port)", "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+        var arguments = ["-D", "\(d)/data", "-k", d, "-p", "\(port)", "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+        if tls != nil {
+            arguments += ["-c", "ssl=on", "-c", "ssl_cert_file=\(d)/server.pem", "-c", "ssl_key_file=\(d)/server.key"]
+        }
         let server = getuid() == 0
             ? try BackgroundProcess("setpriv", ["--reuid=postgres", "--regid=postgres", "--clear-groups", "--", "\(Self.binaries)/postgres"] + arguments)
             : try BackgroundProcess("\(Self.binaries)/postgres", arguments)
@@ -90,6 +117,29 @@ public final class PostgresServer: @unchecked Sendable {
         let status = try Command.run("sh", ["-c", "\"$@\" > \"$0\" 2>&1 < /dev/null", output] + command).status
         let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         return CommandResult(status: status, stdout: printed, stderr: "")
+    }
+
+    /// A CA (`ca.pem`) and a server certificate and key it issued for `names`
+    /// (`server.pem`, `server.key`), made with `openssl` as an operator would.
+    private static func issueServerCertificate(in directory: TemporaryDirectory, names: [String]) throws {
+        let d = directory.path
+        let alternativeNames = names.map { name in
+            name.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" } ? "IP:\(name)" : "DNS:\(name)"
+        }.joined(separator: ",")
+        try directory.write("server.ext", "subjectAltName=\(alternativeNames)\n")
+        let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        try check(Command.run("openssl", ["req", "-x509"] + curve + [
+            "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.pem", "-subj", "/CN=Database test CA", "-days", "2",
+        ]), "openssl (CA)")
+        try check(Command.run("openssl", ["req"] + curve + [
+            "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr", "-subj", "/CN=\(names.first ?? "db")",
+        ]), "openssl (request)")
+        try check(Command.run("openssl", [
+            "x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
+            "-out", "\(d)/server.pem", "-days", "2", "-extfile", "\(d)/server.ext",
+        ]), "openssl (certificate)")
+        // PostgreSQL refuses a key others may read.
+        guard chmod("\(d)/server.key", 0o600) == 0 else { throw PostgresServerError(description: "chmod server.key failed") }
     }
 
     private static func check(_ result: CommandResult, _ what: String) throws {
