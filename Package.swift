@@ -62,6 +62,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -197,7 +198,14 @@ let package = Package(
         ),
         .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore"]),
         .testTarget(name: "WharfStoreTests", dependencies: ["WharfStore"]),
-        .testTarget(name: "WharfPostgresTests", dependencies: ["WharfPostgres", "WharfStore", "WharfTestSupport"]),
+        .testTarget(
+            name: "WharfPostgresTests",
+            dependencies: [
+                "WharfPostgres", "WharfStore", "WharfTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "WharfPKITests", dependencies: ["WharfPKI", "WharfTestSupport"]),
         .testTarget(name: "WharfSpoolTests", dependencies: ["WharfSpool", "WharfTestSupport"]),
         .testTarget(

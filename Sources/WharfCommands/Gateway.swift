@@ -29,6 +29,8 @@ public struct Gateway: Sendable {
     public let spool: Spool
     public let logger: Logger
     private let lock: HomeLock
+    /// The store's connections, which the gateway's services close last (PostgreSQL).
+    private let connections: (any Service)?
 
     /// Locks `home`, opens its store and spool, and recovers what a stop left behind: files
     /// committed but not moved, staged files never acknowledged, transfers left `sending`.
@@ -45,7 +47,8 @@ public struct Gateway: Sendable {
         let node = settings.nodeName
         let shared = database != .embedded
         let lock = try HomeLock(home: home, node: shared ? node : nil)
-        let (store, nodes) = try home.open(database, node: node, lease: settings.double("claim-lease"))
+        let opened = try home.open(database, node: node, lease: settings.double("claim-lease"))
+        let (store, nodes) = (opened.store, opened.nodes)
         // Found now, with one line, rather than at the first upload.
         try store.checkIntegrity()
         let spool = Spool(root: home.spoolDirectory, node: shared ? node : nil)
@@ -66,7 +69,7 @@ public struct Gateway: Sendable {
             try nodes.registerNode(address: nil, version: WharfVersion.current, at: Date())
             logger.info("node registered", metadata: ["node": "\(node)"])
         }
-        return Gateway(home: home, store: store, nodes: nodes, spool: spool, logger: logger, lock: lock)
+        return Gateway(home: home, store: store, nodes: nodes, spool: spool, logger: logger, lock: lock, connections: opened.connections)
     }
 
     /// How often a node renews its heartbeat; one silent for three of these is dead.
@@ -84,9 +87,11 @@ public struct Gateway: Sendable {
         }
     }
 
-    /// The services of a running gateway: the listener (when `listener` is given), the
-    /// admin listener (when `admin` is given), the delivery worker, the intake and the
-    /// certificate expiry watch. Run them in one `ServiceGroup`.
+    /// The services of a running gateway: the store's connections (PostgreSQL), the
+    /// listener (when `listener` is given), the admin listener (when `admin` is given), the
+    /// delivery worker, the intake and the certificate expiry watch. Run them in one
+    /// `ServiceGroup`, in this order: it stops them in reverse, so the store's connections
+    /// close after everything that uses them has stopped.
     ///   - auditRetentionDays: remove audit events older than this, daily; `nil` keeps them.
     public func services(
         listener: ListenerConfiguration?, delivery: DeliveryConfiguration, admin: AdminSettings? = nil,
@@ -94,7 +99,7 @@ public struct Gateway: Sendable {
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
         onAdminListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) throws(WharfError) -> [any Service] {
-        var services: [any Service] = []
+        var services: [any Service] = connections.map { [$0] } ?? []
         let metrics = admin.map { _ in GatewayMetrics(version: WharfVersion.current) }
         let instruments: any GatewayInstruments = metrics ?? NoInstruments()
         let listening = Mutex(listener == nil)

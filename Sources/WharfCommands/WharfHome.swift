@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 import WharfCore
 import WharfPKI
 import WharfPostgres
@@ -36,6 +37,16 @@ public struct WharfHome: Sendable {
         return try open(database(settings), node: settings.nodeName, lease: settings.double("claim-lease")).store
     }
 
+    /// A home's store as `open` gives it to a gateway.
+    struct OpenedStore {
+        var store: any HomeStore
+        /// What a node of several does through the store; `nil` on SQLite.
+        var nodes: (any NodeRegistry)?
+        /// The store's connections as a service of the gateway, which ends them when it
+        /// stops; `nil` on SQLite, which has nothing to run.
+        var connections: (any Service)?
+    }
+
     /// The settings of a command that gives no flags: the home's wharf.yml, overridden by
     /// the environment.
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws(WharfError) -> EffectiveSettings {
@@ -56,12 +67,11 @@ public struct WharfHome: Sendable {
         return .postgres(try PostgresLocation(url: url, passwordFile: passwordFile))
     }
 
-    /// Opens the store of `database` as node `node`: with it, on PostgreSQL, what a node of
-    /// several does through it.
-    func open(_ database: HomeDatabase, node: NodeName, lease: Double) throws(WharfError) -> (store: any HomeStore, nodes: (any NodeRegistry)?) {
+    /// Opens the store of `database` as node `node`.
+    func open(_ database: HomeDatabase, node: NodeName, lease: Double) throws(WharfError) -> OpenedStore {
         switch database {
         case .embedded:
-            return (try openRegistry(), nil)
+            return OpenedStore(store: try openRegistry(), nodes: nil, connections: nil)
         case .postgres(let location):
             guard FileManager.default.fileExists(atPath: pki.path) else {
                 throw WharfError(
@@ -70,7 +80,7 @@ public struct WharfHome: Sendable {
                 )
             }
             let store = try PostgresStore.open(location, node: node.rawValue, lease: lease)
-            return (store, store)
+            return OpenedStore(store: store, nodes: store, connections: store)
         }
     }
 }

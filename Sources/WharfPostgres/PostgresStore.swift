@@ -15,6 +15,10 @@ import WharfCore
 /// up on could still commit.
 ///
 /// Never call it from a task of Swift's concurrency pool: block a thread of a thread pool.
+///
+/// The connection pool runs from `open` to `close`, since a gateway recovers through the
+/// store before its services start. A running gateway hands the pool's end to its service
+/// group: the store is a `Service` too (see `run()`).
 public final class PostgresStore: Sendable {
     public let location: PostgresLocation
     /// This node's name: the owner of the claims it makes.
@@ -27,7 +31,7 @@ public final class PostgresStore: Sendable {
     /// Whether the last call found the database unreachable: until one reaches it again,
     /// calls wait `outageTimeout` rather than `timeout`, so that an outage answers at once.
     private let unreachable = Atomic<Bool>(false)
-    private let running: Task<Void, Never>
+    let running: Task<Void, Never>
 
     /// How long a call waits for a connection while the database is known to be down.
     static let outageTimeout: Duration = .seconds(1)
@@ -64,7 +68,8 @@ public final class PostgresStore: Sendable {
         running = Task.detached { await client.run() }
     }
 
-    /// Closes every connection; the store answers nothing after this.
+    /// Closes every connection; the store answers nothing after this. Blocks this thread
+    /// (from a task, let `run()` end instead).
     public func close() {
         running.cancel()
         let done = DispatchSemaphore(value: 0)
