@@ -23,10 +23,9 @@ public struct ServeProcess: Sendable {
         func port(after prefix: String) -> Int? {
             output.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.split(separator: ":").last ?? "") }
         }
-        return ServeProcess(
-            process: process, port: try #require(port(after: "Listening on")),
-            adminPort: admin == "off" ? nil : try #require(port(after: "Admin listening on"))
-        )
+        let adminPort = admin == "off" ? nil : port(after: "Admin listening on")
+        if admin != "off" { try #require(adminPort != nil, "no admin port in: \(output)") }
+        return ServeProcess(process: process, port: try #require(port(after: "Listening on")), adminPort: adminPort)
     }
 
     /// SIGTERM, and the wait for it to exit.
