@@ -19,6 +19,7 @@ enum PostgresMigrations {
         ("v1-registry-as-of-sqlite-v21", registry),
         ("v2-nodes-leases-and-leader", nodes),
         ("v3-audit-head", auditHead),
+        ("v4-claim-in-one-call", claimFunction),
     ]
 
     static var names: [String] { list.map(\.name) }
@@ -365,6 +366,53 @@ enum PostgresMigrations {
                     event_remote_address, event_detail, event_actor, event_command, head_previous, head_hash)
             RETURNING id INTO appended;
             RETURN appended;
+        END
+        $$
+        """,
+    ]
+
+    /// A claim as one call, made on its own (autocommitted): it takes the claim lock, then
+    /// claims in a statement of its own, whose snapshot is taken after the lock and so
+    /// sees what the previous holder committed; the node makes no round trip while it
+    /// holds the lock. Its commit is not waited for on disk (`synchronous_commit` off for
+    /// this transaction): a claim lost with the server's last moments leaves its transfer
+    /// queued, or taken back when its lease runs out, and its receiver's idempotency makes
+    /// a second attempt harmless. (The ranking is `PostgresStore.claimDue`'s.)
+    private static let claimFunction: [String] = [
+        """
+        CREATE FUNCTION wharf_claim_due(
+            claim_node TEXT, claim_now TIMESTAMPTZ, claim_expires TIMESTAMPTZ, default_per_partner INTEGER, claim_limit INTEGER
+        ) RETURNS SETOF transfer LANGUAGE plpgsql AS $$
+        #variable_conflict use_column
+        BEGIN
+            PERFORM set_config('synchronous_commit', 'off', true);
+            PERFORM pg_advisory_xact_lock(\(PostgresStore.claimLockKey));
+            RETURN QUERY
+            WITH busy AS (
+                SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner
+            ), ranked AS (
+                SELECT transfer.id, transfer.next_attempt_at, transfer.created_at,
+                       coalesce(busy.n, 0) + row_number() OVER (
+                           PARTITION BY transfer.partner ORDER BY transfer.next_attempt_at, transfer.created_at
+                       ) AS slot,
+                       coalesce(partner.max_deliveries, default_per_partner) AS cap
+                FROM transfer
+                LEFT JOIN partner ON partner.name = transfer.partner
+                LEFT JOIN busy ON busy.partner = transfer.partner
+                WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= claim_now
+                  AND (partner.status IS NULL OR partner.status = 'active')
+                  AND coalesce(partner.delivery_mode, 'push') = 'push'
+                  AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, default_per_partner)
+            ), chosen AS (
+                SELECT transfer.id FROM transfer JOIN ranked USING (id)
+                WHERE ranked.slot <= ranked.cap AND transfer.state IN ('queued', 'retrying')
+                ORDER BY ranked.next_attempt_at, ranked.created_at
+                LIMIT claim_limit
+                FOR UPDATE OF transfer SKIP LOCKED
+            )
+            UPDATE transfer SET state = 'sending', lease_owner = claim_node, lease_expires_at = claim_expires
+            FROM chosen WHERE transfer.id = chosen.id
+            RETURNING transfer.*;
         END
         $$
         """,

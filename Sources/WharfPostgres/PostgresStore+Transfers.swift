@@ -55,55 +55,63 @@ extension PostgresStore: TransferQueue {
             """)
     }
 
+    /// Marks up to `limit` due transfers `sending`, leased to this node, in one call to
+    /// `wharf_claim_due` (see `PostgresMigrations`), which reads the partner generation in
+    /// the same round trip: each partner's due transfers are ranked after those it already
+    /// has sending (on any node), and only ranks within its limit are taken. Rows another
+    /// transaction holds are skipped, not waited for.
     public func claimDue(now: Date, defaultPerPartner: Int, limit: Int) throws(WharfError) -> TransferClaim {
-        let node = node
-        let lease = lease
-        return try transaction { connection in
-            try await Self.claim(connection, node: node, lease: lease, now: now, defaultPerPartner: defaultPerPartner, limit: limit)
+        let now = now.roundedToMilliseconds
+        let statement = ClaimDueStatement(
+            node: node, now: now, expires: now.addingTimeInterval(lease).roundedToMilliseconds,
+            defaultPerPartner: defaultPerPartner, limit: limit
+        )
+        return try withConnection { connection in
+            var claimed: [Transfer] = []
+            var generation: Int64 = 0
+            for try await (value, transfer) in try await connection.execute(statement, logger: Self.quiet) {
+                generation = value
+                if let transfer { claimed.append(transfer) }
+            }
+            claimed.sort { ($0.nextAttemptAt ?? $0.createdAt, $0.createdAt, $0.id) < ($1.nextAttemptAt ?? $1.createdAt, $1.createdAt, $1.id) }
+            return TransferClaim(transfers: claimed, partnerGeneration: generation)
         }
     }
 
-    /// Marks up to `limit` due transfers `sending`, leased to `node`, in one statement:
-    /// each partner's due transfers are ranked after those it already has sending (on any
-    /// node), and only ranks within its limit are taken. Rows another transaction holds
-    /// are skipped, not waited for.
-    static func claim(
-        _ connection: PostgresConnection, node: String, lease: Double, now: Date, defaultPerPartner: Int, limit: Int
-    ) async throws -> TransferClaim {
-        try await connection.run("SELECT pg_advisory_xact_lock(\(claimLockKey))")
-        let now = now.roundedToMilliseconds
-        let expires = now.addingTimeInterval(lease).roundedToMilliseconds
-        let rows = try await connection.query("""
-            WITH busy AS (
-                SELECT partner, count(*) AS n FROM transfer WHERE state = 'sending' GROUP BY partner
-            ), ranked AS (
-                SELECT transfer.id, transfer.next_attempt_at, transfer.created_at,
-                       coalesce(busy.n, 0) + row_number() OVER (
-                           PARTITION BY transfer.partner ORDER BY transfer.next_attempt_at, transfer.created_at
-                       ) AS slot,
-                       coalesce(partner.max_deliveries, \(defaultPerPartner)) AS cap
-                FROM transfer
-                LEFT JOIN partner ON partner.name = transfer.partner
-                LEFT JOIN busy ON busy.partner = transfer.partner
-                WHERE transfer.state IN ('queued', 'retrying') AND transfer.next_attempt_at <= \(now)
-                  AND (partner.status IS NULL OR partner.status = 'active')
-                  AND coalesce(partner.delivery_mode, 'push') = 'push'
-                  AND coalesce(busy.n, 0) < coalesce(partner.max_deliveries, \(defaultPerPartner))
-            ), chosen AS (
-                SELECT transfer.id FROM transfer JOIN ranked USING (id)
-                WHERE ranked.slot <= ranked.cap AND transfer.state IN ('queued', 'retrying')
-                ORDER BY ranked.next_attempt_at, ranked.created_at
-                LIMIT \(limit)
-                FOR UPDATE OF transfer SKIP LOCKED
-            )
-            UPDATE transfer SET state = 'sending', lease_owner = \(node), lease_expires_at = \(expires)
-            FROM chosen WHERE transfer.id = chosen.id
-            RETURNING transfer.*
-            """, logger: quiet)
-        var claimed: [Transfer] = []
-        for try await row in rows { claimed.append(try transfer(from: row)) }
-        claimed.sort { ($0.nextAttemptAt ?? $0.createdAt, $0.createdAt, $0.id) < ($1.nextAttemptAt ?? $1.createdAt, $1.createdAt, $1.id) }
-        return TransferClaim(transfers: claimed, partnerGeneration: try await partnerGeneration(connection))
+    /// The claim's one call: the partner generation, with each transfer claimed beside it
+    /// (one row with no transfer when none was).
+    struct ClaimDueStatement: PostgresPreparedStatement {
+        static let sql = """
+            SELECT generation.value AS generation, claimed.*
+            FROM partner_generation AS generation
+            LEFT JOIN LATERAL wharf_claim_due($1, $2, $3, $4, $5) AS claimed ON true
+            WHERE generation.id = 1
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.text, .timestamptz, .timestamptz, .int4, .int4]
+        typealias Row = (Int64, Transfer?)
+
+        let node: String
+        let now: Date
+        let expires: Date
+        let defaultPerPartner: Int
+        let limit: Int
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(node)
+            bindings.append(now)
+            bindings.append(expires)
+            bindings.append(Int32(clamping: defaultPerPartner))
+            bindings.append(Int32(clamping: limit))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> (Int64, Transfer?) {
+            let columns = row.makeRandomAccess()
+            let generation = try columns["generation"].decode(Int64.self)
+            guard try columns["id"].decode(String?.self) != nil else { return (generation, nil) }
+            return (generation, try PostgresStore.transfer(from: row))
+        }
     }
 
     static func partnerGeneration(_ connection: PostgresConnection) async throws -> Int64 {
@@ -185,6 +193,13 @@ extension PostgresStore: TransferQueue {
             }
             return
         }
+        try await refuse(transition, of: id, node: node, connection)
+    }
+
+    /// Throws why `transition` of transfer `id` changed nothing: the transition's refusal for
+    /// the state the transfer is in, a conflict naming the node whose lease it is now, or
+    /// `not_found`.
+    static func refuse(_ transition: Transfer.Transition, of id: String, node: String, _ connection: PostgresConnection) async throws -> Never {
         let current = try await connection.query("SELECT state, lease_owner FROM transfer WHERE id = \(id)", logger: quiet)
         for try await (state, owner) in current.decode((String, String?).self) {
             let state = Transfer.State(rawValue: state) ?? .dead
@@ -219,45 +234,20 @@ extension PostgresStore: TransferQueue {
         _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome,
         claimingNext next: (now: Date, defaultPerPartner: Int)?, install: () throws -> Void
     ) throws(WharfError) -> TransferClaim? {
-        let node = node
         // No claim for the slot this frees (`claimingNext`): the claim lock would be held
-        // through this transaction, serializing every node's deliveries behind each other's
-        // commits. The worker's next round claims for it, several at once.
+        // through this commit, serializing every node's deliveries behind each other's.
+        // The worker's next round claims for it, several at once.
+        let statement = FinishStatement(
+            transfer: transfer, attempt: attempt, outcome: outcome, node: node,
+            event: AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus)
+        )
+        let node = node
         try CommitThenInstall.run(
             commit: { () throws(WharfError) in
-                try transaction { connection in
-                    try await connection.run("""
-                        INSERT INTO delivery_attempt (transfer_id, number, started_at, duration_seconds, curl_code, http_status, bytes_sent, error)
-                        VALUES (\(attempt.transferID), \(attempt.number), \(attempt.startedAt.roundedToMilliseconds), \(attempt.duration),
-                                \(attempt.curlCode), \(attempt.httpStatus), \(attempt.bytesSent), \(attempt.error))
-                        """)
-                    if attempt.uploadLocation != transfer.uploadLocation {
-                        try await connection.run(
-                            "UPDATE transfer SET upload_location = \(attempt.uploadLocation) WHERE id = \(transfer.id)"
-                        )
-                    }
-                    let counted = "attempts = attempts + 1, attempts_since_queued = attempts_since_queued + 1"
-                    switch outcome {
-                    case .delivered(let receipt, let signature):
-                        let deliveredAt = attempt.startedAt.addingTimeInterval(attempt.duration).roundedToMilliseconds
-                        try await Self.apply(
-                            .deliver, to: transfer.id,
-                            setting: "\(counted), receipt = $3, receipt_signature = $4, delivered_at = $5, next_attempt_at = NULL, last_error = NULL",
-                            bind: { $0.append(receipt); $0.append(signature); $0.append(deliveredAt) }, node: node, in: connection
-                        )
-                    case .retry(let date, let reason):
-                        try await Self.apply(
-                            .scheduleRetry, to: transfer.id, setting: "\(counted), next_attempt_at = $3, last_error = $4",
-                            bind: { $0.append(date.roundedToMilliseconds); $0.append(reason) }, node: node, in: connection
-                        )
-                    case .dead(let reason):
-                        try await Self.apply(
-                            .giveUp, to: transfer.id, setting: "\(counted), next_attempt_at = NULL, last_error = $3",
-                            bind: { $0.append(reason) }, node: node, in: connection
-                        )
-                    }
-                    // Last: the chain's head stays locked until the commit.
-                    try await Self.insert(AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus), connection)
+                try withConnection { connection in
+                    var finished = false
+                    for try await _ in try await connection.execute(statement, logger: Self.quiet) { finished = true }
+                    if !finished { try await Self.refuse(statement.transition, of: transfer.id, node: node, connection) }
                 }
             },
             install: { _ in try install() },

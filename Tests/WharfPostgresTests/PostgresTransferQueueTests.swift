@@ -176,6 +176,60 @@ import WharfTestSupport
         }
     }
 
+    @Test func aFinishRecordsTheAttemptTheOutcomeItsHookEventsAndItsAuditEventTogether() async throws {
+        let server = try await Self.migratedServer()
+        try Self.addPartner(server, "acme", maxDeliveries: 5)
+        try Self.addPartner(server, "globex")
+        // Hooks on the end of acme's transfers, and one on globex's, which acme's must not wake.
+        try server.psql("""
+            INSERT INTO hook (event, partner, exec, max_attempts, retry_initial_seconds, timeout_seconds, created_at)
+            VALUES ('delivered', NULL, '/bin/true', 1, 1, 1, now()), ('dead', 'acme', '/bin/true', 1, 1, 1, now()),
+                   ('delivered', 'globex', '/bin/true', 1, 1, 1, now())
+            """)
+        try await onThread {
+            let a = try PostgresStoreTests.open(server, node: "node-a")
+            defer { a.close() }
+            let now = Date()
+            _ = try Self.queue(a, partner: "acme", count: 3, at: now)
+            let claimed = try a.claimDue(now: now.addingTimeInterval(1), defaultPerPartner: 2, limit: 3).transfers
+            try #require(claimed.count == 3)
+            let (delivered, retried, dead) = (claimed[0], claimed[1], claimed[2])
+            let retryAt = now.addingTimeInterval(60)
+
+            try a.finish(delivered, attempt: Self.attempt(delivered, at: now), outcome: .delivered(receipt: "{\"id\":\"r1\"}", signature: "jws"),
+                         claimingNext: nil, install: {})
+            var broken = Self.attempt(retried, at: now)
+            broken.uploadLocation = "https://acme.example/uploads/7"
+            try a.finish(retried, attempt: broken, outcome: .retry(at: retryAt, reason: "HTTP 503"), claimingNext: nil, install: {})
+            try a.finish(dead, attempt: Self.attempt(dead, at: now), outcome: .dead(reason: "HTTP 403"), claimingNext: nil, install: {})
+
+            let one = try #require(try a.transfer(id: delivered.id))
+            #expect(one.state == .delivered)
+            #expect(one.receipt == "{\"id\":\"r1\"}")
+            #expect(one.receiptSignature == "jws")
+            #expect(one.deliveredAt != nil)
+            #expect(one.attempts == 1)
+            #expect(one.nextAttemptAt == nil)
+            let two = try #require(try a.transfer(id: retried.id))
+            #expect(two.state == .retrying)
+            #expect(two.nextAttemptAt == retryAt.roundedToMilliseconds)
+            #expect(two.lastError == "HTTP 503")
+            #expect(two.uploadLocation == "https://acme.example/uploads/7")
+            #expect(two.receipt == nil)
+            let three = try #require(try a.transfer(id: dead.id))
+            #expect(three.state == .dead)
+            #expect(three.lastError == "HTTP 403")
+            #expect(try a.leases().isEmpty)
+
+            #expect(try server.psql("SELECT transfer_id, number, http_status FROM delivery_attempt ORDER BY transfer_id")
+                == "acme-0|1|201\nacme-1|1|201\nacme-2|1|201")
+            #expect(try server.psql("SELECT event, subject_id, coalesce(reason, '') FROM hook_event ORDER BY subject_id")
+                == "delivered|acme-0|\ndead|acme-2|HTTP 403")
+            #expect(try server.psql("SELECT outcome FROM audit_event ORDER BY id") == "delivered\nretrying\ndead")
+            #expect(try a.verifyAudit() == 3)
+        }
+    }
+
     @Test func aRenewedLeaseIsNotTakenBack() async throws {
         let server = try await Self.migratedServer()
         try Self.addPartner(server, "acme")
