@@ -116,6 +116,40 @@ import WharfTestSupport
         }
     }
 
+    @Test func aClaimTakesDueTransfersOfActivePushPartnersOldestFirstAndThoseOfAPartnerThatIsGone() async throws {
+        let server = try await Self.migratedServer()
+        try Self.addPartner(server, "acme", maxDeliveries: 5)
+        try Self.addPartner(server, "initech")
+        try Self.addPartner(server, "umbrella")
+        try server.psql("UPDATE partner SET status = 'disabled' WHERE name = 'initech'")
+        try server.psql("UPDATE partner SET delivery_mode = 'pull' WHERE name = 'umbrella'")
+        try await onThread {
+            let a = try PostgresStoreTests.open(server, node: "node-a")
+            defer { a.close() }
+            let now = Date()
+            let acme = try Self.queue(a, partner: "acme", count: 3, at: now.addingTimeInterval(-10))
+            _ = try Self.queue(a, partner: "initech", count: 1, at: now.addingTimeInterval(-30))
+            _ = try Self.queue(a, partner: "umbrella", count: 1, at: now.addingTimeInterval(-30))
+            // A partner removed since its transfer was queued: claimed, so the worker can end it.
+            let gone = try Self.queue(a, partner: "gone", count: 1, at: now.addingTimeInterval(-5))
+            let later = Transfer(
+                id: "acme-later", partner: "acme", filename: "later.csv", size: 10, sha256: String(repeating: "a", count: 64),
+                createdAt: now.addingTimeInterval(-20)
+            )
+            try a.enqueue(later, sentBy: nil, install: {})
+            try server.psql("UPDATE transfer SET state = 'retrying', next_attempt_at = now() + interval '1 hour' WHERE id = 'acme-later'")
+
+            let first = try a.claimDue(now: now, defaultPerPartner: 2, limit: 2)
+            #expect(first.transfers.map(\.id) == [acme[0].id, acme[1].id])
+            let rest = try a.claimDue(now: now, defaultPerPartner: 2, limit: 10)
+            #expect(rest.transfers.map(\.id) == [acme[2].id, gone[0].id])
+            #expect(try a.claimDue(now: now, defaultPerPartner: 2, limit: 10).transfers.isEmpty)
+            #expect(try server.psql("SELECT id FROM transfer WHERE state = 'sending' ORDER BY id")
+                == "acme-0\nacme-1\nacme-2\ngone-0")
+            #expect(first.partnerGeneration == (try a.partnerGeneration()))
+        }
+    }
+
     /// Every event follows the one before it, as `AuditChain` computes.
     static func expectAuditChainHolds(_ server: PostgresServer, events: Int) throws {
         let rows = try server.psql("""
