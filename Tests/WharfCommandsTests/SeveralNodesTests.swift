@@ -129,33 +129,36 @@ import WharfTestSupport
 
         // A short lease, so the dead node's claims come back within seconds.
         let options = ["--claim-lease", "4", "--retry-initial", "1"]
-        var first = try await ServeProcess.start(home: sender.home, ["--node-name", "n1"] + options)
-        let second = try await ServeProcess.start(home: sender.home, ["--node-name", "n2"] + options)
-        // Killed while it holds claims: those transfers were being sent when it died. n1 may
-        // finish what it held between the look and the kill; then it is started again and
-        // killed again, until a kill catches claims.
+        var nodes: [String: ServeProcess] = [:]
+        for name in ["n1", "n2"] { nodes[name] = try await ServeProcess.start(home: sender.home, ["--node-name", name] + options) }
+        // One node is killed while it holds claims: those transfers were being sent when it
+        // died. Both are frozen (SIGSTOP) before the claims are read, so neither can finish
+        // one between the look and the kill; a node that wakes on its own finishes may
+        // hold every slot for a while, so the one killed is whichever holds claims then.
+        var victim = ""
         var orphaned: [String] = []
-        for _ in 0..<10 where orphaned.isEmpty {
-            try await Wait.until(timeout: .seconds(120), "some transfers delivered, others being sent by n1") {
-                let delivered = Int(try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered'")) ?? 0
-                let held = Int(try server.psql("SELECT count(*) FROM transfer WHERE lease_owner = 'n1'")) ?? 0
-                return delivered >= 60 && held > 0
-            }
-            try await first.kill()
-            orphaned = try server.psql("SELECT id FROM transfer WHERE lease_owner = 'n1'").split(separator: "\n").map(String.init)
-            if orphaned.isEmpty { first = try await ServeProcess.start(home: sender.home, ["--node-name", "n1"] + options) }
+        try await Wait.until(timeout: .seconds(120), "some transfers delivered, others being sent") {
+            let delivered = Int(try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered'")) ?? 0
+            guard delivered >= 60 else { return false }
+            try #require(delivered < 300, "every transfer was delivered before a node was caught holding claims")
+            for node in nodes.values { node.process.signal(SIGSTOP) }
+            let held = try server.psql("SELECT lease_owner || ' ' || id FROM transfer WHERE lease_owner IS NOT NULL ORDER BY 1")
+                .split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            victim = held.first?.first ?? ""
+            orphaned = held.filter { $0.first == victim }.map { $0[1] }
+            for (name, node) in nodes where name != victim { node.process.signal(SIGCONT) }
+            return !orphaned.isEmpty
         }
-        try #require(!orphaned.isEmpty, "no kill of n1 caught it holding claims")
+        try await nodes[victim]!.kill()
         // Restarted later, under the same name: it recovers its own claims at once.
         try await Wait.until(timeout: .seconds(120), "more delivered by the survivor") {
             Int(try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered'")) ?? 0 >= 150
         }
-        first = try await ServeProcess.start(home: sender.home, ["--node-name", "n1"] + options)
+        nodes[victim] = try await ServeProcess.start(home: sender.home, ["--node-name", victim] + options)
         try await Wait.until(timeout: .seconds(240), "all 300 delivered") {
             try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered'") == "300"
         }
-        try await first.stop()
-        try await second.stop()
+        for node in nodes.values { try await node.stop() }
 
         #expect(try server.psql("SELECT count(*) FROM transfer WHERE state <> 'delivered'") == "0")
         let orphanedList = orphaned.map { "'\($0)'" }.joined(separator: ",")
