@@ -65,7 +65,10 @@ public final class PostgresStore: Sendable {
         self.client = client
         self.logger = logger
         self.timeout = timeout
-        running = Task.detached { await client.run() }
+        // On the calls' executor, as the wait in `close()` is: a caller blocking every
+        // thread of Swift's concurrency pool (two, on two cores) must not keep the pool
+        // from ending.
+        running = Task.detached(executorPreference: Self.executor) { await client.run() }
     }
 
     /// Closes every connection; the store answers nothing after this. Blocks this thread
@@ -74,7 +77,7 @@ public final class PostgresStore: Sendable {
         running.cancel()
         let done = DispatchSemaphore(value: 0)
         let running = running
-        Task.detached {
+        Task.detached(executorPreference: Self.executor) {
             await running.value
             done.signal()
         }
