@@ -2,6 +2,38 @@ import Foundation
 import PostgresNIO
 import WharfCore
 
+extension PostgresStore {
+    /// Records `attempt` and moves the transfer as `outcome` says, in one statement
+    /// (`FinishStatement`), then runs `install` (the file's move to `sent/`); a refused
+    /// transition throws why and writes nothing.
+    @discardableResult
+    public func finish(
+        _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome,
+        claimingNext next: (now: Date, defaultPerPartner: Int)?, install: () throws -> Void
+    ) throws(WharfError) -> TransferClaim? {
+        // No claim for the slot this frees (`claimingNext`): the claim lock would be held
+        // through this commit, serializing every node's deliveries behind each other's.
+        // The worker's next round claims for it, several at once.
+        let statement = FinishStatement(
+            transfer: transfer, attempt: attempt, outcome: outcome, node: node,
+            event: AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus)
+        )
+        let node = node
+        try CommitThenInstall.run(
+            commit: { () throws(WharfError) in
+                try withConnection { connection in
+                    var finished = false
+                    for try await _ in try await connection.execute(statement, logger: Self.quiet) { finished = true }
+                    if !finished { try await Self.refuse(statement.transition, of: transfer.id, node: node, connection) }
+                }
+            },
+            install: { _ in try install() },
+            withdraw: { _ in }
+        )
+        return nil
+    }
+}
+
 /// An attempt's end in one statement, committed on its own: the transfer's transition
 /// (guarded by its sources and this node's lease), the attempt's row, the hook events of
 /// a `delivered` or `dead` transfer, and the audit event, appended last so the chain's head

@@ -229,33 +229,6 @@ extension PostgresStore: TransferQueue {
         try transfers(ids: [id])[id]
     }
 
-    @discardableResult
-    public func finish(
-        _ transfer: Transfer, attempt: DeliveryAttempt, outcome: AttemptOutcome,
-        claimingNext next: (now: Date, defaultPerPartner: Int)?, install: () throws -> Void
-    ) throws(WharfError) -> TransferClaim? {
-        // No claim for the slot this frees (`claimingNext`): the claim lock would be held
-        // through this commit, serializing every node's deliveries behind each other's.
-        // The worker's next round claims for it, several at once.
-        let statement = FinishStatement(
-            transfer: transfer, attempt: attempt, outcome: outcome, node: node,
-            event: AuditEvent.delivery(transfer, outcome: outcome, status: attempt.httpStatus)
-        )
-        let node = node
-        try CommitThenInstall.run(
-            commit: { () throws(WharfError) in
-                try withConnection { connection in
-                    var finished = false
-                    for try await _ in try await connection.execute(statement, logger: Self.quiet) { finished = true }
-                    if !finished { try await Self.refuse(statement.transition, of: transfer.id, node: node, connection) }
-                }
-            },
-            install: { _ in try install() },
-            withdraw: { _ in }
-        )
-        return nil
-    }
-
     public func release(_ transferID: String, retryAt date: Date, reason: String) throws(WharfError) {
         let node = node
         try transaction { connection in
