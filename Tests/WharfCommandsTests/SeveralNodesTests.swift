@@ -1,8 +1,13 @@
 import Foundation
+import Logging
+import ServiceLifecycle
 import Testing
 import WharfCore
+import WharfDelivery
+import WharfPostgres
 import WharfStore
 import WharfTestSupport
+@testable import WharfCommands
 
 /// Several `wharf serve` processes on one home whose registry is a PostgreSQL of the
 /// test's own: what a gateway of several nodes promises, checked from outside.
@@ -26,6 +31,33 @@ import WharfTestSupport
     static func nodes(_ fixture: WharfHomeFixture) async throws -> [[String: Any]] {
         let listed = try await fixture.succeed("nodes", "list", "--json").stdout
         return try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]], "\(listed)")
+    }
+
+    /// The TCP connections the database has open now (the tests' psql uses the socket).
+    static func connections(_ server: PostgresServer) throws -> Int {
+        Int(try server.psql("SELECT count(*) FROM pg_stat_activity WHERE client_addr IS NOT NULL")) ?? -1
+    }
+
+    @Test func aGatewayRunsItsDatabaseConnectionsFirstAndClosesThemWhenItStops() async throws {
+        let server = try await PostgresServer()
+        let fixture = try await Self.sharedHome(server)
+        var logger = Logger(label: "wharf.test")
+        logger.logLevel = .warning
+        let gateway = try Gateway.open(WharfHome(path: fixture.home), logger: logger)
+        let services = try gateway.services(listener: nil, delivery: DeliveryConfiguration())
+        // First, so that the group, which stops its services in reverse, stops it last.
+        #expect(services.first is PostgresStore)
+        #expect(services.filter { $0 is PostgresStore }.count == 1)
+        let group = ServiceGroup(services: services, logger: logger)
+        let running = Task { try await group.run() }
+        try await Wait.until(timeout: .seconds(60), "the node's heartbeat") {
+            try server.psql("SELECT count(*) FROM node WHERE heartbeat_at > started_at") == "1"
+        }
+        #expect(try Self.connections(server) > 0)
+        await group.triggerGracefulShutdown()
+        try await running.value
+        // Well within postgres-nio's own idle timeout (60 s), which would close them anyway.
+        try await Wait.until(timeout: .seconds(30), "the gateway's connections to close") { try Self.connections(server) == 0 }
     }
 
     @Test func initRecordsTheDatabaseAndEveryCommandUsesItWithoutShowingThePassword() async throws {

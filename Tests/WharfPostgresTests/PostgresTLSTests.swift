@@ -38,6 +38,7 @@ import WharfTestSupport
             }
             #expect(error.problem.contains("refused the login"), "\(error)")
             #expect(error.problem.contains("no encryption"), "\(error)")
+            #expect(error.fix?.contains("sslmode=require") == true, "\(error)")
             #expect(!error.description.contains(server.password))
         }
     }
