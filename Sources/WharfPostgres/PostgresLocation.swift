@@ -10,7 +10,8 @@ import WharfCore
 /// `description` never shows the password: it is what logs, errors and `wharf config show`
 /// print. TLS to the database is `sslmode`: `disable`, `require` (encrypted, the server not
 /// verified) or `verify-full` (the server's certificate checked against `sslrootcert`, or
-/// the system's CAs, and its name against the host). Without one, a loopback host is
+/// the system's CAs, and its names against the host; an address it names passes when it
+/// is the address connected to, as NIOSSL checks it). Without one, a loopback host is
 /// `disable` and any other host `verify-full`: a database across a network is never
 /// reached in clear text unless the URL says so.
 public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
