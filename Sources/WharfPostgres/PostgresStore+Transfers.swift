@@ -14,6 +14,8 @@ extension PostgresStore: TransferQueue {
     /// is sending, as committed by the claim before it. (Claims racing without it would
     /// mostly contend for the same rows, which SKIP LOCKED hands to one of them, but a
     /// transfer falling due between their two snapshots could take a slot twice.)
+    /// Written into `wharf_claim_due` by migration v4: never change it, since a released
+    /// migration's text must not change and nodes of two builds must take the same lock.
     static let claimLockKey: Int64 = 0x57_68_61_72_66_01
 
     public func enqueue(_ transfer: Transfer, sentBy schedule: (id: Int64, path: String)?, install: () throws -> Void) throws(WharfError) {
