@@ -107,14 +107,39 @@ struct AppendAuditStatement: PostgresPreparedStatement {
     /// stored, and hashed as stored), its fields, and what `AuditChain.hash` puts after the
     /// previous hash.
     static func append(_ event: AuditEvent, to bindings: inout PostgresBindings) {
-        let at = event.at.roundedToMilliseconds
-        bindings.append(at)
+        let arguments = Arguments(event)
+        bindings.append(arguments.at)
         bindings.append(event.kind.rawValue)
         bindings.append(event.outcome.rawValue)
-        bindings.append(event.status.map(Int64.init))
-        for field in [event.partner, event.subject, event.fingerprint, event.remoteAddress, event.detail, event.actor, event.command] {
-            bindings.append(field)
+        bindings.append(arguments.status)
+        for field in arguments.fields { bindings.append(field) }
+        bindings.append(arguments.tail)
+    }
+
+    /// The same arguments for several events, as one array per argument (for `unnest`).
+    static func appendColumns(_ events: [AuditEvent], to bindings: inout PostgresBindings) {
+        let arguments = events.map(Arguments.init)
+        bindings.append(arguments.map(\.at))
+        bindings.append(events.map(\.kind.rawValue))
+        bindings.append(events.map(\.outcome.rawValue))
+        bindings.append(NullableArray(arguments.map(\.status)))
+        for field in 0..<7 { bindings.append(NullableArray(arguments.map { $0.fields[field] })) }
+        bindings.append(arguments.map(\.tail))
+    }
+
+    /// What `wharf_append_audit` takes of an event beyond its kind and outcome.
+    private struct Arguments {
+        let at: Date
+        let status: Int64?
+        /// Partner, subject, fingerprint, remote address, detail, actor, command.
+        let fields: [String?]
+        let tail: ByteBuffer
+
+        init(_ event: AuditEvent) {
+            at = event.at.roundedToMilliseconds
+            status = event.status.map(Int64.init)
+            fields = [event.partner, event.subject, event.fingerprint, event.remoteAddress, event.detail, event.actor, event.command]
+            tail = ByteBuffer(bytes: Array(("\n" + AuditChain.canonical(event, at: at.registryText)).utf8))
         }
-        bindings.append(ByteBuffer(bytes: Array(("\n" + AuditChain.canonical(event, at: at.registryText)).utf8)))
     }
 }

@@ -32,6 +32,8 @@ public final class PostgresStore: Sendable {
     /// calls wait `outageTimeout` rather than `timeout`, so that an outage answers at once.
     private let unreachable = Atomic<Bool>(false)
     let running: Task<Void, Never>
+    /// This node's finishes of deliveries, made several at a time (`finish`).
+    let finishes = CallBatches<FinishStatement.Finish, Bool>(limit: 64)
 
     /// How long a call waits for a connection while the database is known to be down.
     static let outageTimeout: Duration = .seconds(1)

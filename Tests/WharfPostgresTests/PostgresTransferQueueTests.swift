@@ -31,6 +31,14 @@ import WharfTestSupport
         }
     }
 
+    /// `count` transfers of `partner`, queued at `date` and claimed by `store` a second later.
+    static func queuedAndClaimed(_ store: PostgresStore, partner: String, count: Int, at date: Date) throws -> [Transfer] {
+        let queued = try queue(store, partner: partner, count: count, at: date)
+        let claimed = try store.claimDue(now: date.addingTimeInterval(1), defaultPerPartner: count, limit: count).transfers
+        try #require(claimed.map(\.id) == queued.map(\.id))
+        return claimed
+    }
+
     static func attempt(_ transfer: Transfer, at date: Date) -> DeliveryAttempt {
         DeliveryAttempt(
             transferID: transfer.id, number: transfer.attempts + 1, startedAt: date, duration: 0.01, curlCode: 0,
@@ -224,9 +232,7 @@ import WharfTestSupport
             let a = try PostgresStoreTests.open(server, node: "node-a")
             defer { a.close() }
             let now = Date()
-            _ = try Self.queue(a, partner: "acme", count: 3, at: now)
-            let claimed = try a.claimDue(now: now.addingTimeInterval(1), defaultPerPartner: 2, limit: 3).transfers
-            try #require(claimed.count == 3)
+            let claimed = try Self.queuedAndClaimed(a, partner: "acme", count: 3, at: now)
             let (delivered, retried, dead) = (claimed[0], claimed[1], claimed[2])
             let retryAt = now.addingTimeInterval(60)
 
@@ -261,6 +267,72 @@ import WharfTestSupport
                 == "delivered|acme-0|\ndead|acme-2|HTTP 403")
             #expect(try server.psql("SELECT outcome FROM audit_event ORDER BY id") == "delivered\nretrying\ndead")
             #expect(try a.verifyAudit() == 3)
+        }
+    }
+
+    @Test func finishesMadeInOneStatementEachKeepTheirOwnOutcome() async throws {
+        let server = try await Self.migratedServer()
+        try Self.addPartner(server, "acme", maxDeliveries: 5)
+        try Self.addPartner(server, "globex")
+        try server.psql("""
+            INSERT INTO hook (event, partner, exec, max_attempts, retry_initial_seconds, timeout_seconds, created_at)
+            VALUES ('delivered', NULL, '/bin/true', 1, 1, 1, now())
+            """)
+        try await onThread {
+            let a = try PostgresStoreTests.open(server, node: "node-a")
+            defer { a.close() }
+            let now = Date()
+            let claimed = try Self.queuedAndClaimed(a, partner: "acme", count: 3, at: now)
+            let queued = try Self.queue(a, partner: "globex", count: 1, at: now)
+            func finish(_ transfer: Transfer, _ outcome: AttemptOutcome) -> FinishStatement.Finish {
+                FinishStatement.Finish(
+                    transfer: transfer, attempt: Self.attempt(transfer, at: now), outcome: outcome,
+                    event: AuditEvent.delivery(transfer, outcome: outcome, status: 201)
+                )
+            }
+            // The third, never claimed, is still queued: its finish is refused, the others' not.
+            let made = try a.finishTogether([
+                finish(claimed[0], .delivered(receipt: "{\"id\":\"r0\"}", signature: nil)),
+                finish(claimed[1], .retry(at: now.addingTimeInterval(60), reason: "HTTP 503")),
+                finish(queued[0], .delivered(receipt: "{}", signature: nil)),
+                finish(claimed[2], .dead(reason: "HTTP 403")),
+            ])
+            #expect(made == [true, true, false, true])
+            #expect(try a.transfer(id: "acme-0")?.state == .delivered)
+            #expect(try a.transfer(id: "acme-0")?.receipt == "{\"id\":\"r0\"}")
+            #expect(try a.transfer(id: "acme-1")?.state == .retrying)
+            #expect(try a.transfer(id: "acme-1")?.lastError == "HTTP 503")
+            #expect(try a.transfer(id: "acme-2")?.state == .dead)
+            #expect(try a.transfer(id: "globex-0")?.state == .queued)
+            #expect(try a.transfer(id: "globex-0")?.attempts == 0)
+            #expect(try server.psql("SELECT transfer_id FROM delivery_attempt ORDER BY transfer_id") == "acme-0\nacme-1\nacme-2")
+            #expect(try server.psql("SELECT subject_id FROM hook_event") == "acme-0")
+            #expect(try server.psql("SELECT count(*) FROM audit_event") == "3")
+            #expect(try a.verifyAudit() == 3)
+            // Through `finish`, the refused one says why.
+            let error = try #require(throws: WharfError.self) {
+                try a.finish(queued[0], attempt: Self.attempt(queued[0], at: now), outcome: .delivered(receipt: "{}"),
+                             claimingNext: nil, install: {})
+            }
+            #expect(error.problem.contains("queued"), "\(error)")
+        }
+    }
+
+    @Test func finishesFromManyThreadsAtOnceAreAllRecordedOnceWithAnUnbrokenAuditChain() async throws {
+        let server = try await Self.migratedServer()
+        try Self.addPartner(server, "acme", maxDeliveries: 40)
+        try await onThread {
+            let a = try PostgresStoreTests.open(server, node: "node-a")
+            defer { a.close() }
+            let now = Date()
+            let claimed = try Self.queuedAndClaimed(a, partner: "acme", count: 40, at: now)
+            _ = try concurrently(40) { index in
+                try a.finish(claimed[index], attempt: Self.attempt(claimed[index], at: now), outcome: .delivered(receipt: "{}"),
+                             claimingNext: nil, install: {})
+            }
+            #expect(try server.psql("SELECT count(*) FROM transfer WHERE state = 'delivered' AND attempts = 1") == "40")
+            #expect(try server.psql("SELECT count(DISTINCT transfer_id), count(*) FROM delivery_attempt") == "40|40")
+            #expect(try a.verifyAudit() == 40)
         }
     }
 
