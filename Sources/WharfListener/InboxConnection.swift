@@ -308,37 +308,62 @@ struct InboxConnection {
         case partial(String)
     }
 
-    /// Confirms the partners, makes the staged file durable and commits its receipt, in one
+    /// Makes the staged file durable and commits its receipt while the partners are as they
+    /// were when the upload was authorized (checked in the commit's own transaction), in one
     /// trip to the thread pool: a partner disabled or changed while the body arrived gets
-    /// nothing stored. A resumable upload is forgotten once its receipt (or an earlier one,
-    /// for a replay or a conflict of its `Idempotency-Key`) answers it.
+    /// nothing stored. If they changed, the upload is decided again from the partners as
+    /// they are now, and committed as of those. A resumable upload is forgotten once its
+    /// receipt (or an earlier one, for a replay or a conflict of its `Idempotency-Key`)
+    /// answers it.
     func commit(
         _ receipt: Receipt, file received: ReceivedFile, authorized: Authorized, audit: AuditTemplate
     ) async -> UploadStateMachine.CommitResult {
         let (store, spool) = (context.store, context.spool)
         do {
             return try await context.threadPool.runIfActive { () throws -> UploadStateMachine.CommitResult in
-                if let now = try redecided(authorized), let objection = UploadStateMachine.objection(
-                    partner: receipt.partner, size: receipt.size, filename: receipt.filename, now: Self.decision(now)
-                ) {
-                    return .objection(objection)
-                }
                 let audited = { (commit: ReceiptCommit) in audit.event(UploadStateMachine.auditEntry(for: commit, name: receipt.filename)) }
-                switch received {
-                case .staged(let staged):
-                    let file = try staged.finish()
-                    return .stored(try store.commit(receipt, audit: audited) { try file.install(in: spool, receipt: receipt) })
-                case .partial(let id):
-                    let outcome = try store.commit(receipt, audit: audited) { try spool.installPartial(id: id, receipt: receipt) }
-                    try store.removePartialUpload(id: id)
-                    spool.removePartial(id: id)
-                    return .stored(outcome)
+                let staged: StagedFile? = if case .staged(let lazy) = received { try lazy.finish() } else { nil }
+                var current = authorized
+                // The partners would have to change between every decision and its commit
+                // to use up these rounds.
+                for _ in 0..<Self.commitRounds {
+                    let committed: ReceiptCommit?
+                    switch received {
+                    case .staged:
+                        committed = try store.commit(receipt, whilePartnersAt: current.generation, audit: audited) {
+                            try staged?.install(in: spool, receipt: receipt)
+                        }
+                    case .partial(let id):
+                        committed = try store.commit(receipt, whilePartnersAt: current.generation, audit: audited) {
+                            try spool.installPartial(id: id, receipt: receipt)
+                        }
+                        if committed != nil {
+                            try store.removePartialUpload(id: id)
+                            spool.removePartial(id: id)
+                        }
+                    }
+                    if let committed { return .stored(committed) }
+                    let now = try decideNow(current.presented)
+                    if let objection = UploadStateMachine.objection(
+                        partner: receipt.partner, size: receipt.size, filename: receipt.filename, now: Self.decision(now)
+                    ) {
+                        return .objection(objection)
+                    }
+                    guard case .success(let decided) = now else { break }
+                    current = decided
                 }
+                throw WharfError(
+                    .unavailable, "the partners changed during each of \(Self.commitRounds) attempts to commit receipt \(receipt.id)",
+                    fix: "send the file again"
+                )
             }
         } catch {
             return .failed(error as? WharfError ?? WharfError(.fileSystem, "\(error)"))
         }
     }
+
+    /// How many times a commit is decided again when the partners change under it.
+    static let commitRounds = 3
 
     /// `100 Continue`, written on the event loop and only while the connection is open: a
     /// request that broke off meanwhile has closed it, and a 100 after that would go nowhere.

@@ -8,16 +8,17 @@ import WharfCore
 /// receipt and answers with it.
 extension PostgresStore: ReceiptStore {
     public func commit(
-        _ receipt: Receipt, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
-    ) throws(WharfError) -> ReceiptCommit {
+        _ receipt: Receipt, whilePartnersAt partners: Int64?, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
+    ) throws(WharfError) -> ReceiptCommit? {
         let committedEvent = audit(.committed(receipt))
         // One statement, committed on its own (see `ReceiptCommitStatement`).
-        let attempt = try withConnection { connection -> ReceiptCommit in
+        let statement = ReceiptCommitStatement(receipt: receipt, event: committedEvent, partners: partners)
+        let attempt = try withConnection { connection -> ReceiptCommit? in
             var inserted = 0
-            for try await _ in try await connection.execute(ReceiptCommitStatement(receipt: receipt, event: committedEvent), logger: Self.quiet) {
-                inserted += 1
-            }
+            for try await _ in try await connection.execute(statement, logger: Self.quiet) { inserted += 1 }
             if inserted == 1 { return .committed(receipt) }
+            // Nothing inserted: the partners changed, or the key was used before.
+            if let partners, try await Self.partnerGeneration(connection) != partners { return nil }
             guard let key = receipt.idempotencyKey,
                   let earlier = try await Self.receipts(connection, "SELECT * FROM receipt WHERE partner = \(receipt.partner) AND idempotency_key = \(key)").first
             else {
@@ -25,6 +26,7 @@ extension PostgresStore: ReceiptStore {
             }
             return earlier.sha256 == receipt.sha256 && earlier.size == receipt.size ? .replay(earlier) : .conflict(earlier)
         }
+        guard let attempt else { return nil }
         guard case .committed = attempt else {
             // A replay or a conflict writes nothing but its audit event, made by the caller's
             // closure (on this thread) once the earlier receipt is known, and committed next.
@@ -82,12 +84,14 @@ extension PostgresStore: ReceiptStore {
 /// event in one statement, committed on its own: the audit event is appended last, so the
 /// chain's head is locked only for the rest of this statement and its commit, with no
 /// round trip to the node inside that lock. Gives one row if the receipt was inserted,
-/// none if its idempotency key was taken.
+/// none if its idempotency key was taken or, given a partner generation ($22), if the
+/// generation is no longer that one.
 struct ReceiptCommitStatement: PostgresPreparedStatement {
     static let sql = """
         WITH new_receipt AS (
             INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key, signature)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+            WHERE $22::int8 IS NULL OR $22 = (SELECT value FROM partner_generation WHERE id = 1)
             ON CONFLICT (partner, idempotency_key) DO NOTHING
             RETURNING id
         ), hook_events AS (
@@ -98,11 +102,13 @@ struct ReceiptCommitStatement: PostgresPreparedStatement {
         SELECT wharf_append_audit($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) FROM new_receipt
         """
     static let bindingDataTypes: [PostgresDataType] =
-        [.text, .text, .text, .text, .int8, .text, .timestamptz, .text, .text] + AppendAuditStatement.argumentTypes
+        [.text, .text, .text, .text, .int8, .text, .timestamptz, .text, .text] + AppendAuditStatement.argumentTypes + [.int8]
     typealias Row = Int64
 
     let receipt: Receipt
     let event: AuditEvent
+    /// The partner generation the receipt holds to, if any.
+    let partners: Int64?
 
     func makeBindings() -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -116,6 +122,7 @@ struct ReceiptCommitStatement: PostgresPreparedStatement {
         bindings.append(receipt.idempotencyKey)
         bindings.append(receipt.signature)
         AppendAuditStatement.append(event, to: &bindings)
+        bindings.append(partners)
         return bindings
     }
 

@@ -5,11 +5,12 @@ import WharfCore
 extension Registry: ReceiptStore {
     /// See `ReceiptStore.commit`.
     public func commit(
-        _ receipt: Receipt, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
-    ) throws(WharfError) -> ReceiptCommit {
+        _ receipt: Receipt, whilePartnersAt partners: Int64?, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
+    ) throws(WharfError) -> ReceiptCommit? {
         try CommitThenInstall.run(
-            commit: { () throws(WharfError) -> ReceiptCommit in
+            commit: { () throws(WharfError) -> ReceiptCommit? in
                 try write { db in
+                    if let partners, try Self.partnerGeneration(db) != partners { return nil }
                     if let key = receipt.idempotencyKey,
                        let earlier = try Self.fetchReceipt(
                            db, sql: "SELECT * FROM receipt WHERE partner = ? AND idempotency_key = ?", [receipt.partner, key]
@@ -31,8 +32,9 @@ extension Registry: ReceiptStore {
                     return .committed(receipt)
                 }
             },
-            install: { outcome in if case .committed = outcome { try install() } },
+            install: { outcome in if case .committed? = outcome { try install() } },
             withdraw: { outcome in
+                guard let outcome else { return }
                 try write { db in
                     try db.execute(sql: "DELETE FROM receipt WHERE id = ?", arguments: [receipt.id])
                     try db.execute(sql: "DELETE FROM hook_event WHERE event = 'received' AND subject_id = ?", arguments: [receipt.id])

@@ -84,6 +84,37 @@ import WharfTestSupport
         }
     }
 
+    @Test func aReceiptHeldToPartnersThatChangedSinceWritesNothing() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try await PostgresStoreTests.withNodesAAndB(server) { a, b in
+            try a.add(try Self.partner("acme"))
+            let authorizedAt = try b.partnerGeneration()
+            // Another node changes the partners between the decision and the commit.
+            try a.update(try PartnerName("acme")) { partner throws(WharfError) in partner.maxUploadBytes = 100 }
+            let installed = Counter()
+            let events = try server.psql("SELECT count(*) FROM audit_event")
+            for key in ["key-1", nil] {
+                let receipt = Receipt(
+                    id: "r-\(key ?? "none")", partner: "acme", filename: "order.xml", storedName: "order.xml", size: 5,
+                    sha256: String(repeating: "c", count: 64), receivedAt: Date(), idempotencyKey: key
+                )
+                let outcome = try b.commit(receipt, whilePartnersAt: authorizedAt, audit: Self.audit, install: { installed.increment() })
+                #expect(outcome == nil, "\(String(describing: outcome))")
+            }
+            #expect(installed.value == 0)
+            #expect(try server.psql("SELECT count(*) FROM receipt") == "0")
+            #expect(try server.psql("SELECT count(*) FROM audit_event") == events)
+            // Held to the generation as it is now, it commits.
+            let now = try b.partnerGeneration()
+            let outcome = try b.commit(Self.receipt("r-2", key: "key-1"), whilePartnersAt: now, audit: Self.audit, install: { installed.increment() })
+            guard case .committed? = outcome else { Issue.record("expected a commit, got \(String(describing: outcome))"); return }
+            #expect(installed.value == 1)
+            // A replay is told as a replay, not as changed partners.
+            let replay = try a.commit(Self.receipt("r-3", key: "key-1"), whilePartnersAt: now, audit: Self.audit, install: {})
+            guard case .replay? = replay else { Issue.record("expected a replay, got \(String(describing: replay))"); return }
+        }
+    }
+
     @Test func aPullPartnersFileAcknowledgedOnTwoNodesAtOnceIsDeliveredOnce() async throws {
         let server = try await PostgresTransferQueueTests.migratedServer()
         try await PostgresStoreTests.withNodesAAndB(server) { a, b in

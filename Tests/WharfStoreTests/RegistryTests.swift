@@ -171,6 +171,30 @@ import WharfCore
         #expect(try moved(), "a partner removed")
     }
 
+    @Test func aReceiptHeldToPartnersThatChangedSinceWritesNothing() throws {
+        let registry = try Registry.create(at: path)
+        let cli = try Registry.open(at: path)
+        let acme = try acme()
+        try registry.add(acme)
+        let authorizedAt = try registry.partnerGeneration()
+        _ = try cli.update(acme.name) { $0.maxUploadBytes = 10 }
+        let receipt = Receipt(
+            id: "r1", partner: "acme", filename: "a.txt", storedName: "r1-a.txt", size: 1,
+            sha256: String(repeating: "0", count: 64), receivedAt: Date(), idempotencyKey: nil
+        )
+        let event = { (_: ReceiptCommit) in
+            AuditEvent(outcome: .accepted, status: 201, partner: "acme", subject: nil, fingerprint: nil, remoteAddress: nil, detail: nil)
+        }
+        var installs = 0
+        #expect(try registry.commit(receipt, whilePartnersAt: authorizedAt, audit: event, install: { installs += 1 }) == nil)
+        #expect(installs == 0)
+        #expect(try registry.receipt(id: "r1") == nil)
+        #expect(try registry.verifyAudit() == 0, "no audit event either")
+        let now = try registry.partnerGeneration()
+        #expect(try registry.commit(receipt, whilePartnersAt: now, audit: event, install: { installs += 1 }) == .committed(receipt))
+        #expect(installs == 1)
+    }
+
     @Test(arguments: [
         ("INSERT INTO partner (name, display_name, created_at, updated_at) VALUES ('Bad_Name', 'x', 0, 0)", "a name that is no slug"),
         ("INSERT INTO partner (name, display_name, status, created_at, updated_at) VALUES ('x', 'x', 'paused', 0, 0)", "an unknown status"),
