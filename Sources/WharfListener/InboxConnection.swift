@@ -324,9 +324,7 @@ struct InboxConnection {
                 let audited = { (commit: ReceiptCommit) in audit.event(UploadStateMachine.auditEntry(for: commit, name: receipt.filename)) }
                 let staged: StagedFile? = if case .staged(let lazy) = received { try lazy.finish() } else { nil }
                 var current = authorized
-                // The partners would have to change between every decision and its commit
-                // to use up these rounds.
-                for _ in 0..<Self.commitRounds {
+                for round in 1... {
                     let committed: ReceiptCommit?
                     switch received {
                     case .staged:
@@ -344,25 +342,24 @@ struct InboxConnection {
                     }
                     if let committed { return .stored(committed) }
                     let now = try decideNow(current.presented)
-                    if let objection = UploadStateMachine.objection(
-                        partner: receipt.partner, size: receipt.size, filename: receipt.filename, now: Self.decision(now)
+                    if let refusal = UploadStateMachine.afterPartnersChanged(
+                        partner: receipt.partner, size: receipt.size, filename: receipt.filename, now: Self.decision(now),
+                        round: round, of: Self.commitRounds
                     ) {
-                        return .objection(objection)
+                        return .objection(refusal)
                     }
-                    guard case .success(let decided) = now else { break }
-                    current = decided
+                    // Accepted as before: commit again, as of the partners just read.
+                    if case .success(let decided) = now { current = decided }
                 }
-                throw WharfError(
-                    .unavailable, "the partners changed during each of \(Self.commitRounds) attempts to commit receipt \(receipt.id)",
-                    fix: "send the file again"
-                )
+                preconditionFailure("the rounds of a commit end with a receipt or a refusal")
             }
         } catch {
             return .failed(error as? WharfError ?? WharfError(.fileSystem, "\(error)"))
         }
     }
 
-    /// How many times a commit is decided again when the partners change under it.
+    /// How many commits an upload gets when the partners change under each: they would
+    /// have to change between every decision and its commit to use them up.
     static let commitRounds = 3
 
     /// `100 Continue`, written on the event loop and only while the connection is open: a

@@ -471,6 +471,25 @@ struct UploadStateMachine {
         }
     }
 
+    /// What follows a commit that wrote nothing because the partners changed since the
+    /// upload was authorized, now that they decide `now`: an objection to the upload as
+    /// they are (as `objection`), or after the `round`th such commit of `rounds`, a `503`
+    /// (the partners kept changing; the client sends again later); else `nil`, commit
+    /// again as of them.
+    static func afterPartnersChanged(
+        partner: String, size: Int64, filename: String, now: PartnerDecision, round: Int, of rounds: Int
+    ) -> Refusal? {
+        if let objection = objection(partner: partner, size: size, filename: filename, now: now) { return objection }
+        guard round >= rounds else { return nil }
+        let message = "the partners' settings changed during each of \(rounds) attempts to store this upload; send the file again later"
+        var refusal = Refusal(
+            status: 503, code: "partners_changing", message: message, close: true,
+            audit: AuditEntry(outcome: .refused, status: 503, partner: partner, detail: "\(filename): \(message)")
+        )
+        refusal.headers["Retry-After"] = "\(retryAfterUnavailable)"
+        return refusal
+    }
+
     /// The audit entry recorded with a commit's outcome, in the commit's transaction.
     static func auditEntry(for commit: ReceiptCommit, name: String) -> AuditEntry {
         switch commit {

@@ -111,14 +111,16 @@ import WharfCore
         #expect(mismatch.status == 400 && mismatch.code == "digest_mismatch" && mismatch.discardStaged && mismatch.confirmPartner)
     }
 
+    /// A machine whose upload of "abc" is being committed.
+    func committing() -> Machine {
+        var (machine, _) = decided(Self.head())
+        _ = machine.bodyChunk(3)
+        _ = machine.bodyEnded()
+        _ = machine.digestKnown(Self.sha256OfABC, now: now)
+        return machine
+    }
+
     @Test func whatTheCommitFindsDecidesTheAnswer() throws {
-        func committing() -> Machine {
-            var (machine, _) = decided(Self.head())
-            _ = machine.bodyChunk(3)
-            _ = machine.bodyEnded()
-            _ = machine.digestKnown(Self.sha256OfABC, now: now)
-            return machine
-        }
         let receipt = Receipt(id: "r", partner: "acme", filename: "a.xml", storedName: "r-a.xml", size: 3, sha256: "", receivedAt: now, idempotencyKey: "k")
         var machine = committing()
         let conflict = try #require(refusal(machine.commitEnded(.stored(.conflict(receipt)))))
@@ -138,6 +140,29 @@ import WharfCore
         let lowered = try #require(Machine.objection(partner: "acme", size: 3, filename: "a.xml", now: .accepted(partner: "acme", uploadLimit: 2)))
         #expect(lowered.status == 413)
         #expect(Machine.objection(partner: "acme", size: 3, filename: "a.xml", now: .accepted(partner: "acme", uploadLimit: 3)) == nil)
+    }
+
+    @Test func aCommitFoundThePartnersChangedIsDecidedAgainAndRefusedWhenTheyKeepChanging() throws {
+        func after(_ now: Machine.PartnerDecision, round: Int) -> Machine.Refusal? {
+            Machine.afterPartnersChanged(partner: "acme", size: 3, filename: "a.xml", now: now, round: round, of: 3)
+        }
+        // Still accepted: commit again, in every round but the last.
+        #expect(after(.accepted(partner: "acme", uploadLimit: 10), round: 1) == nil)
+        #expect(after(.accepted(partner: "acme", uploadLimit: 10), round: 2) == nil)
+        // What the partners decide now comes first, in any round.
+        #expect(after(.refused(reason: "partner 'acme' is disabled"), round: 1)?.status == 403)
+        #expect(after(.accepted(partner: "beta", uploadLimit: 10), round: 1)?.code == "partner_changed")
+        #expect(after(.accepted(partner: "acme", uploadLimit: 2), round: 3)?.status == 413)
+        // Changed under every commit: nothing stored, and the client is told to come back.
+        let changing = try #require(after(.accepted(partner: "acme", uploadLimit: 10), round: 3))
+        #expect(changing.status == 503 && changing.code == "partners_changing" && changing.close)
+        #expect(changing.headers["Retry-After"] == "\(Machine.retryAfterUnavailable)")
+        #expect(changing.message.contains("send the file again"))
+        #expect(changing.audit == Machine.AuditEntry(outcome: .refused, status: 503, partner: "acme", detail: "a.xml: \(changing.message)"))
+        // Through the commit's end, as the handler hands it over: the staged file goes.
+        var machine = committing()
+        let answered = try #require(refusal(machine.commitEnded(.objection(changing))))
+        #expect(answered.status == 503 && answered.discardStaged)
     }
 
     @Test func aPartnerDisabledWhileTheBodyArrivedHears403InsteadOfTheOtherReason() throws {
