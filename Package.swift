@@ -196,7 +196,7 @@ let package = Package(
             ],
             path: "Tests/WharfTestSupport"
         ),
-        .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore"]),
+        .testTarget(name: "WharfCoreTests", dependencies: ["WharfCore", "WharfTestSupport"]),
         .testTarget(name: "WharfStoreTests", dependencies: ["WharfStore"]),
         .testTarget(
             name: "WharfPostgresTests",

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import WharfCore
 
 /// Commits the writes of concurrent callers together: one transaction, one WAL fsync.
 ///
@@ -15,20 +16,16 @@ import GRDB
 ///
 /// Callers block (they run on thread pools, never on an event loop); bodies must not
 /// write to the registry themselves.
-final class GroupCommit: @unchecked Sendable {
-    // `queue`, `leading` and `committed` are guarded by `condition`; a job's `done` and `error` are
-    // written by the leader before `done` is set under the lock, and read by its caller after.
-    private let condition = NSCondition()
-    private var queue: [Job] = []
-    private var leading = false
-    private var committed = 0
+final class GroupCommit: Sendable {
+    // The leader and its followers (`CallBatches`); each job's `error` is written by the
+    // leader before its caller is woken, and read by that caller after.
+    private let batches = CallBatches<Job, Void>()
     private let pool: DatabasePool
 
     private final class Job {
         let body: (Database) throws -> Void
         let durable: Bool
         var error: (any Error)?
-        var done = false
 
         init(durable: Bool, _ body: @escaping (Database) throws -> Void) {
             self.durable = durable
@@ -49,39 +46,19 @@ final class GroupCommit: @unchecked Sendable {
         try withoutActuallyEscaping(body) { body in
             var result: T?
             let job = Job(durable: durable) { db in result = try body(db) }
-            try wait(for: job)
+            try batches.make(job) { jobs in
+                commit(jobs)
+                return jobs.map { _ in () }
+            }
+            if let error = job.error { throw error }
             return result!
         }
     }
 
-    private func wait(for job: Job) throws {
-        condition.lock()
-        queue.append(job)
-        while !job.done {
-            if leading {
-                condition.wait()
-                continue
-            }
-            leading = true
-            let batch = queue
-            queue.removeAll(keepingCapacity: true)
-            condition.unlock()
-            commit(batch)
-            condition.lock()
-            for finished in batch { finished.done = true }
-            committed += 1
-            leading = false
-            condition.broadcast()
-        }
-        condition.unlock()
-        if let error = job.error { throw error }
-    }
-
     /// Transactions run so far, and writes waiting for the next one.
     var counts: (transactions: Int, waiting: Int) {
-        condition.lock()
-        defer { condition.unlock() }
-        return (committed, queue.count)
+        let counts = batches.counts
+        return (counts.batches, counts.waiting)
     }
 
     private func commit(_ batch: [Job]) {

@@ -3,7 +3,7 @@ import Foundation
 /// Runs `body` on a thread of its own and waits for it without holding a thread of Swift's
 /// concurrency pool: the store's calls block, as they do on the gateway's thread pools,
 /// and the PostgreSQL client they wait for needs the pool's threads.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
@@ -11,7 +11,7 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 
 /// Runs `body(0)` … `body(count - 1)` on threads of their own, all at once, and returns
 /// their results in that order; rethrows the first error.
-func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+public func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
     let results = ResultsBox<T>(count)
     let group = DispatchGroup()
     for index in 0..<count {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WharfCore
-@testable import WharfPostgres
+import WharfTestSupport
 
 /// Concurrent callers' calls made together, each with its own outcome.
 @Suite struct CallBatchesTests {

@@ -1,19 +1,18 @@
 import Foundation
-import WharfCore
 
 /// Makes the same call for concurrent callers together, one batch at a time: a caller
 /// that finds no batch running leads the next one, with up to `limit` calls queued so far,
 /// and wakes the others with their outcomes; calls that arrive meanwhile wait for the
 /// next batch, which the first of them leads.
 ///
-/// For a write that every caller makes often and that orders every node behind one lock
-/// (a delivery's finish appends to the audit chain, whose head row is locked to the
-/// commit): one statement and one commit for several writes, instead of a queue of
-/// commits each waiting for the last.
+/// For writes that would otherwise queue behind each other's commit: SQLite's commits,
+/// each waiting for an fsync (`GroupCommit`), and a PostgreSQL node's finishes, each
+/// holding the audit chain's head row to its commit (`PostgresStore.finish`). One
+/// transaction and one commit serve several writes.
 ///
 /// Callers block (they run on thread pools, never on an event loop). A batch that throws
 /// gives its error to every call in it.
-final class CallBatches<Call, Outcome>: @unchecked Sendable {
+public final class CallBatches<Call, Outcome>: @unchecked Sendable {
     // `queue` and `leading` are guarded by `condition`; an entry's `outcome` is written by
     // the leader before it is woken under the lock, and read by its caller after.
     private let condition = NSCondition()
@@ -31,14 +30,14 @@ final class CallBatches<Call, Outcome>: @unchecked Sendable {
         }
     }
 
-    init(limit: Int) {
+    public init(limit: Int = .max) {
         precondition(limit > 0, "a batch holds at least one call")
         self.limit = limit
     }
 
     /// `call`'s outcome, from `run` given the calls of one batch (this one among them) and
     /// returning one outcome for each, in their order.
-    func make(_ call: Call, _ run: ([Call]) throws(WharfError) -> [Outcome]) throws(WharfError) -> Outcome {
+    public func make(_ call: Call, _ run: ([Call]) throws(WharfError) -> [Outcome]) throws(WharfError) -> Outcome {
         let entry = Entry(call)
         condition.lock()
         queue.append(entry)
@@ -72,7 +71,7 @@ final class CallBatches<Call, Outcome>: @unchecked Sendable {
     }
 
     /// Batches run so far, and calls waiting for the next one.
-    var counts: (batches: Int, waiting: Int) {
+    public var counts: (batches: Int, waiting: Int) {
         condition.lock()
         defer { condition.unlock() }
         return (batches, queue.count)
