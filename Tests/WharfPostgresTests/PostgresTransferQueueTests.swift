@@ -31,6 +31,15 @@ import WharfTestSupport
         }
     }
 
+    /// A hook on `event` (of `partner`'s transfers, or every partner's) for each pair.
+    static func addHooks(_ server: PostgresServer, _ hooks: [(event: String, partner: String?)]) throws {
+        let rows = hooks.map { "('\($0.event)', \($0.partner.map { "'\($0)'" } ?? "NULL"), '/bin/true', 1, 1, 1, now())" }
+        try server.psql("""
+            INSERT INTO hook (event, partner, exec, max_attempts, retry_initial_seconds, timeout_seconds, created_at)
+            VALUES \(rows.joined(separator: ", "))
+            """)
+    }
+
     /// `count` transfers of `partner`, queued at `date` and claimed by `store` a second later.
     static func queuedAndClaimed(_ store: PostgresStore, partner: String, count: Int, at date: Date) throws -> [Transfer] {
         let queued = try queue(store, partner: partner, count: count, at: date)
@@ -223,11 +232,7 @@ import WharfTestSupport
         try Self.addPartner(server, "acme", maxDeliveries: 5)
         try Self.addPartner(server, "globex")
         // Hooks on the end of acme's transfers, and one on globex's, which acme's must not wake.
-        try server.psql("""
-            INSERT INTO hook (event, partner, exec, max_attempts, retry_initial_seconds, timeout_seconds, created_at)
-            VALUES ('delivered', NULL, '/bin/true', 1, 1, 1, now()), ('dead', 'acme', '/bin/true', 1, 1, 1, now()),
-                   ('delivered', 'globex', '/bin/true', 1, 1, 1, now())
-            """)
+        try Self.addHooks(server, [("delivered", nil), ("dead", "acme"), ("delivered", "globex")])
         try await onThread {
             let a = try PostgresStoreTests.open(server, node: "node-a")
             defer { a.close() }
@@ -274,10 +279,7 @@ import WharfTestSupport
         let server = try await Self.migratedServer()
         try Self.addPartner(server, "acme", maxDeliveries: 5)
         try Self.addPartner(server, "globex")
-        try server.psql("""
-            INSERT INTO hook (event, partner, exec, max_attempts, retry_initial_seconds, timeout_seconds, created_at)
-            VALUES ('delivered', NULL, '/bin/true', 1, 1, 1, now())
-            """)
+        try Self.addHooks(server, [("delivered", nil)])
         try await onThread {
             let a = try PostgresStoreTests.open(server, node: "node-a")
             defer { a.close() }
