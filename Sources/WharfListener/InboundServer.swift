@@ -22,7 +22,7 @@ public struct InboundServer: Service {
     private let configuration: ListenerConfiguration
     private let store: any InboxStore
     private let spool: Spool
-    private let tls: TLSContextProvider
+    private let pki: PKIDirectory
     private let instruments: any GatewayInstruments
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
@@ -35,24 +35,26 @@ public struct InboundServer: Service {
         self.configuration = configuration
         self.store = store
         self.spool = spool
-        self.tls = TLSContextProvider(pki: pki, store: store, sendCANames: configuration.sendCANames, logger: logger)
+        self.pki = pki
         self.instruments = instruments
         self.logger = logger
         self.onListening = onListening
     }
 
     public func run() async throws {
-        // Fail at start, with the reason, rather than on the first connection.
-        _ = try await tls.current()
-
         // Uploads block on fsync here; with a thread each, concurrent uploads share their
         // registry commits and directory syncs instead of queueing for a thread.
         let threadPool = NIOThreadPool(numberOfThreads: configuration.blockingThreads)
         threadPool.start()
         defer { threadPool.shutdownGracefully { _ in } }
 
+        let tls = TLSContextProvider(
+            pki: pki, store: store, threadPool: threadPool, sendCANames: configuration.sendCANames, logger: logger
+        )
+        // Fail at start, with the reason, rather than on the first connection.
+        _ = try await tls.current()
+
         let configuration = configuration
-        let tls = tls
         let logger = logger
         let instruments = instruments
         let limiter = ConnectionLimiter(perAddress: configuration.maxConnectionsPerAddress, overall: configuration.maxConnections)

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import NIOPosix
 import NIOSSL
 import WharfCore
 import WharfPKI
@@ -28,6 +29,9 @@ actor TLSContextProvider {
 
     private let pki: PKIDirectory
     private let store: any PartnerDirectory
+    /// The partner generation, read on the thread pool; handshakes that arrive while one
+    /// read runs share the next.
+    private let generations: FreshReads<Int64>
     private let sendCANames: Bool
     private let logger: Logger
     private var cached: (key: String, current: Current)?
@@ -45,17 +49,18 @@ actor TLSContextProvider {
     /// The partners whose CRL was stale or unusable when last looked at: warned about once.
     private var warnedLists: Set<String> = []
 
-    init(pki: PKIDirectory, store: any InboxStore, sendCANames: Bool = false, logger: Logger) {
+    init(pki: PKIDirectory, store: any InboxStore, threadPool: NIOThreadPool, sendCANames: Bool = false, logger: Logger) {
         self.sendCANames = sendCANames
         self.pki = pki
         self.store = store
+        self.generations = FreshReads { try await threadPool.runIfActive { try store.partnerGeneration() } }
         self.logger = logger
     }
 
-    func current() throws -> Current {
+    func current() async throws -> Current {
         let generation: Int64
         do {
-            generation = try store.partnerGeneration()
+            generation = try await generations.value()
             if registryUnreachable {
                 registryUnreachable = false
                 logger.notice("the partners can be read again")
