@@ -116,6 +116,10 @@ struct AppendAuditStatement: PostgresPreparedStatement {
         bindings.append(arguments.tail)
     }
 
+    /// The types of `appendColumns`' arrays, for a statement that ends with them.
+    static let columnTypes: [PostgresDataType] =
+        [.timestamptzArray, .textArray, .textArray, .int8Array] + Array(repeating: .textArray, count: 7) + [.byteaArray]
+
     /// The same arguments for several events, as one array per argument (for `unnest`).
     static func appendColumns(_ events: [AuditEvent], to bindings: inout PostgresBindings) {
         let arguments = events.map(Arguments.init)

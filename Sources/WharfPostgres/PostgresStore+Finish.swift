@@ -105,9 +105,8 @@ struct FinishStatement: PostgresPreparedStatement {
     static let bindingDataTypes: [PostgresDataType] = [
         .text, .timestamptz, .textArray, .textArray, .textArray, .timestamptzArray, .textArray, .textArray, .textArray,
         .timestamptzArray, .boolArray, .textArray, .int4Array, .timestamptzArray, .float8Array, .int4Array, .int4Array,
-        .int8Array, .textArray, .timestamptzArray, .textArray, .textArray, .int8Array, .textArray, .textArray, .textArray,
-        .textArray, .textArray, .textArray, .textArray, .byteaArray,
-    ]
+        .int8Array, .textArray,
+    ] + AppendAuditStatement.columnTypes
     typealias Row = String
 
     /// One attempt's end.

@@ -11,20 +11,23 @@ extension PostgresStore: ReceiptStore {
         _ receipt: Receipt, whilePartnersAt partners: Int64?, audit: (ReceiptCommit) -> AuditEvent, install: () throws -> Void
     ) throws(WharfError) -> ReceiptCommit? {
         let committedEvent = audit(.committed(receipt))
-        // One statement, committed on its own (see `ReceiptCommitStatement`).
-        let statement = ReceiptCommitStatement(receipt: receipt, event: committedEvent, partners: partners)
-        let attempt = try withConnection { connection -> ReceiptCommit? in
-            var inserted = 0
-            for try await _ in try await connection.execute(statement, logger: Self.quiet) { inserted += 1 }
-            if inserted == 1 { return .committed(receipt) }
+        // In one statement with the receipts other threads of this node commit meanwhile
+        // (`ReceiptCommitStatement`): one commit, and the audit chain's head locked once.
+        let pending = ReceiptCommitStatement.Pending(receipt: receipt, event: committedEvent, partners: partners)
+        let attempt: ReceiptCommit?
+        if try receiptCommits.make(pending, commitTogether) {
+            attempt = .committed(receipt)
+        } else {
             // Nothing inserted: the partners changed, or the key was used before.
-            if let partners, try await Self.partnerGeneration(connection) != partners { return nil }
-            guard let key = receipt.idempotencyKey,
-                  let earlier = try await Self.receipts(connection, "SELECT * FROM receipt WHERE partner = \(receipt.partner) AND idempotency_key = \(key)").first
-            else {
-                throw WharfError(.conflict, "receipt \(receipt.id) could not be recorded: its key conflicts, but no earlier receipt has it")
+            attempt = try withConnection { connection -> ReceiptCommit? in
+                if let partners, try await Self.partnerGeneration(connection) != partners { return nil }
+                guard let key = receipt.idempotencyKey,
+                      let earlier = try await Self.receipts(connection, "SELECT * FROM receipt WHERE partner = \(receipt.partner) AND idempotency_key = \(key)").first
+                else {
+                    throw WharfError(.conflict, "receipt \(receipt.id) could not be recorded: its key conflicts, but no earlier receipt has it")
+                }
+                return earlier.sha256 == receipt.sha256 && earlier.size == receipt.size ? .replay(earlier) : .conflict(earlier)
             }
-            return earlier.sha256 == receipt.sha256 && earlier.size == receipt.size ? .replay(earlier) : .conflict(earlier)
         }
         guard let attempt else { return nil }
         guard case .committed = attempt else {
@@ -49,6 +52,17 @@ extension PostgresStore: ReceiptStore {
                 }
             }
         )
+    }
+
+    /// Inserts `pending` receipts in one statement; for each, whether it was inserted.
+    func commitTogether(_ pending: [ReceiptCommitStatement.Pending]) throws(WharfError) -> [Bool] {
+        let statement = ReceiptCommitStatement(pending: pending)
+        let inserted = try withConnection { connection -> Set<String> in
+            var inserted: Set<String> = []
+            for try await id in try await connection.execute(statement, logger: Self.quiet) { inserted.insert(id) }
+            return inserted
+        }
+        return pending.map { inserted.contains($0.receipt.id) }
     }
 
     public func receipt(id: String) throws(WharfError) -> Receipt? {
@@ -80,51 +94,81 @@ extension PostgresStore: ReceiptStore {
     }
 }
 
-/// A receipt, its `received` hook events (one for each hook that wants them) and its audit
-/// event in one statement, committed on its own: the audit event is appended last, so the
-/// chain's head is locked only for the rest of this statement and its commit, with no
-/// round trip to the node inside that lock. Gives one row if the receipt was inserted,
-/// none if its idempotency key was taken or, given a partner generation ($22), if the
-/// generation is no longer that one.
+/// Several receipts, each with its `received` hook events (one for each hook that wants
+/// them) and its audit event, in one statement committed on its own: the audit events are
+/// appended last, so the chain's head is locked only for the rest of this statement and
+/// its commit, with no round trip to the node inside that lock. Gives the id of each
+/// receipt inserted; none for one whose idempotency key was taken (by an earlier receipt
+/// or one before it in this statement) or, given a partner generation, if the generation
+/// is no longer that one.
+///
+/// The receipts come as one array per column, row by row.
 struct ReceiptCommitStatement: PostgresPreparedStatement {
     static let sql = """
-        WITH new_receipt AS (
+        WITH input AS (
+            SELECT * FROM unnest(
+                $1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::timestamptz[], $8::text[],
+                $9::text[], $10::int8[], $11::timestamptz[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::text[],
+                $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bytea[]
+            ) WITH ORDINALITY AS input(
+                id, partner, filename, stored_name, size, sha256, received_at, idempotency_key, signature, partners,
+                event_at, event_kind, event_outcome, event_status, event_partner, event_subject, event_fingerprint,
+                event_remote_address, event_detail, event_actor, event_command, event_tail, ordinal
+            )
+        ), new_receipt AS (
             INSERT INTO receipt (id, partner, filename, stored_name, size, sha256, received_at, idempotency_key, signature)
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-            WHERE $22::int8 IS NULL OR $22 = (SELECT value FROM partner_generation WHERE id = 1)
+            SELECT input.id, input.partner, input.filename, input.stored_name, input.size, input.sha256, input.received_at,
+                   input.idempotency_key, input.signature
+            FROM input
+            WHERE input.partners IS NULL OR input.partners = (SELECT value FROM partner_generation WHERE id = 1)
+            ORDER BY input.ordinal
             ON CONFLICT (partner, idempotency_key) DO NOTHING
             RETURNING id
         ), hook_events AS (
             INSERT INTO hook_event (hook_id, event, subject_id, partner, filename, size, sha256, stored_name, occurred_at, next_attempt_at)
-            SELECT hook.id, 'received', new_receipt.id, $2, $3, $5, $6, $4, $7, $7
-            FROM new_receipt JOIN hook ON hook.event = 'received' AND (hook.partner IS NULL OR hook.partner = $2)
+            SELECT hook.id, 'received', new_receipt.id, input.partner, input.filename, input.size, input.sha256,
+                   input.stored_name, input.received_at, input.received_at
+            FROM new_receipt JOIN input ON input.id = new_receipt.id
+                JOIN hook ON hook.event = 'received' AND (hook.partner IS NULL OR hook.partner = input.partner)
         )
-        SELECT wharf_append_audit($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) FROM new_receipt
+        SELECT new_receipt.id, wharf_append_audit(
+            input.event_at, input.event_kind, input.event_outcome, input.event_status, input.event_partner, input.event_subject,
+            input.event_fingerprint, input.event_remote_address, input.event_detail, input.event_actor, input.event_command,
+            input.event_tail
+        )
+        FROM new_receipt JOIN input ON input.id = new_receipt.id
         """
     static let bindingDataTypes: [PostgresDataType] =
-        [.text, .text, .text, .text, .int8, .text, .timestamptz, .text, .text] + AppendAuditStatement.argumentTypes + [.int8]
-    typealias Row = Int64
+        [.textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .timestamptzArray, .textArray, .textArray, .int8Array]
+        + AppendAuditStatement.columnTypes
+    typealias Row = String
 
-    let receipt: Receipt
-    let event: AuditEvent
-    /// The partner generation the receipt holds to, if any.
-    let partners: Int64?
+    /// One receipt to commit.
+    struct Pending: Sendable {
+        let receipt: Receipt
+        let event: AuditEvent
+        /// The partner generation the receipt holds to, if any.
+        let partners: Int64?
+    }
+
+    let pending: [Pending]
 
     func makeBindings() -> PostgresBindings {
         var bindings = PostgresBindings()
-        bindings.append(receipt.id)
-        bindings.append(receipt.partner)
-        bindings.append(receipt.filename)
-        bindings.append(receipt.storedName)
-        bindings.append(receipt.size)
-        bindings.append(receipt.sha256)
-        bindings.append(receipt.receivedAt.roundedToMilliseconds)
-        bindings.append(receipt.idempotencyKey)
-        bindings.append(receipt.signature)
-        AppendAuditStatement.append(event, to: &bindings)
-        bindings.append(partners)
+        let receipts = pending.map(\.receipt)
+        bindings.append(receipts.map(\.id))
+        bindings.append(receipts.map(\.partner))
+        bindings.append(receipts.map(\.filename))
+        bindings.append(receipts.map(\.storedName))
+        bindings.append(receipts.map(\.size))
+        bindings.append(receipts.map(\.sha256))
+        bindings.append(receipts.map(\.receivedAt.roundedToMilliseconds))
+        bindings.append(NullableArray(receipts.map(\.idempotencyKey)))
+        bindings.append(NullableArray(receipts.map(\.signature)))
+        bindings.append(NullableArray(pending.map(\.partners)))
+        AppendAuditStatement.appendColumns(pending.map(\.event), to: &bindings)
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    func decodeRow(_ row: PostgresRow) throws -> String { try row.decode((String, Int64).self).0 }
 }

@@ -34,6 +34,8 @@ public final class PostgresStore: Sendable {
     let running: Task<Void, Never>
     /// This node's finishes of deliveries, made several at a time (`finish`).
     let finishes = CallBatches<FinishStatement.Finish, Bool>(limit: 64)
+    /// This node's receipts, committed several at a time (`commit`).
+    let receiptCommits = CallBatches<ReceiptCommitStatement.Pending, Bool>(limit: 64)
 
     /// How long a call waits for a connection while the database is known to be down.
     static let outageTimeout: Duration = .seconds(1)

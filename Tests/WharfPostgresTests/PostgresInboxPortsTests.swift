@@ -38,7 +38,7 @@ import WharfTestSupport
         }
     }
 
-    static func receipt(_ id: String, key: String, sha256: String = String(repeating: "c", count: 64)) -> Receipt {
+    static func receipt(_ id: String, key: String?, sha256: String = String(repeating: "c", count: 64)) -> Receipt {
         Receipt(
             id: id, partner: "acme", filename: "order.xml", storedName: "\(id)-order.xml", size: 5, sha256: sha256,
             receivedAt: Date(), idempotencyKey: key
@@ -112,6 +112,52 @@ import WharfTestSupport
             // A replay is told as a replay, not as changed partners.
             let replay = try a.commit(Self.receipt("r-3", key: "key-1"), whilePartnersAt: now, audit: Self.audit, install: {})
             guard case .replay? = replay else { Issue.record("expected a replay, got \(String(describing: replay))"); return }
+        }
+    }
+
+    @Test func receiptsCommittedInOneStatementEachKeepTheirOwnOutcome() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try PostgresTransferQueueTests.addHooks(server, [("received", nil)])
+        try await PostgresStoreTests.withNodesAAndB(server) { a, b in
+            try a.add(try Self.partner("acme"))
+            let now = try a.partnerGeneration()
+            func pending(_ receipt: Receipt, at generation: Int64?) -> ReceiptCommitStatement.Pending {
+                ReceiptCommitStatement.Pending(receipt: receipt, event: Self.audit(.committed(receipt)), partners: generation)
+            }
+            // Held to an older generation, or a key taken earlier in the same statement:
+            // not inserted, and neither holds back the others.
+            let made = try b.commitTogether([
+                pending(Self.receipt("r-1", key: "key-1"), at: now),
+                pending(Self.receipt("r-2", key: "key-2"), at: now - 1),
+                pending(Self.receipt("r-3", key: "key-1"), at: now),
+                pending(Self.receipt("r-4", key: nil), at: nil),
+            ])
+            #expect(made == [true, false, false, true])
+            #expect(try server.psql("SELECT id FROM receipt ORDER BY id") == "r-1\nr-4")
+            #expect(try server.psql("SELECT subject_id FROM hook_event ORDER BY subject_id") == "r-1\nr-4")
+            #expect(try server.psql("SELECT count(*) FROM audit_event") == "2")
+            #expect(try a.verifyAudit() == 2)
+            // Through `commit`, each of the two is told apart.
+            let replay = try b.commit(Self.receipt("r-3", key: "key-1"), whilePartnersAt: now, audit: Self.audit, install: {})
+            guard case .replay(let earlier)? = replay else { Issue.record("expected a replay, got \(String(describing: replay))"); return }
+            #expect(earlier.id == "r-1")
+            #expect(try b.commit(Self.receipt("r-2", key: "key-2"), whilePartnersAt: now - 1, audit: Self.audit, install: {}) == nil)
+        }
+    }
+
+    @Test func receiptsFromManyThreadsAtOnceAreAllCommittedOnceWithAnUnbrokenAuditChain() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try await PostgresStoreTests.withNodesAAndB(server) { a, _ in
+            try a.add(try Self.partner("acme"))
+            let now = try a.partnerGeneration()
+            let installed = Counter()
+            let outcomes = try concurrently(40) { index in
+                try a.commit(Self.receipt("r-\(index)", key: "key-\(index)"), whilePartnersAt: now, audit: Self.audit, install: { installed.increment() })
+            }
+            #expect(outcomes.allSatisfy { if case .committed? = $0 { true } else { false } })
+            #expect(installed.value == 40)
+            #expect(try server.psql("SELECT count(DISTINCT id), count(*) FROM receipt") == "40|40")
+            #expect(try a.verifyAudit() == 40)
         }
     }
 
