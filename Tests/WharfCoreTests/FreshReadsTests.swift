@@ -48,13 +48,21 @@ import WharfCore
         }
     }
 
+    /// Asks once, and `others` times more while that first read runs.
+    static func askWhileTheFirstReads(
+        _ reads: FreshReads<Int>, others: Int
+    ) async throws -> (first: Task<Int, any Error>, others: [Task<Int, any Error>]) {
+        let first = Task { try await reads.value() }
+        try await waitUntil("the first read runs") { reads.counts == (reads: 1, waiting: 0) }
+        let asked = (0..<others).map { _ in Task { try await reads.value() } }
+        try await waitUntil("\(others) ask while it runs") { reads.counts.waiting == others }
+        return (first, asked)
+    }
+
     @Test func askersWhileAReadRunsShareTheNextAndNoneGetsAValueReadBeforeItAsked() async throws {
         let held = HeldReads()
         let reads = FreshReads { try await held.read() }
-        let first = Task { try await reads.value() }
-        try await Self.waitUntil("the first read runs") { reads.counts == (reads: 1, waiting: 0) }
-        let others = (0..<3).map { _ in Task { try await reads.value() } }
-        try await Self.waitUntil("three ask while it runs") { reads.counts.waiting == 3 }
+        let (first, others) = try await Self.askWhileTheFirstReads(reads, others: 3)
         try await held.finishOne()
         #expect(try await first.value == 1)
         try await held.finishOne()
@@ -69,10 +77,7 @@ import WharfCore
         let held = HeldReads()
         held.failing = [2]
         let reads = FreshReads { try await held.read() }
-        let first = Task { try await reads.value() }
-        try await Self.waitUntil("the first read runs") { reads.counts == (reads: 1, waiting: 0) }
-        let failed = (0..<2).map { _ in Task { try await reads.value() } }
-        try await Self.waitUntil("two ask while it runs") { reads.counts.waiting == 2 }
+        let (first, failed) = try await Self.askWhileTheFirstReads(reads, others: 2)
         try await held.finishOne()
         try await held.finishOne()
         #expect(try await first.value == 1)
