@@ -95,9 +95,11 @@ extension PostgresStore: ReceiptStore {
 }
 
 /// Several receipts, each with its `received` hook events (one for each hook that wants
-/// them) and its audit event, in one statement committed on its own: the audit events are
-/// appended last, so the chain's head is locked only for the rest of this statement and
-/// its commit, with no round trip to the node inside that lock. Gives the id of each
+/// them) and its audit event, in one statement committed on its own, with no round trip
+/// to the node inside the lock on the audit chain's head. That lock is taken first (`head`),
+/// before any key is inserted: two nodes' statements inserting the same idempotency keys
+/// in other orders would otherwise each hold a key the other waits for, or one the head's
+/// holder waits for, and PostgreSQL would abort one as deadlocked. Gives the id of each
 /// receipt inserted; none for one whose idempotency key was taken (by an earlier receipt
 /// or one before it in this statement) or, given a partner generation, if the generation
 /// is no longer that one.
@@ -105,7 +107,9 @@ extension PostgresStore: ReceiptStore {
 /// The receipts come as one array per column, row by row.
 struct ReceiptCommitStatement: PostgresPreparedStatement {
     static let sql = """
-        WITH input AS (
+        WITH head AS (
+            SELECT id FROM audit_head FOR UPDATE
+        ), input AS (
             SELECT * FROM unnest(
                 $1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::timestamptz[], $8::text[],
                 $9::text[], $10::int8[], $11::timestamptz[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::text[],
@@ -120,7 +124,8 @@ struct ReceiptCommitStatement: PostgresPreparedStatement {
             SELECT input.id, input.partner, input.filename, input.stored_name, input.size, input.sha256, input.received_at,
                    input.idempotency_key, input.signature
             FROM input
-            WHERE input.partners IS NULL OR input.partners = (SELECT value FROM partner_generation WHERE id = 1)
+            WHERE EXISTS (SELECT FROM head)
+              AND (input.partners IS NULL OR input.partners = (SELECT value FROM partner_generation WHERE id = 1))
             ORDER BY input.ordinal
             ON CONFLICT (partner, idempotency_key) DO NOTHING
             RETURNING id

@@ -145,6 +145,28 @@ import WharfTestSupport
         }
     }
 
+    @Test func twoNodesCommittingTheSameKeysInOppositeOrderBothFinishAndEachKeyIsTakenOnce() async throws {
+        let server = try await PostgresTransferQueueTests.migratedServer()
+        try await PostgresStoreTests.withNodesAAndB(server) { a, b in
+            try a.add(try Self.partner("acme"))
+            let now = try a.partnerGeneration()
+            let stores = [a, b]
+            // Rounds enough that, without the head's lock taken first, some of them deadlock.
+            for round in 0..<100 {
+                let keys = ["key-\(round)-x", "key-\(round)-y"]
+                let made = try concurrently(2) { index in
+                    try stores[index].commitTogether((index == 0 ? keys : keys.reversed()).enumerated().map { position, key in
+                        let receipt = Self.receipt("r-\(round)-\(index)-\(position)", key: key)
+                        return ReceiptCommitStatement.Pending(receipt: receipt, event: Self.audit(.committed(receipt)), partners: now)
+                    })
+                }
+                #expect(made.joined().filter { $0 }.count == 2, "round \(round): \(made)")
+            }
+            #expect(try server.psql("SELECT count(DISTINCT idempotency_key), count(*) FROM receipt") == "200|200")
+            #expect(try a.verifyAudit() == 200)
+        }
+    }
+
     @Test func receiptsFromManyThreadsAtOnceAreAllCommittedOnceWithAnUnbrokenAuditChain() async throws {
         let server = try await PostgresTransferQueueTests.migratedServer()
         try await PostgresStoreTests.withNodesAAndB(server) { a, _ in
