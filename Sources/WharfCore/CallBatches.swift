@@ -6,9 +6,10 @@ import Foundation
 /// next batch, which the first of them leads.
 ///
 /// For writes that would otherwise queue behind each other's commit: SQLite's commits,
-/// each waiting for an fsync (`GroupCommit`), and a PostgreSQL node's finishes, each
-/// holding the audit chain's head row to its commit (`PostgresStore.finish`). One
-/// transaction and one commit serve several writes.
+/// each waiting for an fsync (`GroupCommit`), and a PostgreSQL node's finishes and
+/// receipts, each holding the audit chain's head row to its commit (`PostgresStore.finish`,
+/// `PostgresStore.commit`). One transaction and one commit serve several writes.
+/// `FreshReads` is its counterpart for a read that async callers share.
 ///
 /// Callers block (they run on thread pools, never on an event loop). A batch that throws
 /// gives its error to every call in it.

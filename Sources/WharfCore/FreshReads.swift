@@ -9,6 +9,8 @@ import Foundation
 /// round trip each, which concurrent handshakes would otherwise make one after another.
 ///
 /// A read that throws gives its error to the callers it was read for, and to no later one.
+/// Unlike `CallBatches`, whose callers block a thread each, waiting callers here hold no
+/// thread: they are suspended until their read ends.
 public final class FreshReads<Value: Sendable>: @unchecked Sendable {
     // `waiting`, `reading` and `reads` are guarded by `lock`.
     private let lock = NSLock()
