@@ -205,8 +205,10 @@ import WharfTestSupport
             return probe.status == 7
         }
         let result = HTTPResult(try await upload)
-        #expect(result.status == 201, "\(result.body) \(result.stderr)")
+        let status = try await server.process.waitForExit()
+        // The gateway's log says why, if the upload or the exit went wrong.
+        #expect(result.status == 201, "\(result.body) \(result.stderr)\n\(server.process.stderr)")
         #expect(result.json?["sha256"] as? String == file.sha256)
-        #expect(try await server.process.waitForExit() == 0)
+        #expect(status == 0, "\(server.process.stderr)")
     }
 }
