@@ -1109,6 +1109,11 @@ class Bench:
         def two_nodes():
             second_url = second.serve()
             try:
+                # Untimed uploads first, as the first node had from the runs above: the
+                # figure is two running nodes, not a node's start (its pool's logins,
+                # its statements prepared per connection, its first handshakes).
+                ab_put(f"{second_url}/inbox/warm-up.bin", self.shared.client_pem, self.small,
+                       4 * processes * concurrency, processes, concurrency, keepalive=(case == "B2"))
                 return rate(self.shared, [shared_url, second_url], processes, concurrency)()
             finally:
                 second.stop()
