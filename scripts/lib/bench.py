@@ -439,9 +439,10 @@ class Bench:
     def set_aside(self, directory):
         """Moves a directory of small files out of the way between runs.
 
-        Deleting thousands of files at once makes ext4 skip the freed inodes when it
-        allocates new ones for about 30 s (its `recently_deleted` check), which slowed the
-        next run's file creation several times over. Moving them costs one rename; the
+        Deleting thousands of files at once makes ext4 without a journal (this machine's)
+        skip the freed inodes when it allocates new ones, for 60 s and up to 360 s (its
+        `recently_deleted` check), which slowed the next run's file creation several
+        times over. Moving them costs one rename; the
         work directory, with them, is removed at the end.
         """
         if os.path.isdir(directory):
