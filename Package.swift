@@ -218,6 +218,7 @@ let package = Package(
                 "WharfDelivery", "WharfListener", "WharfPKI", "WharfStore", "WharfSpool", "WharfTestSupport", "wharf",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -322,33 +322,67 @@ public struct DeliveryTally: Sendable, Equatable {
 
 /// The partners the worker delivered to, kept while the store's partner generation
 /// stays what the last claim read: deliveries to one partner read its row once, not
-/// once each.
-final class ClaimedPartners: Sendable {
-    private struct State {
-        var generation: Int64?
-        var partners: [PartnerName: Partner] = [:]
-    }
-
-    private let state = NIOLockedValueBox(State())
+/// once each. Deliveries that need a partner while it is being read wait for that read
+/// instead of making their own: a claim of eight transfers to one partner starts eight
+/// deliveries at once, which would otherwise read the same row eight times, and on
+/// PostgreSQL open a pooled connection for each.
+final class ClaimedPartners: @unchecked Sendable {
+    // Everything below is guarded by `condition`.
+    private let condition = NSCondition()
+    private var generation: Int64?
+    private var partners: [PartnerName: Partner] = [:]
+    /// Partners being read now, by one caller each.
+    private var reading: Set<PartnerName> = []
+    /// Callers waiting for another's read.
+    private var waiting = 0
 
     /// Forgets every partner unless `generation` is the one they were kept at.
     func keep(ifStill generation: Int64) {
-        state.withLockedValue { state in
-            if state.generation != generation {
-                state = State(generation: generation)
-            }
+        condition.lock()
+        defer { condition.unlock() }
+        if self.generation != generation {
+            self.generation = generation
+            partners = [:]
         }
     }
 
     /// The partner as kept, or read from the store (and kept). Blocking.
     func partner(named name: PartnerName, from store: any PartnerDirectory) throws(WharfError) -> Partner? {
-        if let kept = state.withLockedValue({ $0.partners[name] }) { return kept }
-        let generation = state.withLockedValue { $0.generation }
-        guard let partner = try store.partner(named: name) else { return nil }
-        state.withLockedValue { state in
-            // Kept only if no newer claim moved the generation while it was read.
-            if state.generation == generation && generation != nil { state.partners[name] = partner }
+        condition.lock()
+        while reading.contains(name) {
+            waiting += 1
+            condition.wait()
+            waiting -= 1
         }
-        return partner
+        if let kept = partners[name] {
+            condition.unlock()
+            return kept
+        }
+        // Not kept (or the read waited for found none, or failed): this caller reads.
+        reading.insert(name)
+        let generation = generation
+        condition.unlock()
+        let read: Result<Partner?, WharfError>
+        do throws(WharfError) {
+            read = .success(try store.partner(named: name))
+        } catch {
+            read = .failure(error)
+        }
+        condition.lock()
+        reading.remove(name)
+        // Kept only if no newer claim moved the generation while it was read.
+        if case .success(let partner?) = read, generation != nil, self.generation == generation {
+            partners[name] = partner
+        }
+        condition.broadcast()
+        condition.unlock()
+        return try read.get()
+    }
+
+    /// Callers waiting for another's read of a partner (for tests).
+    var waitingForReads: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return waiting
     }
 }

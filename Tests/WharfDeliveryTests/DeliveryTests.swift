@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Testing
 import WharfCore
 @testable import WharfDelivery
@@ -285,6 +286,72 @@ import WharfTestSupport
         partners.keep(ifStill: next.partnerGeneration)
         #expect(try partners.partner(named: name, from: registry)?.outbound.url?.description == "https://b.example/in")
     }
+
+    @Test func deliveriesThatNeedAPartnerBeingReadShareThatRead() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://a.example/in")
+        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
+        let store = GatedPartnerReads(registry)
+        let partners = ClaimedPartners()
+        partners.keep(ifStill: try registry.partnerGeneration())
+
+        // Eight deliveries of one claim ask at once; the first read is held until the
+        // other seven wait for it (or, were each to read, until a second read starts).
+        let urls = NIOLockedValueBox<[String]>([])
+        let threads = (0..<8).map { _ in
+            Thread {
+                let url = (try? partners.partner(named: try PartnerName("partner"), from: store))??.outbound.url?.description
+                urls.withLockedValue { $0.append(url ?? "none") }
+            }
+        }
+        threads.forEach { $0.start() }
+        let deadline = Date().addingTimeInterval(60)
+        while partners.waitingForReads < 7 && store.reads < 2 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        store.release()
+        while urls.withLockedValue({ $0.count }) < 8 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(store.reads == 1, "one read for eight deliveries")
+        #expect(urls.withLockedValue { $0 } == Array(repeating: "https://a.example/in", count: 8))
+    }
+}
+
+/// A registry whose partner reads are counted, the first held until `release()`.
+private final class GatedPartnerReads: PartnerDirectory {
+    private let registry: Registry
+    private let counted = NIOLockedValueBox(0)
+    private let gate = DispatchSemaphore(value: 0)
+
+    init(_ registry: Registry) {
+        self.registry = registry
+    }
+
+    var reads: Int { counted.withLockedValue { $0 } }
+
+    func release() {
+        gate.signal()
+    }
+
+    func partner(named name: PartnerName) throws(WharfError) -> Partner? {
+        let first = counted.withLockedValue { count in
+            count += 1
+            return count == 1
+        }
+        if first { gate.wait() }
+        return try registry.partner(named: name)
+    }
+
+    func owners(ofFingerprint fingerprint: CertificateFingerprint, subject: SubjectName?, serial: String?) throws(WharfError) -> InboundOwners {
+        try registry.owners(ofFingerprint: fingerprint, subject: subject, serial: serial)
+    }
+
+    func revocations() throws(WharfError) -> [Revocation] { try registry.revocations() }
+    func partnerGeneration() throws(WharfError) -> Int64 { try registry.partnerGeneration() }
+    func partnerTrustAnchors() throws(WharfError) -> [(partner: PartnerName, pem: String)] { try registry.partnerTrustAnchors() }
+    func pinnedFingerprints() throws(WharfError) -> Set<CertificateFingerprint> { try registry.pinnedFingerprints() }
+    func partnerRevocationLists() throws(WharfError) -> [(partner: PartnerName, path: String)] { try registry.partnerRevocationLists() }
 }
 
 @Suite struct ClaimWithFinishTests {
