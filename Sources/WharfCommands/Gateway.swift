@@ -141,7 +141,7 @@ public struct Gateway: Sendable {
                 logger: logger, onListening: onAdminListening
             ))
         }
-        services.append(worker(delivery, instruments: instruments))
+        services.append(worker(delivery, instruments: instruments, leads: { gate.leads() }))
         services.append(Intake(store: store, spool: spool, logger: logger, leads: { gate.leads() }))
         if let nodes {
             services.append(NodeHeartbeat(nodes: nodes, interval: Self.heartbeatInterval, logger: logger))
@@ -164,8 +164,9 @@ public struct Gateway: Sendable {
     /// hook event due is dispatched once. Returns what this run's attempts came to.
     @discardableResult
     ///
-    /// Of several nodes, the drop folder and schedules are fed only if this run can take
-    /// the leader's lease (it gives it back after): otherwise the leader feeds them.
+    /// Of several nodes, the drop folder and schedules are fed, and `spool/sent/` pruned,
+    /// only if this run can take the leader's lease (it gives it back after): otherwise the
+    /// leader does that.
     public func deliverOnce(_ delivery: DeliveryConfiguration) async throws -> DeliveryTally {
         let nodes = nodes
         let leads = try await NIOThreadPool.singleton.runIfActive { () throws(WharfError) -> Bool in
@@ -175,7 +176,7 @@ public struct Gateway: Sendable {
             await Intake(store: store, spool: spool, logger: logger).runOnce()
             _ = try? await NIOThreadPool.singleton.runIfActive { try nodes?.stepDown() }
         }
-        let tally = try await worker(delivery).drain()
+        let tally = try await worker(delivery, leads: { leads }).drain()
         await HookRunner(store: store, spool: spool, logger: logger).runOnce()
         return tally
     }
@@ -214,7 +215,11 @@ public struct Gateway: Sendable {
 
     /// The delivery worker; of several nodes, woken by the others' queueing and renewing
     /// its claims a third of the way into their lease.
-    private func worker(_ configuration: DeliveryConfiguration, instruments: any GatewayInstruments = NoInstruments()) -> DeliveryWorker {
+    /// The delivery worker; `leads` says whether it may prune `spool/sent/` (the leader's).
+    private func worker(
+        _ configuration: DeliveryConfiguration, instruments: any GatewayInstruments = NoInstruments(),
+        leads: @escaping @Sendable () -> Bool
+    ) -> DeliveryWorker {
         var configuration = configuration
         if let nodes, configuration.claimRenewalInterval == nil {
             configuration.claimRenewalInterval = .milliseconds(Int64(nodes.claimLease * 1000 / 3))
@@ -223,7 +228,7 @@ public struct Gateway: Sendable {
         if let nodes { wakeups = { nodes.queueWakeups() } }
         return DeliveryWorker(
             configuration: configuration, store: store, spool: spool, pki: home.pki, instruments: instruments,
-            wakeups: wakeups, logger: logger
+            wakeups: wakeups, leads: leads, logger: logger
         )
     }
 }

@@ -47,18 +47,23 @@ public struct DeliveryWorker: Service {
     private let tally = NIOLockedValueBox(DeliveryTally())
     private let instruments: any GatewayInstruments
     private let announcements: (@Sendable () -> AsyncStream<Void>)?
+    private let leads: @Sendable () -> Bool
     private let logger: Logger
 
-    /// - Parameter wakeups: makes a stream that yields when another process may have
-    ///   queued a transfer (another node, through the shared registry): the worker then
-    ///   claims at once rather than at the next poll.
+    /// - Parameters:
+    ///   - wakeups: makes a stream that yields when another process may have queued a
+    ///     transfer (another node, through the shared registry): the worker then claims at
+    ///     once rather than at the next poll.
+    ///   - leads: whether this node may prune `spool/sent/` now. Of several nodes sharing
+    ///     one spool, only the leader does (always, for one node).
     public init(
         configuration: DeliveryConfiguration, store: any DeliveryStore, spool: Spool, pki: PKIDirectory,
         client: DeliveryClient = DeliveryClient(), instruments: any GatewayInstruments = NoInstruments(),
-        wakeups: (@Sendable () -> AsyncStream<Void>)? = nil, logger: Logger
+        wakeups: (@Sendable () -> AsyncStream<Void>)? = nil, leads: @escaping @Sendable () -> Bool = { true }, logger: Logger
     ) {
         self.configuration = configuration
         self.announcements = wakeups
+        self.leads = leads
         self.instruments = instruments
         self.store = store
         self.spool = spool
@@ -188,7 +193,7 @@ public struct DeliveryWorker: Service {
                         }
                     }
                 }
-                if Date().timeIntervalSince(lastPrune) > 3600 {
+                if Date().timeIntervalSince(lastPrune) > 3600, leads() {
                     lastPrune = Date()
                     let (spool, retention, logger) = (spool, configuration.sentRetention, logger)
                     group.addTask {

@@ -243,6 +243,32 @@ import WharfTestSupport
     }
 }
 
+@Suite struct SentPruningTests {
+    @Test func onlyAWorkerThatLeadsPrunesDeliveredFiles() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://localhost:9/inbox")
+        let spool = Spool(root: "\(fixture.home)/spool")
+        try FileManager.default.createDirectory(atPath: "\(spool.sentDirectory)/partner", withIntermediateDirectories: true)
+        let old = "\(spool.sentDirectory)/partner/old.bin"
+        try "delivered a month ago".write(toFile: old, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-30 * 86_400)], ofItemAtPath: old)
+        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
+
+        for leads in [false, true] {
+            // A transfer due, so that the drain makes a round (an empty queue ends it first);
+            // its attempt is refused at once and retried later.
+            try await fixture.succeed("send", "partner", try NginxDeliveryTests.file(fixture, "due-\(leads).bin").path)
+            let worker = DeliveryWorker(
+                configuration: DeliveryConfiguration(), store: registry, spool: spool,
+                pki: PKIDirectory(path: "\(fixture.home)/pki"), leads: { leads }, logger: Logger(label: "test")
+            )
+            let tally = try await worker.drain()
+            #expect(tally.retrying >= 1, "\(tally)")
+            #expect(FileManager.default.fileExists(atPath: old) == !leads, leads ? "the leader prunes" : "another node leaves it to the leader")
+        }
+    }
+}
+
 @Suite struct OwnClientCredentialTests {
     @Test func wharfsOwnClientCertificateIsReadOnceAndAgainWhenItsFilesAreReplaced() async throws {
         let fixture = try await NginxDeliveryTests.sender()
