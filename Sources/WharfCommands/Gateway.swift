@@ -162,11 +162,11 @@ public struct Gateway: Sendable {
     /// What `wharf deliver --once` does: the drop folder and due schedules are queued, then
     /// every transfer due is delivered (with retries that fall due meanwhile), then each
     /// hook event due is dispatched once. Returns what this run's attempts came to.
-    @discardableResult
     ///
     /// Of several nodes, the drop folder and schedules are fed, and `spool/sent/` pruned,
     /// only if this run can take the leader's lease (it gives it back after): otherwise the
     /// leader does that.
+    @discardableResult
     public func deliverOnce(_ delivery: DeliveryConfiguration) async throws -> DeliveryTally {
         let nodes = nodes
         let leads = try await NIOThreadPool.singleton.runIfActive { () throws(WharfError) -> Bool in
@@ -214,8 +214,8 @@ public struct Gateway: Sendable {
     }
 
     /// The delivery worker; of several nodes, woken by the others' queueing and renewing
-    /// its claims a third of the way into their lease.
-    /// The delivery worker; `leads` says whether it may prune `spool/sent/` (the leader's).
+    /// its claims a third of the way into their lease. `leads` says whether it may prune
+    /// `spool/sent/` now (the leader's work).
     private func worker(
         _ configuration: DeliveryConfiguration, instruments: any GatewayInstruments = NoInstruments(),
         leads: @escaping @Sendable () -> Bool
