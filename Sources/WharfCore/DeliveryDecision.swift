@@ -11,11 +11,22 @@ public enum DeliveryDecision {
         case attempt(partner: Partner, url: OutboundURL)
         /// The transfer cannot be attempted at all: record it dead (`kill`) with the reason.
         case kill(reason: String)
+        /// Not yet: give the claim back (`release`), due again at `until`, with the reason.
+        case wait(until: Date, reason: String)
     }
 
-    /// Whether `transfer` can be attempted, given its partner as the store has it now
-    /// (`nil`: removed) and whether its file is in the outgoing directory.
-    public static func start(_ transfer: Transfer, partner: Partner?, fileExists: Bool, outgoingDirectory: String) -> Start {
+    /// How long after a transfer was queued its file may still be on its way into
+    /// `outgoing/`: its sender commits the transfer first and moves the file after, and
+    /// another process (a node woken by the commit, a worker's poll) may claim it between.
+    public static let fileArrivalGrace: TimeInterval = 60
+    /// How soon a transfer whose file is not there yet is tried again.
+    public static let fileArrivalRetry: TimeInterval = 1
+
+    /// Whether `transfer` can be attempted at `now`, given its partner as the store has it
+    /// now (`nil`: removed) and whether its file is in the outgoing directory.
+    public static func start(
+        _ transfer: Transfer, partner: Partner?, fileExists: Bool, outgoingDirectory: String, now: Date
+    ) -> Start {
         guard let partner else {
             return .kill(reason: "partner '\(transfer.partner)' no longer exists")
         }
@@ -23,6 +34,9 @@ public enum DeliveryDecision {
             return .kill(reason: "partner '\(partner.name)' has no delivery URL; set one with `wharf partner update \(partner.name) --url URL`, then `wharf transfers retry \(transfer.id)`")
         }
         guard fileExists else {
+            if now.timeIntervalSince(transfer.queuedAt) < fileArrivalGrace {
+                return .wait(until: now.addingTimeInterval(fileArrivalRetry), reason: "its file is not in \(outgoingDirectory) yet")
+            }
             return .kill(reason: "its file is missing from \(outgoingDirectory)")
         }
         return .attempt(partner: partner, url: url)

@@ -269,19 +269,23 @@ public struct DeliveryWorker: Service {
         }
     }
 
-    /// The partner and request for `transfer`, or `nil` when it cannot be attempted (it is
-    /// then recorded dead). Blocking.
+    /// The partner and request for `transfer`, or `nil` when it cannot be attempted now (it
+    /// is then recorded dead, or given back to the queue for a moment). Blocking.
     private func start(_ transfer: Transfer, logger: Logger) throws -> (Partner, DeliveryRequest)? {
         let partner = try partners.partner(named: PartnerName(transfer.partner), from: store)
         let path = spool.outgoingPath(transfer.id)
         switch DeliveryDecision.start(
             transfer, partner: partner, fileExists: FileManager.default.fileExists(atPath: path),
-            outgoingDirectory: spool.outgoingDirectory
+            outgoingDirectory: spool.outgoingDirectory, now: Date()
         ) {
         case .kill(let reason):
             try store.kill(transfer.id, reason: reason)
             tally.withLockedValue { $0.dead += 1 }
             logger.warning("transfer dead", metadata: ["reason": "\(reason)"])
+            return nil
+        case .wait(let until, let reason):
+            try store.release(transfer.id, retryAt: until, reason: reason)
+            logger.info("transfer not ready; tried again shortly", metadata: ["reason": "\(reason)"])
             return nil
         case .attempt(let partner, let url):
             let credential = try partner.outbound.clientCredential ?? ownCredential.current()

@@ -21,17 +21,37 @@ import WharfCore
     }
 
     @Test func aTransferWithoutPartnerURLOrFileIsKilledWithTheReason() throws {
-        let gone = DeliveryDecision.start(transfer(), partner: nil, fileExists: true, outgoingDirectory: "/s/outgoing")
+        let gone = DeliveryDecision.start(transfer(), partner: nil, fileExists: true, outgoingDirectory: "/s/outgoing", now: now)
         #expect(gone == .kill(reason: "partner 'acme' no longer exists"))
-        guard case .kill(let noURL) = DeliveryDecision.start(transfer(), partner: try partner(url: nil), fileExists: true, outgoingDirectory: "/s") else {
+        guard case .kill(let noURL) = DeliveryDecision.start(transfer(), partner: try partner(url: nil), fileExists: true, outgoingDirectory: "/s", now: now) else {
             Issue.record("a partner without a URL is attempted")
             return
         }
         #expect(noURL.contains("--url URL"))
-        let missing = DeliveryDecision.start(transfer(), partner: try partner(), fileExists: false, outgoingDirectory: "/s/outgoing")
+        let missing = DeliveryDecision.start(
+            transfer(queuedAt: now.addingTimeInterval(-DeliveryDecision.fileArrivalGrace)), partner: try partner(), fileExists: false,
+            outgoingDirectory: "/s/outgoing", now: now
+        )
         #expect(missing == .kill(reason: "its file is missing from /s/outgoing"))
-        let fine = DeliveryDecision.start(transfer(), partner: try partner(), fileExists: true, outgoingDirectory: "/s")
+        let fine = DeliveryDecision.start(transfer(), partner: try partner(), fileExists: true, outgoingDirectory: "/s", now: now)
         #expect(fine == .attempt(partner: try partner(), url: try OutboundURL(parsing: "https://files.example/in")))
+    }
+
+    @Test func aTransferJustQueuedWhoseFileIsNotThereYetIsTriedAgainShortly() throws {
+        // Its sender commits the transfer, then moves the file into outgoing/: a claim can
+        // come between the two.
+        let young = transfer(queuedAt: now.addingTimeInterval(-2))
+        let early = DeliveryDecision.start(young, partner: try partner(), fileExists: false, outgoingDirectory: "/s/outgoing", now: now)
+        #expect(early == .wait(until: now.addingTimeInterval(DeliveryDecision.fileArrivalRetry), reason: "its file is not in /s/outgoing yet"))
+        // A file that never comes makes the transfer dead once the grace has passed.
+        let late = DeliveryDecision.start(
+            young, partner: try partner(), fileExists: false, outgoingDirectory: "/s/outgoing",
+            now: young.queuedAt.addingTimeInterval(DeliveryDecision.fileArrivalGrace)
+        )
+        #expect(late == .kill(reason: "its file is missing from /s/outgoing"))
+        // A partner gone or without a URL is not waited for.
+        #expect(DeliveryDecision.start(young, partner: nil, fileExists: false, outgoingDirectory: "/s", now: now)
+            == .kill(reason: "partner 'acme' no longer exists"))
     }
 
     @Test func successIsDeliveredWithTheReceiversAnswer() throws {

@@ -243,6 +243,40 @@ import WharfTestSupport
     }
 }
 
+@Suite struct FileOnItsWayTests {
+    @Test func aTransferClaimedBeforeItsFileIsInOutgoingIsGivenBackNotKilled() async throws {
+        let fixture = try await NginxDeliveryTests.sender()
+        try await fixture.succeed("partner", "add", "partner", "--url", "https://localhost:9/inbox")
+        try await fixture.succeed("send", "partner", try NginxDeliveryTests.file(fixture, "a.bin").path)
+        let id = try #require(try NginxDeliveryTests.transfers(fixture).first?.id)
+        // As between the sender's commit and its move into outgoing/, where another node
+        // woken by the commit may claim it: committed, the file not there yet.
+        let spool = Spool(root: "\(fixture.home)/spool")
+        let onItsWay = "\(fixture.home)/spool/tmp/\(id).out"
+        #expect(rename(spool.outgoingPath(id), onItsWay) == 0)
+        let worker = DeliveryWorker(
+            configuration: DeliveryConfiguration(), store: try Registry.open(at: "\(fixture.home)/wharf.sqlite"), spool: spool,
+            pki: PKIDirectory(path: "\(fixture.home)/pki"), logger: Logger(label: "test")
+        )
+
+        _ = try await worker.drain()
+        let waiting = try #require(try NginxDeliveryTests.transfers(fixture).first)
+        #expect(waiting.state == .retrying && waiting.attempts == 0, "\(waiting)")
+        #expect(waiting.lastError?.contains("not in") == true, "\(waiting)")
+
+        // The file arrives; the next claim after the short wait attempts it (and the
+        // receiver's refusal is an ordinary retry).
+        #expect(rename(onItsWay, spool.outgoingPath(id)) == 0)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try NginxDeliveryTests.attempts(fixture, id).isEmpty, ContinuousClock.now < deadline {
+            _ = try await worker.drain()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try NginxDeliveryTests.attempts(fixture, id).first?.curlCode == 7)
+        #expect(try NginxDeliveryTests.transfers(fixture).first?.state == .retrying)
+    }
+}
+
 @Suite struct SentPruningTests {
     @Test func onlyAWorkerThatLeadsPrunesDeliveredFiles() async throws {
         let fixture = try await NginxDeliveryTests.sender()
