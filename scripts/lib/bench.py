@@ -442,8 +442,8 @@ class Bench:
         Deleting thousands of files at once makes ext4 without a journal (this machine's)
         skip the freed inodes when it allocates new ones, for 60 s and up to 360 s (its
         `recently_deleted` check), which slowed the next run's file creation several
-        times over. Moving them costs one rename; the
-        work directory, with them, is removed at the end.
+        times over. Moving them costs one rename; the work directory, with them, is
+        removed at the end.
         """
         if os.path.isdir(directory):
             self.set_aside_count += 1
