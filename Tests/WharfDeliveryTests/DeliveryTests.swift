@@ -36,6 +36,18 @@ import WharfTestSupport
         try Registry.open(at: "\(fixture.home)/wharf.sqlite").attempts(of: id)
     }
 
+    /// A delivery worker over `fixture`'s registry and spool, run in the test's process.
+    static func worker(
+        _ fixture: WharfHomeFixture, configuration: DeliveryConfiguration = DeliveryConfiguration(),
+        leads: @escaping @Sendable () -> Bool = { true }
+    ) throws -> DeliveryWorker {
+        DeliveryWorker(
+            configuration: configuration, store: try Registry.open(at: "\(fixture.home)/wharf.sqlite"),
+            spool: Spool(root: "\(fixture.home)/spool"), pki: PKIDirectory(path: "\(fixture.home)/pki"), leads: leads,
+            logger: Logger(label: "test")
+        )
+    }
+
     /// `wharf deliver --once` in a run where one transfer dies: it says so and exits 1.
     static func deliverOnceExpectingADeath(_ fixture: WharfHomeFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let run = try await fixture.wharf("deliver", "--once")
@@ -220,11 +232,7 @@ import WharfTestSupport
         // start the next five.
         var configuration = DeliveryConfiguration()
         configuration.pollInterval = .seconds(3600)
-        let worker = DeliveryWorker(
-            configuration: configuration, store: try Registry.open(at: "\(fixture.home)/wharf.sqlite"),
-            spool: Spool(root: "\(fixture.home)/spool"), pki: PKIDirectory(path: "\(fixture.home)/pki"),
-            logger: Logger(label: "test")
-        )
+        let worker = try NginxDeliveryTests.worker(fixture, configuration: configuration)
         let drained = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask { try await worker.drain(); return true }
             group.addTask { try await Task.sleep(for: .seconds(60)); return false }
@@ -254,10 +262,7 @@ import WharfTestSupport
         let spool = Spool(root: "\(fixture.home)/spool")
         let onItsWay = "\(fixture.home)/spool/tmp/\(id).out"
         #expect(rename(spool.outgoingPath(id), onItsWay) == 0)
-        let worker = DeliveryWorker(
-            configuration: DeliveryConfiguration(), store: try Registry.open(at: "\(fixture.home)/wharf.sqlite"), spool: spool,
-            pki: PKIDirectory(path: "\(fixture.home)/pki"), logger: Logger(label: "test")
-        )
+        let worker = try NginxDeliveryTests.worker(fixture)
 
         _ = try await worker.drain()
         let waiting = try #require(try NginxDeliveryTests.transfers(fixture).first)
@@ -286,17 +291,12 @@ import WharfTestSupport
         let old = "\(spool.sentDirectory)/partner/old.bin"
         try "delivered a month ago".write(toFile: old, atomically: false, encoding: .utf8)
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-30 * 86_400)], ofItemAtPath: old)
-        let registry = try Registry.open(at: "\(fixture.home)/wharf.sqlite")
 
         for leads in [false, true] {
             // A transfer due, so that the drain makes a round (an empty queue ends it first);
             // its attempt is refused at once and retried later.
             try await fixture.succeed("send", "partner", try NginxDeliveryTests.file(fixture, "due-\(leads).bin").path)
-            let worker = DeliveryWorker(
-                configuration: DeliveryConfiguration(), store: registry, spool: spool,
-                pki: PKIDirectory(path: "\(fixture.home)/pki"), leads: { leads }, logger: Logger(label: "test")
-            )
-            let tally = try await worker.drain()
+            let tally = try await NginxDeliveryTests.worker(fixture, leads: { leads }).drain()
             #expect(tally.retrying >= 1, "\(tally)")
             #expect(FileManager.default.fileExists(atPath: old) == !leads, leads ? "the leader prunes" : "another node leaves it to the leader")
         }
